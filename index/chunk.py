@@ -72,10 +72,10 @@ def chunk_document(doc: CleanDocument, params: ChunkParams = ChunkParams()) -> l
     groups: list[list[tuple[int, int]]] = []
     current: list[tuple[int, int]] = []
     for span in spans:
-        size = span[1] - current[0][0] if current else 0
+        size = current[-1][1] - current[0][0] if current else 0
         at_heading = span[0] in heading_starts and size >= params.min_chars
         too_big = current and span[1] - current[0][0] > params.max_chars
-        full = current and size >= params.target_chars
+        full = current and size >= params.min_chars and span[1] - current[0][0] > params.target_chars
         if current and (at_heading or too_big or full):
             groups.append(current)
             current = [] if at_heading else _overlap(current, span, params)
