@@ -17,9 +17,10 @@ from scipy import sparse
 
 
 class BM25Index:
-    def __init__(self, weights: sparse.csc_matrix, vocab: dict[str, int], params: dict):
+    def __init__(self, weights: sparse.csc_matrix, vocab: dict[str, int], idf: np.ndarray, params: dict):
         self.weights = weights  # (n_passages, n_terms), CSC for fast column slices
         self.vocab = vocab
+        self.idf = idf  # per term, as BM25Okapi computed it (floored at epsilon * mean idf)
         self.params = params
 
     @classmethod
@@ -35,7 +36,8 @@ class BM25Index:
                 vals.append(ref.idf[term] * tf * (k1 + 1) / (tf + norm))
         shape = (len(corpus_tokens), len(vocab))
         weights = sparse.csc_matrix((np.array(vals, dtype=np.float64), (rows, cols)), shape=shape)
-        return cls(weights, vocab, {"k1": k1, "b": b, "epsilon": epsilon, "avgdl": ref.avgdl})
+        idf = np.array([ref.idf[t] for t in sorted(ref.idf)], dtype=np.float64)
+        return cls(weights, vocab, idf, {"k1": k1, "b": b, "epsilon": epsilon, "avgdl": ref.avgdl})
 
     @property
     def size(self) -> int:
@@ -44,6 +46,11 @@ class BM25Index:
     def coverage(self, query_tokens: list[str]) -> float:
         """Share of the query's tokens that the corpus knows (0 for an English question)."""
         return sum(t in self.vocab for t in query_tokens) / len(query_tokens) if query_tokens else 0.0
+
+    def term_idf(self, token: str) -> float:
+        """idf of a token; one the corpus never saw counts as the rarest."""
+        i = self.vocab.get(token)
+        return float(self.idf[i]) if i is not None else float(self.idf.max(initial=1.0))
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """Same as BM25Okapi.get_scores: repeated query tokens count again."""
@@ -55,7 +62,10 @@ class BM25Index:
     def save(self, folder: Path) -> None:
         sparse.save_npz(folder / "bm25_weights.npz", self.weights.tocsc(), compressed=False)
         (folder / "bm25_vocab.json").write_text(
-            json.dumps({"params": self.params, "terms": sorted(self.vocab, key=self.vocab.get)}, ensure_ascii=False),
+            json.dumps(
+                {"params": self.params, "terms": sorted(self.vocab, key=self.vocab.get), "idf": self.idf.tolist()},
+                ensure_ascii=False,
+            ),
             encoding="utf-8",
         )
 
@@ -66,4 +76,4 @@ class BM25Index:
         vocab = {t: i for i, t in enumerate(meta["terms"])}
         if weights.shape[1] != len(vocab):
             raise ValueError(f"bm25_weights.npz has {weights.shape[1]} terms but bm25_vocab.json lists {len(vocab)}")
-        return cls(weights, vocab, meta["params"])
+        return cls(weights, vocab, np.array(meta["idf"], dtype=np.float64), meta["params"])

@@ -1,0 +1,319 @@
+"""Build the index folder and load it back.
+
+Layout under `<index_root>`:
+    builds/<build id>/   one complete build: manifest.json and the files it lists
+    current -> builds/<build id>   symlink, replaced atomically when a build finishes
+
+A build is written to `builds/.tmp-*` and only renamed and linked once every file is
+on disk, so a killed build never replaces the good index. The manifest records what
+the build was made from (corpus hash, model, chunking, tokenizer) and a sha256 of
+every file, so a stale or corrupted index is detected at load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .bm25 import BM25Index
+from .chunk import Passage, chunk_corpus
+from .clean import CleanDocument
+from .config import BUILD_COMMAND, Settings
+from .dense import DenseIndex, Encoder, model_fingerprint
+from .ingest import load_corpus, seed_paths
+from .tokenize import Tokenizer, build_userdict
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+KEEP_BUILDS = 2
+
+
+class IndexUnavailable(RuntimeError):
+    """The index is missing, stale or damaged; the message says which file and what to run."""
+
+
+@dataclass
+class LoadedIndex:
+    folder: Path
+    manifest: dict
+    documents: dict[str, CleanDocument]
+    passages: list[Passage]
+    tokenizer: Tokenizer
+    bm25: BM25Index
+    dense: DenseIndex
+
+
+# ---------------------------------------------------------------- fingerprints
+
+
+def corpus_fingerprint(seeds_dir: Path) -> tuple[str, list[dict]]:
+    files = []
+    digest = hashlib.sha256()
+    for path in seed_paths(seeds_dir):
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        files.append({"name": path.name, "bytes": len(data), "sha256": sha})
+        digest.update(f"{path.name}\0{sha}\n".encode())
+    return digest.hexdigest(), files
+
+
+def build_config(settings: Settings) -> dict:
+    """Everything that changes what a build contains; a mismatch means rebuild."""
+    return {
+        "format": FORMAT_VERSION,
+        "model": model_fingerprint(settings.model_dir),
+        "chunk": asdict(settings.chunk),
+        "userdict": settings.use_userdict,
+        "index_context": settings.index_context,
+    }
+
+
+def stale_reasons(manifest: dict, settings: Settings) -> list[str]:
+    reasons = []
+    corpus_hash, _ = corpus_fingerprint(settings.seeds_dir)
+    if manifest.get("corpus_hash") != corpus_hash:
+        reasons.append(f"the seed files in {settings.seeds_dir} changed since the index was built")
+    wanted = build_config(settings)
+    for key, value in wanted.items():
+        if manifest.get("config", {}).get(key) != value:
+            reasons.append(f"{key} is {value!r} now but the index was built with {manifest.get('config', {}).get(key)!r}")
+    return reasons
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("jieba", "rank-bm25", "faiss-cpu", "sentence-transformers", "torch", "numpy", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# ---------------------------------------------------------------- build
+
+
+def index_text(p: Passage, with_context: bool) -> str:
+    """What is indexed for a passage: its text, led by title and section for context."""
+    if not with_context:
+        return p.text
+    head = " ".join(x for x in (p.title, p.section) if x)
+    return f"{head}\n{p.text}"
+
+
+@contextmanager
+def _stage(name: str, timings: dict):
+    t0 = time.perf_counter()
+    print(f"[build] {name} ...", file=sys.stderr, flush=True)
+    yield
+    timings[name] = round(time.perf_counter() - t0, 3)
+    print(f"[build] {name} done in {timings[name]:.2f}s", file=sys.stderr, flush=True)
+
+
+def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True) -> Path:
+    """Build a complete index and make it current. Returns the build folder."""
+    timings: dict[str, float] = {}
+    root = settings.index_root
+    builds = root / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    tmp = builds / f".tmp-{build_id}"
+    t_start = time.perf_counter()
+    try:
+        tmp.mkdir()
+        with _stage("read and clean seeds", timings):
+            corpus_hash, seed_files = corpus_fingerprint(settings.seeds_dir)
+            docs, skipped = load_corpus(settings.seeds_dir)
+            if not docs:
+                raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
+        with _stage("chunk", timings):
+            passages = chunk_corpus(docs, settings.chunk)
+            texts = [index_text(p, settings.index_context) for p in passages]
+        with _stage("tokenize (jieba)", timings):
+            userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
+            tokenizer = Tokenizer(userdict)
+            tokens = [tokenizer.tokenize(t) for t in texts]
+        with _stage("bm25", timings):
+            bm25 = BM25Index.build(tokens)
+        with _stage("load model", timings):
+            encoder = encoder or Encoder(settings.model_dir)
+        with _stage(f"encode {len(texts)} passages", timings):
+            vectors = _encode_with_cache(encoder, texts, root / "current", progress)
+        with _stage("faiss", timings):
+            dense = DenseIndex.build(vectors)
+        with _stage("write", timings):
+            _write(tmp, docs, passages, tokenizer, bm25, dense, texts)
+            manifest = {
+                "build_id": build_id,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "corpus_hash": corpus_hash,
+                "seeds": seed_files,
+                "skipped": [asdict(s) for s in skipped],
+                "config": build_config(settings),
+                "model_dir": str(settings.model_dir),
+                "versions": _versions(),
+                "counts": {"documents": len(docs), "passages": len(passages), "terms": len(bm25.vocab), "dim": int(vectors.shape[1])},
+                "timings_s": timings,
+                "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+            _fsync_dir(tmp)
+        final = builds / build_id
+        os.rename(tmp, final)
+        _point_current(root, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(builds, keep=final)
+    print(f"[build] index {final.name}: {len(docs)} documents, {len(passages)} passages, "
+          f"{time.perf_counter() - t_start:.1f}s in all", file=sys.stderr, flush=True)
+    for s in skipped:
+        print(f"[build] skipped {s.source}: {s.reason}", file=sys.stderr, flush=True)
+    return final
+
+
+def _encode_with_cache(encoder: Encoder, texts: list[str], previous: Path, progress: bool) -> np.ndarray:
+    """Reuse vectors of unchanged passages from the current build (same model, same text)."""
+    cache: dict[str, np.ndarray] = {}
+    try:
+        manifest = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
+        if manifest["config"]["model"] == encoder.model_id:
+            old_texts = json.loads((previous / "index_texts.json").read_text(encoding="utf-8"))
+            old_vectors = np.load(previous / "dense_vectors.npy", mmap_mode="r")
+            cache = {t: old_vectors[i] for i, t in enumerate(old_texts) if i < len(old_vectors)}
+    except (OSError, KeyError, ValueError):
+        cache = {}
+    missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    if missing:
+        fresh = encoder.encode_passages(missing, progress=progress)
+        cache.update(zip(missing, fresh))
+    if cache and len(missing) < len(texts):
+        print(f"[build] reused {len(texts) - len(missing)} vectors, encoded {len(missing)}", file=sys.stderr)
+    return np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
+
+
+def _write(folder: Path, docs, passages, tokenizer, bm25, dense, texts) -> None:
+    documents = [
+        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings} for d in docs
+    ]
+    (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+    with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
+        for p in passages:
+            f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    (folder / "index_texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    tokenizer.save(folder / "userdict.txt")
+    bm25.save(folder)
+    dense.save(folder)
+    for path in folder.iterdir():
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _point_current(root: Path, target: Path) -> None:
+    link = root / f".current-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(Path("builds") / target.name)
+    os.replace(link, root / "current")  # atomic on POSIX: readers see old or new, never neither
+    _fsync_dir(root)
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    finished = sorted(p for p in builds.iterdir() if not p.name.startswith("."))
+    for old in finished[:-KEEP_BUILDS]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in builds.glob(".tmp-*"):  # left by a killed build whose process is gone
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- load
+
+
+def current_build(settings: Settings) -> Path:
+    link = settings.index_root / "current"
+    if not link.exists():
+        raise IndexUnavailable(f"No index found at {link}. Build it with: {BUILD_COMMAND}")
+    return link.resolve()
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexUnavailable(f"Index file {path} is missing or corrupted ({err}). Rebuild with: {BUILD_COMMAND}") from err
+
+
+def verify_files(folder: Path, manifest: dict) -> None:
+    for name, sha in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists():
+            raise IndexUnavailable(f"Index file {path} is missing. Rebuild with: {BUILD_COMMAND}")
+        if _sha256(path) != sha:
+            raise IndexUnavailable(f"Index file {path} is corrupted (checksum mismatch). Rebuild with: {BUILD_COMMAND}")
+
+
+def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
+    folder = current_build(settings)
+    manifest = read_manifest(folder)
+    verify_files(folder, manifest)
+    if check_stale:
+        reasons = stale_reasons(manifest, settings)
+        if reasons:
+            raise IndexUnavailable("The index is stale: " + "; ".join(reasons) + f". Rebuild with: {BUILD_COMMAND}")
+    try:
+        docs = {
+            d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]])
+            for d in json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        }
+        with (folder / "passages.jsonl").open(encoding="utf-8") as f:
+            passages = [Passage(**json.loads(line)) for line in f]
+        tokenizer = Tokenizer.load(folder / "userdict.txt")
+        bm25 = BM25Index.load(folder)
+        dense = DenseIndex.load(folder)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise IndexUnavailable(f"Index in {folder} could not be loaded ({err}). Rebuild with: {BUILD_COMMAND}") from err
+    if not (len(passages) == bm25.size == dense.size):
+        raise IndexUnavailable(f"Index in {folder} is inconsistent: {len(passages)} passages, {bm25.size} BM25 rows, "
+                          f"{dense.size} vectors. Rebuild with: {BUILD_COMMAND}")
+    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense)

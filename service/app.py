@@ -1,0 +1,223 @@
+"""The policyqa HTTP service: query API, document API, health, and the chat page at `/`.
+
+Run: uvicorn service.app:app --host 127.0.0.1 --port 8000
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.config import BUILD_COMMAND, Settings
+from index.store import IndexUnavailable
+
+from .engine import Engine, EngineHolder
+from .models import (
+    AnswerOut, DocumentList, DocumentOut, DocumentSummary, ErrorOut, Health, Heading, PassageOut,
+    PassageScores, QueryRequest, QueryResponse,
+)
+
+log = logging.getLogger("policyqa")
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 16 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# The Swagger UI at /docs loads its own inline script and assets; it gets a looser policy.
+DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; " \
+           "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    holder = EngineHolder(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            await run_in_threadpool(holder.load)
+        except (IndexUnavailable, RuntimeError):
+            pass  # served as 503 with the reason, until an index is built and reloaded
+        yield
+
+    app = FastAPI(
+        title="policyqa",
+        version="0.1.0",
+        description="Question answering over Chinese policy documents: hybrid BM25 + dense retrieval with exact citations.",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    _add_middleware(app)
+    _add_error_handlers(app)
+
+    def engine() -> Engine:
+        current = holder.engine
+        if current is None:
+            raise HTTPException(503, f"The index is not available: {holder.error or 'not loaded yet'}. "
+                                     f"Build it with: {BUILD_COMMAND}, then restart or reload the service.")
+        return current
+
+    EngineDep = Annotated[Engine, Depends(engine)]
+    errors = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+
+    @app.post("/api/query", response_model=QueryResponse, responses={**errors, 400: {"model": ErrorOut}, 413: {"model": ErrorOut}})
+    def query(req: QueryRequest, eng: EngineDep, request: Request) -> QueryResponse:
+        """Find the passages that answer `query`, best first, with citations and an extractive answer."""
+        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode)
+        request.state.timings = result.timings_ms
+        passages = [
+            PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,
+                       title=h.passage.title, section=h.passage.section, char_start=h.passage.char_start,
+                       char_end=h.passage.char_end, chunk_id=h.passage.chunk_id,
+                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)))
+            for h in result.hits
+        ]
+        answer = AnswerOut(**vars(result.answer)) if result.answer else None
+        return QueryResponse(query=req.query, mode=req.mode, answer=answer, passages=passages, timings_ms=result.timings_ms)
+
+    @app.get("/api/documents", response_model=DocumentList, responses=errors)
+    def documents(eng: EngineDep) -> DocumentList:
+        counts = _passage_counts(eng)
+        return DocumentList(documents=[
+            DocumentSummary(source=d.source, title=d.title, length=len(d.text), passages=counts.get(d.source, 0))
+            for d in eng.index.documents.values()
+        ])
+
+    @app.get("/api/documents/{source}", response_model=DocumentOut, responses={**errors, 404: {"model": ErrorOut}})
+    def document(source: str, eng: EngineDep) -> DocumentOut:
+        """The clean text that passage and answer offsets index into."""
+        doc = eng.index.documents.get(source)
+        if doc is None:
+            raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
+        return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
+                           passages=_passage_counts(eng).get(source, 0),
+                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings])
+
+    @app.get("/api/health", response_model=Health)
+    def health() -> JSONResponse:
+        eng = holder.engine
+        if eng is None:
+            body = Health(status="unavailable", index_loaded=False, detail=holder.error)
+            return JSONResponse(body.model_dump(), status_code=503)
+        m = eng.index.manifest
+        return JSONResponse(Health(status="ok", index_loaded=True, build_id=m["build_id"], documents=len(eng.index.documents),
+                                   passages=len(eng.index.passages), model=m["config"]["model"]).model_dump())
+
+    @app.post("/api/admin/reload", response_model=Health, responses={403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+    def reload(x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+        """Load the current index build and swap it in; requests in flight finish on the old one.
+        Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
+        expected = os.environ.get("POLICYQA_ADMIN_TOKEN", "")
+        if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
+            raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
+        try:
+            holder.load()
+        except (IndexUnavailable, RuntimeError) as err:
+            raise HTTPException(503, f"Reload failed, still serving the previous index: {err}") from err
+        return health()
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _passage_counts(eng: Engine) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for p in eng.index.passages:
+        counts[p.source] = counts.get(p.source, 0) + 1
+    return counts
+
+
+def _add_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def headers_and_logging(request: Request, call_next):
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
+        t0 = time.perf_counter()
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                response = JSONResponse({"detail": f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes."}, 413)
+                return _finish(request, response, request_id, t0)
+            ctype = request.headers.get("content-type", "")
+            if request.url.path.startswith("/api/") and not ctype.split(";")[0].strip().lower() in ("application/json", ""):
+                response = JSONResponse({"detail": "Send the request body as JSON (Content-Type: application/json)."}, 415)
+                return _finish(request, response, request_id, t0)
+        response = await call_next(request)
+        return _finish(request, response, request_id, t0)
+
+
+def _finish(request: Request, response, request_id: str, t0: float):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.url.path in ("/docs", "/redoc"):
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+    response.headers["X-Request-ID"] = request_id
+    record = {"request_id": request_id, "method": request.method, "path": request.url.path,
+              "status": response.status_code, "ms": round((time.perf_counter() - t0) * 1000, 2)}
+    timings = getattr(request.state, "timings", None)
+    if timings:
+        record["stages_ms"] = timings
+    log.info(json.dumps(record))
+    return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "The request body is not valid JSON."}, 400)
+        return JSONResponse({"detail": "; ".join(_plain(e) for e in errors)[:1000]}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": "Internal error; it has been logged."}, 500)
+
+
+def _plain(error: dict) -> str:
+    """One validation error as a sentence a person understands."""
+    field = ".".join(str(x) for x in error.get("loc", ()) if x != "body") or "body"
+    kind, msg = error.get("type", ""), error.get("msg", "")
+    if kind == "missing":
+        return f"{field} is required"
+    if kind.startswith("value_error"):
+        return msg.removeprefix("Value error, ")
+    if field == "top_k":
+        return "top_k must be a whole number from 1 to 50"
+    if field == "mode":
+        return "mode must be one of hybrid, bm25, dense"
+    if field == "query":
+        return "query must be a string"
+    return f"{field}: {msg}"
+
+
+logging.basicConfig(level=os.environ.get("POLICYQA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+app = create_app()

@@ -1,0 +1,105 @@
+"""Request and response models of the HTTP API (the contract other tools depend on)."""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUERY_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "示范区要加快建设哪些新一代信息基础设施？", "top_k": 5, "mode": "hybrid"}]})
+
+    query: str = Field(description="The question, in Chinese or English (1-2000 characters).")
+    top_k: int = Field(5, ge=1, le=50, description="How many passages to return (1-50).")
+    mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
+
+    @field_validator("query")
+    @classmethod
+    def clean_query(cls, value: str) -> str:
+        # Lone surrogates cannot be encoded in a response; control characters carry no meaning.
+        value = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value)).strip()
+        if not value:
+            raise ValueError("the query is empty; type a question")
+        if len(value) > MAX_QUERY_CHARS:
+            raise ValueError(f"the query is {len(value)} characters long; the limit is {MAX_QUERY_CHARS}")
+        return value
+
+
+class PassageScores(BaseModel):
+    bm25: float
+    dense: float
+
+
+class PassageOut(BaseModel):
+    rank: int
+    score: float
+    text: str
+    source: str
+    title: str
+    section: str
+    char_start: int
+    char_end: int
+    chunk_id: str
+    scores: PassageScores
+
+
+class AnswerOut(BaseModel):
+    text: str
+    passage_rank: int
+    source: str
+    char_start: int
+    char_end: int
+    score: float
+
+
+class QueryResponse(BaseModel):
+    query: str
+    mode: str
+    answer: AnswerOut | None
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+
+
+class DocumentSummary(BaseModel):
+    source: str
+    title: str
+    length: int
+    passages: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class Heading(BaseModel):
+    char_start: int
+    level: int
+    text: str
+
+
+class DocumentOut(BaseModel):
+    source: str
+    title: str
+    text: str
+    length: int
+    passages: int
+    headings: list[Heading]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    index_loaded: bool
+    build_id: str | None = None
+    documents: int = 0
+    passages: int = 0
+    model: str | None = None
+    detail: str | None = None
+
+
+class ErrorOut(BaseModel):
+    detail: str
