@@ -1,0 +1,58 @@
+# policyqa: `make run` sets everything up and serves on 127.0.0.1:8000; `make test` runs the tests.
+# Every step is idempotent: the venv, the converted model and the index are reused when up to date.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install install-test model index eval bench loadtest browser-deps clean-index
+
+run: install model index
+	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: install-test model index browser-deps
+	$(PY) -m pytest -q
+
+# torch is installed first and alone so that pip takes the CPU build from local disk.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+model: install
+	$(PY) -m index.e5_convert
+
+index: model
+	$(PY) -m index ensure
+
+# Headless Chromium and a CJK font for the browser tests (Debian packages; needs root).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	fi
+
+eval: install-test model index
+	$(PY) -m eval run
+
+bench: install-test model index
+	$(PY) -m eval.bench
+
+loadtest: install-test model index
+	$(PY) -m eval.loadtest
+
+clean-index:
+	rm -rf .var/index
