@@ -1,0 +1,100 @@
+"""Shared fixtures: the real index (built once if missing or stale), the real encoder,
+and a real uvicorn server on a free loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from index.config import REPO_ROOT, Settings  # noqa: E402
+from index.store import current_build, read_manifest, stale_reasons  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Default settings, with the index brought up to date (a no-op after `make index`)."""
+    s = Settings()
+    try:
+        fresh = not stale_reasons(read_manifest(current_build(s)), s)
+    except Exception:
+        fresh = False
+    if not fresh:
+        from index.store import build
+
+        build(s, progress=False)
+    return s
+
+
+@pytest.fixture(scope="session")
+def encoder(settings):
+    from index.dense import Encoder
+
+    return Encoder(settings.model_dir)
+
+
+@pytest.fixture(scope="session")
+def loaded_index(settings):
+    from index.store import load
+
+    return load(settings)
+
+
+@pytest.fixture(scope="session")
+def searcher(loaded_index, encoder, settings):
+    from index.search import Searcher
+
+    return Searcher(loaded_index, encoder, settings)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float = 120.0):
+    """Start `uvicorn service.app:app` on a free port; returns (process, base_url)."""
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code in (200, 503):
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start in time")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(settings) -> str:
+    """Base URL of a real uvicorn server answering from the real index."""
+    proc, url = start_server()
+    yield url
+    stop_server(proc)
