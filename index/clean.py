@@ -64,9 +64,19 @@ class CleanDocument:
         return " / ".join(path[lvl] for lvl in sorted(path)[-2:]) if path else ""
 
 
+# CJK Radicals Supplement forms have no NFKC mapping; these are the ones that stand in
+# for common simplified characters in PDF text (after Unicode's EquivalentUnifiedIdeograph).
+RADICAL_SUPPLEMENT = str.maketrans({
+    "⻓": "长", "⻅": "见", "⻔": "门", "⻋": "车", "⻢": "马", "⻛": "风", "⻜": "飞", "⻉": "贝",
+    "⻘": "青", "⻝": "食", "⻥": "鱼", "⻦": "鸟", "⻩": "黄", "⻬": "齐", "⻮": "齿", "⻰": "龙",
+    "⻄": "西", "⻆": "角", "⻁": "虎", "⻈": "讠", "⻊": "足", "⻚": "页", "⻙": "韦", "⻖": "阝",
+})
+
+
 def normalize_unicode(text: str) -> str:
-    """NFKC folds Kangxi radicals (⼀⻓⾓) to ordinary ideographs and full-width ASCII to ASCII."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC folds Kangxi radicals (⼀⾓) to ordinary ideographs and full-width ASCII to ASCII;
+    the radical-supplement look-alikes (⻓) that NFKC leaves alone are mapped explicitly."""
+    text = unicodedata.normalize("NFKC", text).translate(RADICAL_SUPPLEMENT)
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u3000", " ").replace("\ufeff", "")
 
 

@@ -98,3 +98,13 @@ def live_server(settings) -> str:
     proc, url = start_server()
     yield url
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def loaded_corpus():
+    """The five real seeds, cleaned (no index or model needed)."""
+    from index.ingest import load_corpus
+
+    docs, skipped = load_corpus(REPO_ROOT / "seeds")
+    assert not skipped
+    return docs
