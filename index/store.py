@@ -129,6 +129,44 @@ def _stage(name: str, timings: dict):
     print(f"[build] {name} done in {timings[name]:.2f}s", file=sys.stderr, flush=True)
 
 
+@dataclass
+class IndexParts:
+    """Everything an index holds, in memory; `build` writes it, eval ablations use it directly."""
+
+    documents: list[CleanDocument]
+    passages: list[Passage]
+    texts: list[str]
+    tokenizer: Tokenizer
+    bm25: BM25Index
+    dense: DenseIndex
+
+
+def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
+               vector_cache: dict[str, np.ndarray] | None = None, timings: dict | None = None,
+               progress: bool = False) -> IndexParts:
+    """Chunk, tokenize and embed `docs`. Vectors found in `vector_cache` (index text ->
+    vector, same model) are reused, and new ones are added to it."""
+    timings = {} if timings is None else timings
+    cache = {} if vector_cache is None else vector_cache
+    with _stage("chunk", timings):
+        passages = chunk_corpus(docs, settings.chunk)
+        texts = [index_text(p, settings.index_context) for p in passages]
+    with _stage("tokenize (jieba)", timings):
+        userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
+        tokenizer = Tokenizer(userdict)
+        tokens = [tokenizer.tokenize(t) for t in texts]
+    with _stage("bm25", timings):
+        bm25 = BM25Index.build(tokens)
+    missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
+        if missing:
+            cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        vectors = np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
+    with _stage("faiss", timings):
+        dense = DenseIndex.build(vectors)
+    return IndexParts(docs, passages, texts, tokenizer, bm25, dense)
+
+
 def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True) -> Path:
     """Build a complete index and make it current. Returns the build folder."""
     timings: dict[str, float] = {}
@@ -145,23 +183,11 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
             docs, skipped = load_corpus(settings.seeds_dir)
             if not docs:
                 raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
-        with _stage("chunk", timings):
-            passages = chunk_corpus(docs, settings.chunk)
-            texts = [index_text(p, settings.index_context) for p in passages]
-        with _stage("tokenize (jieba)", timings):
-            userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
-            tokenizer = Tokenizer(userdict)
-            tokens = [tokenizer.tokenize(t) for t in texts]
-        with _stage("bm25", timings):
-            bm25 = BM25Index.build(tokens)
         with _stage("load model", timings):
             encoder = encoder or Encoder(settings.model_dir)
-        with _stage(f"encode {len(texts)} passages", timings):
-            vectors = _encode_with_cache(encoder, texts, root / "current", progress)
-        with _stage("faiss", timings):
-            dense = DenseIndex.build(vectors)
+        parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress)
         with _stage("write", timings):
-            _write(tmp, docs, passages, tokenizer, bm25, dense, texts)
+            _write(tmp, parts)
             manifest = {
                 "build_id": build_id,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -171,7 +197,8 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
                 "config": build_config(settings),
                 "model_dir": str(settings.model_dir),
                 "versions": _versions(),
-                "counts": {"documents": len(docs), "passages": len(passages), "terms": len(bm25.vocab), "dim": int(vectors.shape[1])},
+                "counts": {"documents": len(docs), "passages": len(parts.passages), "terms": len(parts.bm25.vocab),
+                           "dim": int(parts.dense.vectors.shape[1])},
                 "timings_s": timings,
                 "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
             }
@@ -184,45 +211,39 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _prune(builds, keep=final)
-    print(f"[build] index {final.name}: {len(docs)} documents, {len(passages)} passages, "
+    print(f"[build] index {final.name}: {len(docs)} documents, {len(parts.passages)} passages, "
           f"{time.perf_counter() - t_start:.1f}s in all", file=sys.stderr, flush=True)
     for s in skipped:
         print(f"[build] skipped {s.source}: {s.reason}", file=sys.stderr, flush=True)
     return final
 
 
-def _encode_with_cache(encoder: Encoder, texts: list[str], previous: Path, progress: bool) -> np.ndarray:
-    """Reuse vectors of unchanged passages from the current build (same model, same text)."""
-    cache: dict[str, np.ndarray] = {}
+def _previous_vectors(previous: Path, encoder: Encoder) -> dict[str, np.ndarray]:
+    """Vectors of the current build by index text, when made with the same model: a rebuild
+    after adding, replacing or deleting a document only encodes the passages that changed."""
     try:
         manifest = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
-        if manifest["config"]["model"] == encoder.model_id:
-            old_texts = json.loads((previous / "index_texts.json").read_text(encoding="utf-8"))
-            old_vectors = np.load(previous / "dense_vectors.npy", mmap_mode="r")
-            cache = {t: old_vectors[i] for i, t in enumerate(old_texts) if i < len(old_vectors)}
+        if manifest["config"]["model"] != encoder.model_id:
+            return {}
+        old_texts = json.loads((previous / "index_texts.json").read_text(encoding="utf-8"))
+        old_vectors = np.load(previous / "dense_vectors.npy", mmap_mode="r")
+        return {t: np.array(old_vectors[i]) for i, t in enumerate(old_texts) if i < len(old_vectors)}
     except (OSError, KeyError, ValueError):
-        cache = {}
-    missing = [t for t in dict.fromkeys(texts) if t not in cache]
-    if missing:
-        fresh = encoder.encode_passages(missing, progress=progress)
-        cache.update(zip(missing, fresh))
-    if cache and len(missing) < len(texts):
-        print(f"[build] reused {len(texts) - len(missing)} vectors, encoded {len(missing)}", file=sys.stderr)
-    return np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
+        return {}
 
 
-def _write(folder: Path, docs, passages, tokenizer, bm25, dense, texts) -> None:
+def _write(folder: Path, parts: IndexParts) -> None:
     documents = [
-        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings} for d in docs
+        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings} for d in parts.documents
     ]
     (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
     with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
-        for p in passages:
+        for p in parts.passages:
             f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-    (folder / "index_texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
-    tokenizer.save(folder / "userdict.txt")
-    bm25.save(folder)
-    dense.save(folder)
+    (folder / "index_texts.json").write_text(json.dumps(parts.texts, ensure_ascii=False), encoding="utf-8")
+    parts.tokenizer.save(folder / "userdict.txt")
+    parts.bm25.save(folder)
+    parts.dense.save(folder)
     for path in folder.iterdir():
         with path.open("rb") as f:
             os.fsync(f.fileno())
