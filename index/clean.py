@@ -102,6 +102,20 @@ def drop_symbol_garbage(text: str) -> str:
     return text.replace("\ufffd", "").replace("■", " ")
 
 
+# In some PDF text the font's punctuation came out as ASCII symbols between ideographs
+# (`外籍人才&外国技能型人才…#可以适当放宽`), with characters lost around them.
+_GARBLED = re.compile(rf"(?<=[{CJK}])[#$%&!\"*+<=>@\\^_`|~'](?=[{CJK}])|[{CJK}][#$%&!\"*+<=>@\\^_`|~']{{2,}}")
+
+
+def drop_garbled_lines(text: str) -> str:
+    """Drop lines so damaged by symbol-for-punctuation garbling that they can't be quoted."""
+    def damaged(line: str) -> bool:
+        n = len(_GARBLED.findall(line))
+        return n >= 5 and n >= 0.02 * len(line)
+
+    return "\n".join(ln for ln in text.split("\n") if not damaged(ln))
+
+
 def split_inline_headings(text: str) -> str:
     """PDF text flattened to one line keeps headings after a space: put them on their own line."""
     markers = "|".join(p.pattern for _, p in HEADING_PATTERNS[:4])
@@ -212,6 +226,7 @@ def clean_text(raw: str) -> str:
     text = drop_boilerplate_lines(text)
     text = drop_page_markers(text)
     text = drop_symbol_garbage(text)
+    text = drop_garbled_lines(text)
     text = join_char_per_line(text)
     text = split_inline_headings(text)
     text = collapse_spaces(text)

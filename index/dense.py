@@ -39,7 +39,7 @@ class Encoder:
 
         self.model_dir = model_dir
         self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
-        self.dim = self.model.get_sentence_embedding_dimension()
+        self.dim = self.model.get_embedding_dimension()
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None

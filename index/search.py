@@ -90,17 +90,17 @@ class Searcher:
         timer.lap("fuse")
         result = SearchResult(query, mode, hits, None)
         if with_answer and hits:
-            result.answer = self.answer(tokens, qvec, hits, coverage)
+            result.answer = self.answer(query, tokens, qvec, hits, coverage)
         timer.lap("answer")
         result.timings_ms = timer.total()
         result.timings_ms["bm25_weight"] = round(bm25_weight(fusion, coverage), 3)
         return result
 
-    def answer(self, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
+    def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
         """None when the best evidence is too weak: the documents likely don't cover it."""
         if max(h.dense for h in hits) < self.settings.answer_threshold:
             return None
-        picked = answering.pick(tokens, qvec, answering.candidates(hits), self.index.tokenizer, self.encoder,
+        picked = answering.pick(query.lower(), tokens, qvec, answering.candidates(hits), self.index.tokenizer, self.encoder,
                                 self.index.bm25.term_idf, coverage)
         if picked is None:
             return None

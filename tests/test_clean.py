@@ -43,6 +43,14 @@ def test_pdf_symbol_garbage_is_dropped():
     assert drop_symbol_garbage(keep) == keep
 
 
+def test_lines_garbled_by_symbol_punctuation_are_dropped():
+    from index.clean import drop_garbled_lines
+
+    bad = "对拟长期在一体化示范区工作的高科技领域外籍人才&外国技能型人才和符合产业发展方向的单位聘雇的外籍人才#可以适当放宽年龄&学历和工作经历的#符合的#一次性给予!年以上的工作许可"
+    good = "围绕“3+3”产业导向,即培育壮大数字经济、低碳经济、健康经济三大新兴产业。"
+    assert drop_garbled_lines(f"{bad}\n{good}") == good
+
+
 def test_page_markers_are_dropped():
     raw = "人才专项投入占地方 — 2 — 公共财政收入比例达 2021 年 12 月 31 日 —1— 秀洲区"
     out = drop_page_markers(raw)
@@ -71,7 +79,7 @@ def test_headings_and_sections():
     heads = find_headings(text)
     labels = [h[2] for h in heads]
     assert "一、总体要求" in labels and "(一)基本原则" in labels and "二、加大支持力度" in labels
-    from index.clean import CleanDocument
+    from index.clean import CleanDocument  # noqa: E402
 
     doc = CleanDocument("x.txt", "标题行", text, heads)
     assert doc.section_at(text.index("\n正文。") + 1) == "一、总体要求 / (一)基本原则"
