@@ -47,6 +47,20 @@ DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.js
            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
 
 
+def current_engine(request: Request) -> Engine:
+    """Dependency: the engine serving now. A request keeps this one reference to the end,
+    so a reload that swaps engines never changes the index under it."""
+    holder: EngineHolder = request.app.state.holder
+    current = holder.engine
+    if current is None:
+        raise HTTPException(503, f"The index is not available: {holder.error or 'not loaded yet'}. "
+                                 f"Build it with: {BUILD_COMMAND}, then restart or reload the service.")
+    return current
+
+
+EngineDep = Annotated[Engine, Depends(current_engine)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     holder = EngineHolder(settings)
@@ -69,14 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_middleware(app)
     _add_error_handlers(app)
 
-    def engine() -> Engine:
-        current = holder.engine
-        if current is None:
-            raise HTTPException(503, f"The index is not available: {holder.error or 'not loaded yet'}. "
-                                     f"Build it with: {BUILD_COMMAND}, then restart or reload the service.")
-        return current
-
-    EngineDep = Annotated[Engine, Depends(engine)]
     errors = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 
     @app.post("/api/query", response_model=QueryResponse, responses={**errors, 400: {"model": ErrorOut}, 413: {"model": ErrorOut}})

@@ -44,6 +44,7 @@ class EngineHolder:
             try:
                 index = load(self.settings)
                 engine = Engine(index, Searcher(index, self.encoder(), self.settings))
+                engine.searcher.search("预热 warm-up", top_k=1)  # first call pays lazy init; not a user
             except (IndexUnavailable, RuntimeError) as err:
                 self.error = str(err)
                 log.error("index not loaded: %s", err)

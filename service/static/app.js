@@ -1,0 +1,522 @@
+/* policyqa chat page.
+ *
+ * Safety rule for this file: every piece of text that comes from the user, the API or a
+ * document is put into the page with textContent / text nodes (Node.append with a string),
+ * never with innerHTML, insertAdjacentHTML or document.write.
+ */
+"use strict";
+
+(() => {
+  const MAX_QUERY_CHARS = 2000;
+  const REQUEST_TIMEOUT_MS = 60000;
+  const NOT_FOUND = "未在文档中找到答案 / Not found in the documents";
+
+  const byId = (id) => document.getElementById(id);
+  const els = {
+    form: byId("ask-form"),
+    question: byId("question"),
+    send: byId("send"),
+    validation: byId("validation"),
+    mode: byId("mode"),
+    topk: byId("topk"),
+    newChat: byId("new-chat"),
+    scroller: byId("scroller"),
+    welcome: byId("welcome"),
+    conversation: byId("conversation"),
+    panel: byId("doc-panel"),
+    docTitle: byId("doc-title"),
+    docMeta: byId("doc-meta"),
+    docBody: byId("doc-body"),
+    docClose: byId("doc-close"),
+  };
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+
+  /* ---------- small DOM helpers (text only) ---------- */
+
+  function el(tag, options = {}, children = []) {
+    const node = document.createElement(tag);
+    if (options.className) node.className = options.className;
+    if (options.text !== undefined && options.text !== null) node.textContent = String(options.text);
+    if (options.attrs) {
+      for (const [name, value] of Object.entries(options.attrs)) node.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined && child !== false) node.append(child); // strings become text nodes
+    }
+    return node;
+  }
+
+  /** "中文 English" label: the English part marked lang=en. */
+  function bilingual(zh, en, className) {
+    return el("span", { className }, [zh + " ", el("span", { text: en, attrs: { lang: "en" } })]);
+  }
+
+  /* ---------- query-term highlighting ---------- */
+
+  const CJK_RUN = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+/g;
+  const LATIN_WORD = /[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*/g;
+  const CJK_STOP = new Set([
+    "哪些", "什么", "怎么", "怎样", "如何", "是否", "可以", "能否", "能够", "为什么", "多少", "哪里",
+    "是什", "么时", "时候", "的是", "我们", "有哪", "有什", "请问",
+  ]);
+  const LATIN_STOP = new Set([
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "of", "for", "to", "in", "on", "at", "by",
+    "and", "or", "what", "which", "who", "whom", "how", "why", "when", "where", "does", "do", "did", "can",
+    "could", "should", "would", "will", "i", "it", "its", "this", "that", "with", "as", "from", "there",
+    "any", "my", "me", "we", "you", "if", "about", "into", "than", "then",
+  ]);
+
+  /** Terms of a query to highlight: CJK bigrams (single characters only for one-character runs
+   *  when nothing else is found) and Latin words, lower-cased, without stop words. */
+  function queryTerms(query) {
+    const terms = new Set();
+    const singles = new Set();
+    for (const [run] of query.matchAll(CJK_RUN)) {
+      if (run.length === 1) {
+        singles.add(run);
+        continue;
+      }
+      for (let i = 0; i + 2 <= run.length; i++) {
+        const bigram = run.slice(i, i + 2);
+        if (!CJK_STOP.has(bigram)) terms.add(bigram);
+      }
+    }
+    for (const [word] of query.matchAll(LATIN_WORD)) {
+      const w = asciiLower(word);
+      if (!LATIN_STOP.has(w) && (w.length > 1 || /\d/.test(w))) terms.add(w);
+    }
+    if (terms.size === 0) for (const s of singles) terms.add(s);
+    return [...terms];
+  }
+
+  /** Lower-cases ASCII letters only, so that string offsets stay the same. */
+  function asciiLower(s) {
+    return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  }
+
+  const isWordChar = (ch) => ch !== undefined && /[A-Za-z0-9]/.test(ch);
+
+  /** Merged [start, end) ranges of `text` where any term occurs. */
+  function termRanges(text, terms) {
+    const hay = asciiLower(text);
+    const ranges = [];
+    for (const term of terms) {
+      const latin = /^[a-z0-9]/.test(term);
+      let from = 0;
+      for (;;) {
+        const at = hay.indexOf(term, from);
+        if (at < 0) break;
+        const end = at + term.length;
+        // Latin words match at word starts (so "land" finds "land" and "lands", not "island").
+        if (!latin || !isWordChar(hay[at - 1])) ranges.push([at, end]);
+        from = at + 1;
+      }
+    }
+    ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    const merged = [];
+    for (const r of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+      else merged.push([r[0], r[1]]);
+    }
+    return merged;
+  }
+
+  /** A fragment of text nodes and <mark> elements for `text` with the terms highlighted. */
+  function highlighted(text, terms) {
+    const frag = document.createDocumentFragment();
+    let pos = 0;
+    for (const [start, end] of termRanges(text, terms)) {
+      if (start > pos) frag.append(document.createTextNode(text.slice(pos, start)));
+      const mark = document.createElement("mark");
+      mark.className = "term";
+      mark.textContent = text.slice(start, end);
+      frag.append(mark);
+      pos = end;
+    }
+    if (pos < text.length) frag.append(document.createTextNode(text.slice(pos)));
+    return frag;
+  }
+
+  /* ---------- API ---------- */
+
+  class ApiError extends Error {
+    constructor(message, status) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  function detailOf(body, response) {
+    if (body && typeof body.detail === "string" && body.detail.trim()) return body.detail;
+    if (body && Array.isArray(body.detail)) {
+      const parts = body.detail.map((d) => (d && typeof d.msg === "string" ? d.msg : "")).filter(Boolean);
+      if (parts.length) return parts.join("; ");
+    }
+    return `HTTP ${response.status} ${response.statusText || ""}`.trim();
+  }
+
+  async function apiFetch(url, options = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(url, { ...options, signal: controller.signal, headers: { Accept: "application/json", ...(options.headers || {}) } });
+    } catch (err) {
+      if (err && err.name === "AbortError") {
+        throw new ApiError("请求超时，请稍后重试。 The request timed out; please try again.", 0);
+      }
+      throw new ApiError("无法连接到服务，请检查网络后重试。 Could not reach the service; check the connection and try again.", 0);
+    } finally {
+      clearTimeout(timer);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (!response.ok) throw new ApiError(detailOf(body, response), response.status);
+    if (body === null) throw new ApiError("服务返回了无法解析的响应。 The service sent a response that is not JSON.", response.status);
+    return body;
+  }
+
+  function postQuery(query, topK, mode) {
+    return apiFetch("/api/query", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ query, top_k: topK, mode }),
+    });
+  }
+
+  const documentCache = new Map(); // source -> Promise<document>
+
+  function getDocument(source) {
+    if (!documentCache.has(source)) {
+      const promise = apiFetch(`/api/documents/${encodeURIComponent(source)}`).catch((err) => {
+        documentCache.delete(source); // do not cache failures
+        throw err;
+      });
+      documentCache.set(source, promise);
+    }
+    return documentCache.get(source);
+  }
+
+  /* ---------- validation ---------- */
+
+  function showValidation(message, field) {
+    els.validation.textContent = message;
+    els.validation.hidden = false;
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+  }
+
+  function clearValidation() {
+    els.validation.hidden = true;
+    els.validation.textContent = "";
+    els.question.removeAttribute("aria-invalid");
+    els.topk.removeAttribute("aria-invalid");
+  }
+
+  /* ---------- conversation ---------- */
+
+  let pending = false;
+
+  function setPending(on) {
+    pending = on;
+    els.send.disabled = on;
+    els.form.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  async function ask(raw) {
+    if (pending) return;
+    const query = raw.trim();
+    if (!query) {
+      showValidation("请输入问题后再发送。 Please type a question first.", els.question);
+      return;
+    }
+    if (query.length > MAX_QUERY_CHARS) {
+      showValidation(`问题太长（${query.length} 字），上限为 ${MAX_QUERY_CHARS} 字。 The question is ${query.length} characters long; the limit is ${MAX_QUERY_CHARS}.`, els.question);
+      return;
+    }
+    const topK = Number(els.topk.value);
+    if (!Number.isInteger(topK) || topK < 1 || topK > 50) {
+      showValidation("段落数须为 1 到 50 的整数。 Passages must be a whole number from 1 to 50.", els.topk);
+      return;
+    }
+    clearValidation();
+    const mode = els.mode.value;
+
+    els.welcome.hidden = true;
+    els.newChat.hidden = false;
+    const turn = el("article", { className: "turn", attrs: { "aria-label": "问答 Question and answer" } });
+    const userMsg = el("div", { className: "msg user" }, [
+      el("p", { className: "sr-only", text: "你的问题 Your question:" }),
+      el("p", { className: "bubble", text: query }),
+    ]);
+    const reply = el("div", { className: "msg bot loading", attrs: { "aria-busy": "true" } }, [
+      el("span", { className: "spinner", attrs: { "aria-hidden": "true" } }),
+      bilingual("正在检索…", "Searching…"),
+    ]);
+    turn.append(userMsg, reply);
+    els.conversation.append(turn);
+    scrollToTurn(turn);
+    els.question.value = "";
+    setPending(true);
+    try {
+      const data = await postQuery(query, topK, mode);
+      renderReply(reply, data, query);
+    } catch (err) {
+      renderError(reply, err);
+      if (!els.question.value) els.question.value = query; // keep the question for a retry
+    } finally {
+      setPending(false);
+      scrollToTurn(turn);
+    }
+  }
+
+  function scrollToTurn(turn) {
+    // Show the new turn from its top (the question), without jumping past the answer.
+    const top = turn.offsetTop - 12;
+    els.scroller.scrollTo({ top, behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
+  function renderError(reply, err) {
+    reply.className = "msg bot error";
+    reply.removeAttribute("aria-busy");
+    const status = err instanceof ApiError && err.status ? ` (HTTP ${err.status})` : "";
+    reply.replaceChildren(
+      el("p", { className: "error-title" }, [bilingual("出错了", "Error"), status]),
+      el("p", { className: "error-detail", text: err && err.message ? err.message : String(err) }),
+    );
+  }
+
+  function renderReply(reply, data, query) {
+    reply.className = "msg bot";
+    reply.removeAttribute("aria-busy");
+    const terms = queryTerms(query);
+    const passages = Array.isArray(data.passages) ? data.passages : [];
+    const byRank = new Map(passages.map((p) => [p.rank, p]));
+
+    const answerBox = el("section", { className: "answer", attrs: { "aria-label": "回答 Answer" } });
+    answerBox.append(el("p", { className: "section-label" }, [bilingual("回答", "Answer")]));
+    const answerText = el("p", { className: "answer-text" });
+    const answer = data.answer;
+    if (answer && typeof answer.text === "string") {
+      answerText.append(highlighted(answer.text, terms));
+      const cited = byRank.get(answer.passage_rank);
+      if (cited) {
+        answerText.append(" ", citeButton(cited, { start: answer.char_start, end: answer.char_end }));
+      }
+    } else {
+      answerText.classList.add("not-found");
+      answerText.textContent = NOT_FOUND;
+    }
+    answerBox.append(answerText);
+
+    if (passages.length) {
+      const sources = el("p", { className: "sources" }, [bilingual("引用", "Sources", "sources-label")]);
+      for (const p of passages) sources.append(" ", citeButton(p, null));
+      answerBox.append(sources);
+    }
+    const meta = [`${modeLabel(data.mode)}`, `${passages.length} 段 passages`];
+    const total = data.timings_ms && (data.timings_ms.total ?? data.timings_ms.total_ms);
+    if (typeof total === "number") meta.push(`${Math.round(total)} ms`);
+    answerBox.append(el("p", { className: "reply-meta", text: meta.join(" · ") }));
+
+    const children = [answerBox];
+    if (passages.length) {
+      const list = el("ol", { className: "passages", attrs: { "aria-label": "检索到的段落 Retrieved passages" } });
+      for (const p of passages) list.append(passageCard(p, terms));
+      children.push(el("p", { className: "section-label passages-label" }, [bilingual("相关段落", "Passages")]), list);
+    } else {
+      children.push(el("p", { className: "empty-passages" }, [bilingual("没有检索到相关段落。", "No passages were found.")]));
+    }
+    reply.replaceChildren(...children);
+  }
+
+  function modeLabel(mode) {
+    return { hybrid: "混合 Hybrid", bm25: "关键词 BM25", dense: "语义 Dense" }[mode] || String(mode || "");
+  }
+
+  function citeButton(passage, answerSpan) {
+    const button = el("button", {
+      className: answerSpan ? "cite cite-answer" : "cite",
+      text: `[${passage.rank}]`,
+      attrs: {
+        type: "button",
+        "aria-label": `引用 ${passage.rank}：${passage.title || passage.source} · Citation ${passage.rank}`,
+        title: `${passage.title || passage.source}${passage.section ? " · " + passage.section : ""}`,
+        "data-rank": passage.rank,
+      },
+    });
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      openDocument(passage, answerSpan, button);
+    });
+    return button;
+  }
+
+  function formatScore(value) {
+    return typeof value === "number" && Number.isFinite(value) ? value.toFixed(4) : "–";
+  }
+
+  function passageCard(p, terms) {
+    const card = el("li", { className: "card", attrs: { "data-rank": p.rank, "data-source": p.source } });
+    const titleButton = el("button", {
+      className: "card-title-btn",
+      text: p.title || p.source,
+      attrs: { type: "button", "aria-label": `打开原文：${p.title || p.source} · Open the document` },
+    });
+    titleButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      openDocument(p, null, titleButton);
+    });
+    const head = el("div", { className: "card-head" }, [
+      citeButton(p, null),
+      el("h3", { className: "card-title" }, [titleButton]),
+    ]);
+    const scores = p.scores || {};
+    const meta = el("dl", { className: "card-meta" }, [
+      el("div", {}, [el("dt", { text: "章节 Section" }), el("dd", { text: p.section || "—" })]),
+      el("div", {}, [el("dt", { text: "文件 File" }), el("dd", { className: "mono", text: p.source })]),
+      el("div", { attrs: { title: `BM25 ${formatScore(scores.bm25)} · Dense ${formatScore(scores.dense)}` } }, [
+        el("dt", { text: "得分 Score" }),
+        el("dd", { className: "mono", text: formatScore(p.score) }),
+      ]),
+    ]);
+    const text = el("p", { className: "card-text" });
+    text.append(highlighted(String(p.text || ""), terms));
+    card.append(head, meta, text);
+    card.addEventListener("click", () => {
+      const selection = window.getSelection();
+      if (selection && selection.toString()) return; // let people select text without opening
+      openDocument(p, null, titleButton);
+    });
+    return card;
+  }
+
+  /* ---------- document panel ---------- */
+
+  let panelToken = 0;
+  let lastOpener = null;
+
+  async function openDocument(passage, answerSpan, opener) {
+    const token = ++panelToken;
+    lastOpener = opener || null;
+    for (const c of els.conversation.querySelectorAll(".card.active")) c.classList.remove("active");
+    const card = opener && opener.closest(".card");
+    if (card) card.classList.add("active");
+
+    els.docTitle.textContent = passage.title || passage.source;
+    els.docMeta.textContent = passage.source;
+    els.docBody.replaceChildren(el("p", { className: "doc-loading" }, [
+      el("span", { className: "spinner", attrs: { "aria-hidden": "true" } }),
+      bilingual("正在加载原文…", "Loading the document…"),
+    ]));
+    els.panel.hidden = false;
+    document.body.classList.add("panel-open");
+    els.docTitle.focus({ preventScroll: true });
+
+    try {
+      const doc = await getDocument(passage.source);
+      if (token !== panelToken) return; // another citation was opened meanwhile
+      renderDocument(doc, passage, answerSpan);
+    } catch (err) {
+      if (token !== panelToken) return;
+      els.docBody.replaceChildren(el("div", { className: "msg bot error" }, [
+        el("p", { className: "error-title" }, [bilingual("无法加载原文", "Could not load the document")]),
+        el("p", { className: "error-detail", text: err && err.message ? err.message : String(err) }),
+      ]));
+    }
+  }
+
+  function clamp(n, lo, hi) {
+    return Math.min(Math.max(Number.isFinite(n) ? n : lo, lo), hi);
+  }
+
+  function renderDocument(doc, passage, answerSpan) {
+    const text = String(doc.text || "");
+    const start = clamp(passage.char_start, 0, text.length);
+    const end = clamp(passage.char_end, start, text.length);
+    els.docTitle.textContent = doc.title || doc.source;
+    const section = passage.section ? ` · ${passage.section}` : "";
+    els.docMeta.textContent = `${doc.source}${section} · 引用 [${passage.rank}] Citation, 字符 chars ${start}–${end}`;
+
+    const cited = el("mark", { className: "cited", attrs: { id: "cited-span", "data-start": start, "data-end": end } });
+    if (answerSpan && answerSpan.start >= start && answerSpan.end <= end && answerSpan.end > answerSpan.start) {
+      cited.append(
+        text.slice(start, answerSpan.start),
+        el("mark", { className: "cited-answer", text: text.slice(answerSpan.start, answerSpan.end) }),
+        text.slice(answerSpan.end, end),
+      );
+    } else {
+      cited.append(text.slice(start, end));
+    }
+    const body = el("div", { className: "doc-text", attrs: { lang: "zh-CN" } }, [text.slice(0, start), cited, text.slice(end)]);
+    els.docBody.replaceChildren(body);
+    // Center the cited span in the panel (after layout).
+    requestAnimationFrame(() => {
+      const target = cited.querySelector(".cited-answer") || cited;
+      target.scrollIntoView({ block: "center", inline: "nearest", behavior: "auto" });
+    });
+  }
+
+  function closeDocument() {
+    if (els.panel.hidden) return;
+    panelToken++;
+    els.panel.hidden = true;
+    document.body.classList.remove("panel-open");
+    for (const c of els.conversation.querySelectorAll(".card.active")) c.classList.remove("active");
+    if (lastOpener && lastOpener.isConnected) lastOpener.focus();
+    else els.question.focus();
+    lastOpener = null;
+  }
+
+  /* ---------- wiring ---------- */
+
+  els.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ask(els.question.value);
+  });
+
+  els.question.addEventListener("keydown", (event) => {
+    // Enter sends; Shift+Enter is a newline; Enter that confirms an IME candidate does nothing here.
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    event.preventDefault();
+    ask(els.question.value);
+  });
+
+  els.question.addEventListener("input", () => {
+    if (!els.validation.hidden && els.question.value.trim()) clearValidation();
+  });
+  els.topk.addEventListener("input", () => {
+    if (els.topk.getAttribute("aria-invalid")) clearValidation();
+  });
+
+  for (const button of document.querySelectorAll(".example")) {
+    button.addEventListener("click", () => {
+      els.question.value = button.textContent.trim();
+      ask(els.question.value);
+    });
+  }
+
+  els.newChat.addEventListener("click", () => {
+    if (pending) return;
+    closeDocument();
+    els.conversation.replaceChildren();
+    els.welcome.hidden = false;
+    els.newChat.hidden = true;
+    clearValidation();
+    els.question.focus();
+  });
+
+  els.docClose.addEventListener("click", closeDocument);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !els.panel.hidden) {
+      event.preventDefault();
+      closeDocument();
+    }
+  });
+
+})();
