@@ -37,6 +37,9 @@ from .tokenize import Tokenizer, build_userdict
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 KEEP_BUILDS = 2
+# Every build holds these; a manifest that does not list one of them is not trusted.
+REQUIRED_FILES = ("documents.json", "passages.jsonl", "index_texts.json", "userdict.txt", "bm25_weights.npz",
+                  "bm25_vocab.json", "dense.faiss", "dense_vectors.npy")
 
 
 class IndexUnavailable(RuntimeError):
@@ -202,6 +205,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
                 "timings_s": timings,
                 "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
             }
+            manifest["manifest_sha256"] = manifest_checksum(manifest)
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
             _fsync_dir(tmp)
         final = builds / build_id
@@ -297,16 +301,35 @@ def current_build(settings: Settings) -> Path:
     return link.resolve()
 
 
+def manifest_checksum(manifest: dict) -> str:
+    """sha256 of the manifest's content without its own checksum field (key order and
+    whitespace do not matter), so an edited or bit-flipped manifest is detected too."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / "manifest.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
     except (OSError, ValueError) as err:
         raise IndexUnavailable(f"Index file {path} is missing or corrupted ({err}). Rebuild with: {BUILD_COMMAND}") from err
+    # Builds made before the checksum existed have none; they are still checked file by file.
+    if "manifest_sha256" in manifest and manifest["manifest_sha256"] != manifest_checksum(manifest):
+        raise IndexUnavailable(f"Index file {path} is corrupted (its checksum does not match its content). "
+                               f"Rebuild with: {BUILD_COMMAND}")
+    return manifest
 
 
 def verify_files(folder: Path, manifest: dict) -> None:
-    for name, sha in manifest.get("files", {}).items():
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
+        missing = [n for n in REQUIRED_FILES if not isinstance(files, dict) or n not in files]
+        raise IndexUnavailable(f"Index file {folder / 'manifest.json'} does not list {', '.join(missing)}. "
+                               f"Rebuild with: {BUILD_COMMAND}")
+    for name, sha in files.items():
         path = folder / name
         if not path.exists():
             raise IndexUnavailable(f"Index file {path} is missing. Rebuild with: {BUILD_COMMAND}")

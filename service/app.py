@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -16,9 +17,11 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.config import BUILD_COMMAND, Settings
@@ -26,6 +29,7 @@ from index.store import IndexUnavailable
 
 from .engine import Engine, EngineHolder
 from .models import (
+    MAX_QUERY_CHARS,
     AnswerOut, DocumentList, DocumentOut, DocumentSummary, ErrorOut, Health, Heading, PassageOut,
     PassageScores, QueryRequest, QueryResponse,
 )
@@ -33,6 +37,8 @@ from .models import (
 log = logging.getLogger("policyqa")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 16  # a query body is one flat object; deeper nesting is never legitimate
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
@@ -80,14 +86,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.holder = holder
+    app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
     _add_middleware(app)
     _add_error_handlers(app)
 
     errors = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+    body_errors = {400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}}
 
-    @app.post("/api/query", response_model=QueryResponse, responses={**errors, 400: {"model": ErrorOut}, 413: {"model": ErrorOut}})
+    @app.post("/api/query", response_model=QueryResponse, responses={**errors, **body_errors})
     def query(req: QueryRequest, eng: EngineDep, request: Request) -> QueryResponse:
         """Find the passages that answer `query`, best first, with citations and an extractive answer."""
+        request.state.query_chars = len(req.query)
+        if request.app.state.log_queries:
+            request.state.query_text = req.query
         result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode)
         request.state.timings = result.timings_ms
         passages = [
@@ -128,7 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(Health(status="ok", index_loaded=True, build_id=m["build_id"], documents=len(eng.index.documents),
                                    passages=len(eng.index.passages), model=m["config"]["model"]).model_dump())
 
-    @app.post("/api/admin/reload", response_model=Health, responses={403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+    @app.post("/api/admin/reload", response_model=Health,
+              responses={**body_errors, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
     def reload(x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
         """Load the current index build and swap it in; requests in flight finish on the old one.
         Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
@@ -158,21 +170,111 @@ def _passage_counts(eng: Engine) -> dict[str, int]:
 
 
 def _add_middleware(app: FastAPI) -> None:
+    # Added first = innermost: the limits run inside the logging middleware, so their
+    # rejections get the security headers and a log line like every other response.
+    app.add_middleware(RequestLimits)
+    origins = [o.strip() for o in os.environ.get("POLICYQA_CORS_ORIGINS", "").split(",") if o.strip()]
+    if origins:  # off unless configured: the page at / is same-origin and needs no CORS
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-Request-ID"], max_age=600)
+
     @app.middleware("http")
     async def headers_and_logging(request: Request, call_next):
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
         t0 = time.perf_counter()
-        if request.method in ("POST", "PUT", "PATCH"):
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                response = JSONResponse({"detail": f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes."}, 413)
-                return _finish(request, response, request_id, t0)
-            ctype = request.headers.get("content-type", "")
-            if request.url.path.startswith("/api/") and not ctype.split(";")[0].strip().lower() in ("application/json", ""):
-                response = JSONResponse({"detail": "Send the request body as JSON (Content-Type: application/json)."}, 415)
-                return _finish(request, response, request_id, t0)
         response = await call_next(request)
         return _finish(request, response, request_id, t0)
+
+
+class RequestLimits:
+    """Pure ASGI middleware guarding request bodies before FastAPI parses them.
+
+    The body is read here whether it comes with a Content-Length or chunked, and the
+    16 KiB cap is enforced on the bytes actually received. Bodies sent to /api/* must
+    be JSON (415 otherwise) and may not nest deeper than MAX_JSON_DEPTH (400), so the
+    JSON parser never recurses deeply. The checked body is then replayed to the app.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                await _reject(400, "The Content-Length header is not a number.", scope, receive, send)
+                return
+            if int(length) > MAX_BODY_BYTES:
+                await _reject(413, f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes.", scope, receive, send)
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; nothing to answer
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await _reject(413, f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes.", scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        if scope["path"].startswith("/api/"):
+            ctype = headers.get("content-type")
+            if (ctype is not None or body) and not _is_json(ctype or ""):
+                await _reject(415, "Send the request body as JSON (Content-Type: application/json).", scope, receive, send)
+                return
+            if json_depth(bytes(body)) > MAX_JSON_DEPTH:
+                await _reject(400, f"The JSON body is nested too deeply (the limit is {MAX_JSON_DEPTH} levels).",
+                              scope, receive, send)
+                return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _reject(status: int, detail: str, scope, receive, send) -> None:
+    await JSONResponse({"detail": detail}, status)(scope, receive, send)
+
+
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";")[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of arrays/objects in `data`, ignoring brackets inside strings."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be too deep; the common case costs two byte counts
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _finish(request: Request, response, request_id: str, t0: float):
@@ -183,6 +285,12 @@ def _finish(request: Request, response, request_id: str, t0: float):
     response.headers["X-Request-ID"] = request_id
     record = {"request_id": request_id, "method": request.method, "path": request.url.path,
               "status": response.status_code, "ms": round((time.perf_counter() - t0) * 1000, 2)}
+    query_chars = getattr(request.state, "query_chars", None)
+    if query_chars is not None:
+        record["query_chars"] = query_chars  # the length only: questions may be personal
+    query_text = getattr(request.state, "query_text", None)
+    if query_text is not None:  # POLICYQA_LOG_QUERIES=1
+        record["query"] = query_text
     timings = getattr(request.state, "timings", None)
     if timings:
         record["stages_ms"] = timings
@@ -214,6 +322,10 @@ def _plain(error: dict) -> str:
     kind, msg = error.get("type", ""), error.get("msg", "")
     if kind == "missing":
         return f"{field} is required"
+    if kind == "string_unicode":
+        return f"{field} is not valid Unicode text (it holds a lone surrogate)"
+    if kind == "string_too_long" and field == "query":
+        return f"the query is too long; the limit is {MAX_QUERY_CHARS} characters"
     if kind.startswith("value_error"):
         return msg.removeprefix("Value error, ")
     if field == "top_k":

@@ -7,6 +7,7 @@ so no request ever sees a half-loaded index.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +17,24 @@ from index.search import Searcher
 from index.store import IndexUnavailable, LoadedIndex, load
 
 log = logging.getLogger("policyqa")
+
+
+def torch_threads() -> int:
+    """Intra-op threads for query encoding in this worker process.
+
+    POLICYQA_TORCH_THREADS wins; otherwise the CPUs this process may use are shared out
+    between the uvicorn workers (WEB_CONCURRENCY, which uvicorn also reads as its
+    default --workers), so N workers do not each start one thread per core and fight.
+    """
+    explicit = os.environ.get("POLICYQA_TORCH_THREADS", "").strip()
+    if explicit.isdigit() and int(explicit) > 0:
+        return int(explicit)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    workers = os.environ.get("WEB_CONCURRENCY", "1").strip()
+    return max(1, cpus // (int(workers) if workers.isdigit() and int(workers) > 0 else 1))
 
 
 @dataclass
@@ -35,7 +54,11 @@ class EngineHolder:
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
         if self._encoder is None:
+            import torch
+
+            torch.set_num_threads(torch_threads())
             self._encoder = Encoder(self.settings.model_dir)
+            log.info("encoder loaded: %s, %d torch threads", self.settings.model_dir.name, torch.get_num_threads())
         return self._encoder
 
     def load(self) -> Engine:

@@ -14,7 +14,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 class QueryRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"query": "示范区要加快建设哪些新一代信息基础设施？", "top_k": 5, "mode": "hybrid"}]})
 
-    query: str = Field(description="The question, in Chinese or English (1-2000 characters).")
+    query: str = Field(max_length=MAX_QUERY_CHARS, description="The question, in Chinese or English (1-2000 characters).")
     top_k: int = Field(5, ge=1, le=50, description="How many passages to return (1-50).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
 
