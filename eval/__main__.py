@@ -1,0 +1,153 @@
+"""Offline retrieval evaluation.
+
+    python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
+    python -m eval calibrate      choose the answer threshold on the dev split
+    python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
+
+`run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
+prints a compact table and writes eval/reports/latest.md with PNG charts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from index.config import REPO_ROOT, FusionParams, Settings
+
+from .metrics import is_hit
+from .qa import load_qa
+from .run import group, in_process, latency, over_http, run_mode, summarize
+
+EVAL_DIR = Path(__file__).resolve().parent
+THRESHOLDS = EVAL_DIR / "thresholds.json"
+MODES = ("bm25", "dense", "hybrid")
+
+
+def _relevant_counter(passages):
+    """How many passages of the corpus answer each question (the ideal for nDCG)."""
+    def count(item):
+        return sum(is_hit(p.source, p.text, item) for p in passages if p.source == item.source)
+    return count
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}" if x == x else "-"
+
+
+def print_table(rows: dict[str, dict], title: str) -> None:
+    cols = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_contains", "abstained_unanswerable", "answered_answerable")
+    print(f"\n{title}")
+    print(f"{'':28s}" + "".join(f"{c[:12]:>13s}" for c in cols))
+    for name, s in rows.items():
+        print(f"{name[:28]:28s}" + "".join(f"{_fmt(s.get(c, float('nan'))):>13s}" for c in cols))
+
+
+def evaluate_modes(retrieve, items, relevant, modes=MODES) -> dict[str, list]:
+    return {mode: run_mode(retrieve, items, mode, relevant) for mode in modes}
+
+
+def cmd_run(args) -> int:
+    items = load_qa(split=args.split)
+    settings = Settings()
+    from index.chunk import chunk_corpus
+    from index.ingest import load_corpus
+
+    docs, _ = load_corpus(settings.seeds_dir)
+    relevant = _relevant_counter(chunk_corpus(docs, settings.chunk))
+    t0 = time.perf_counter()
+    if args.url:
+        retrieve = over_http(args.url)
+        searcher = None
+    else:
+        searcher = _searcher(settings)
+        retrieve = in_process(searcher)
+    results = evaluate_modes(retrieve, items, relevant)
+    overall = {mode: summarize(r) for mode, r in results.items()}
+    print_table(overall, f"split={args.split}  ({len([i for i in items if i.answerable])} answerable, "
+                         f"{len([i for i in items if not i.answerable])} unanswerable)  source={'HTTP ' + args.url if args.url else 'in-process'}")
+    for mode in MODES:
+        print_table(group(results[mode], lambda r: r.item.kind), f"{mode} by kind")
+    print_table(group(results["hybrid"], lambda r: r.item.source[:3]), "hybrid by document")
+    ablations = {}
+    if searcher is not None and not args.no_ablations:
+        from .ablations import run_ablations
+
+        ablations = run_ablations(searcher, settings, docs, items)
+        print_table(ablations, "ablations (hybrid unless named)")
+    print(f"\neval took {time.perf_counter() - t0:.1f}s")
+    if not args.no_report:
+        from .report import write_report
+
+        path = write_report(args, settings, searcher, items, results, overall, ablations)
+        print(f"report: {path}")
+    return gate(overall["hybrid"], args.split) if args.split in ("test", "all") else 0
+
+
+def _searcher(settings: Settings):
+    from index.dense import Encoder
+    from index.search import Searcher
+    from index.store import load
+
+    from .run import QueryCache
+
+    return Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings)
+
+
+def gate(hybrid: dict, split: str) -> int:
+    limits = json.loads(THRESHOLDS.read_text())
+    failed = [f"{m} {hybrid[m]:.3f} < {limits[m]}" for m in ("hit@5", "mrr@10") if hybrid[m] < limits[m]]
+    if failed:
+        print(f"REGRESSION GATE FAILED (hybrid, split={split}): " + "; ".join(failed), file=sys.stderr)
+        return 1
+    print(f"regression gate passed (hybrid, split={split}): hit@5 {hybrid['hit@5']:.3f} >= {limits['hit@5']}, "
+          f"mrr@10 {hybrid['mrr@10']:.3f} >= {limits['mrr@10']}")
+    return 0
+
+
+def cmd_gate(args) -> int:
+    items = load_qa(split="test")
+    settings = Settings()
+    searcher = _searcher(settings)
+    from index.chunk import chunk_corpus
+
+    relevant = _relevant_counter(searcher.index.passages)
+    results = run_mode(in_process(searcher), items, "hybrid", relevant)
+    return gate(summarize(results), "test")
+
+
+def cmd_calibrate(args) -> int:
+    """Pick the abstention threshold on the dev split: the highest top-dense-score cut that
+    still answers >= 95% of answerable questions (per script: Chinese and other queries)."""
+    items = load_qa(split="dev")
+    settings = replace(Settings(), answer_threshold=0.0)
+    searcher = _searcher(settings)
+    results = run_mode(in_process(searcher), items, "hybrid", lambda item: 1)
+    from .calibration import choose_thresholds
+
+    choice = choose_thresholds(results, min_answered=args.min_answered)
+    print(json.dumps(choice, indent=1, ensure_ascii=False))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    p.add_argument("--url", help="score a running service through POST /api/query instead of in-process")
+    p.add_argument("--no-ablations", action="store_true")
+    p.add_argument("--no-report", action="store_true")
+    sub.add_parser("gate")
+    p = sub.add_parser("calibrate")
+    p.add_argument("--min-answered", type=float, default=0.95)
+    args = parser.parse_args(argv)
+    return {"run": cmd_run, "gate": cmd_gate, "calibrate": cmd_calibrate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

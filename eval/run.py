@@ -1,0 +1,122 @@
+"""Run the QA set through a retriever (in-process or over HTTP) and score every question."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from .metrics import answer_contains, is_hit, mean, percentile, retrieval_scores
+from .qa import QAItem
+
+DEPTH = 10
+STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
+
+
+@dataclass
+class Retrieved:
+    passages: list[tuple[str, str]]  # (source, text), best first
+    answer: str | None
+    top_dense: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever(Protocol):
+    def __call__(self, question: str, mode: str, top_k: int) -> Retrieved: ...
+
+
+class QueryCache:
+    """Wraps an encoder so each question is embedded once although every mode asks it."""
+
+    def __init__(self, encoder):
+        self._encoder = encoder
+        self._vectors: dict[str, object] = {}
+
+    def encode_query(self, text: str):
+        if text not in self._vectors:
+            self._vectors[text] = self._encoder.encode_query(text)
+        return self._vectors[text]
+
+    def __getattr__(self, name):
+        return getattr(self._encoder, name)
+
+
+def in_process(searcher) -> Retriever:
+    def retrieve(question: str, mode: str, top_k: int) -> Retrieved:
+        r = searcher.search(question, top_k=top_k, mode=mode)
+        return Retrieved([(h.passage.source, h.passage.text) for h in r.hits], r.answer.text if r.answer else None,
+                         max((h.dense for h in r.hits), default=0.0), r.timings_ms)
+    return retrieve
+
+
+def over_http(base_url: str, timeout: float = 60.0) -> Retriever:
+    """Score a running service through POST /api/query, as a client would."""
+    import httpx
+
+    client = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def retrieve(question: str, mode: str, top_k: int) -> Retrieved:
+        t0 = time.perf_counter()
+        resp = client.post("/api/query", json={"query": question, "top_k": top_k, "mode": mode})
+        resp.raise_for_status()
+        body = resp.json()
+        timings = dict(body.get("timings_ms", {}))
+        timings["http_total"] = (time.perf_counter() - t0) * 1000
+        return Retrieved([(p["source"], p["text"]) for p in body["passages"]],
+                         body["answer"]["text"] if body["answer"] else None,
+                         max((p["scores"]["dense"] for p in body["passages"]), default=0.0), timings)
+    return retrieve
+
+
+@dataclass
+class QuestionResult:
+    item: QAItem
+    mode: str
+    scores: dict[str, float]  # hit@k, mrr@10, ndcg@10 (answerable only)
+    answered: bool
+    answer_ok: bool
+    top_dense: float
+    first_passage: str
+    timings_ms: dict[str, float]
+
+
+def run_mode(retrieve: Retriever, items: list[QAItem], mode: str, relevant: Callable[[QAItem], int]) -> list[QuestionResult]:
+    results = []
+    for item in items:
+        r = retrieve(item.question, mode, DEPTH)
+        hits = [is_hit(src, text, item) for src, text in r.passages]
+        scores = retrieval_scores(hits, relevant(item)) if item.answerable else {}
+        results.append(QuestionResult(item, mode, scores, r.answer is not None, answer_contains(r.answer, item),
+                                      r.top_dense, r.passages[0][1][:80] if r.passages else "", r.timings_ms))
+    return results
+
+
+METRICS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")
+
+
+def summarize(results: list[QuestionResult]) -> dict[str, float]:
+    answerable = [r for r in results if r.item.answerable]
+    unanswerable = [r for r in results if not r.item.answerable]
+    out = {m: mean(r.scores[m] for r in answerable) for m in METRICS}
+    out["n"] = len(answerable)
+    out["answer_contains"] = mean(r.answer_ok for r in answerable)
+    out["answered_answerable"] = mean(r.answered for r in answerable)
+    out["abstained_unanswerable"] = mean(not r.answered for r in unanswerable)
+    out["n_unanswerable"] = len(unanswerable)
+    return out
+
+
+def group(results: list[QuestionResult], key: Callable[[QuestionResult], str]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[QuestionResult]] = {}
+    for r in results:
+        if r.item.answerable:
+            groups.setdefault(key(r), []).append(r)
+    return {k: summarize(v) for k, v in sorted(groups.items())}
+
+
+def latency(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
+    out = {}
+    for stage in STAGES + ("http_total",):
+        values = [r.timings_ms[stage] for r in results if stage in r.timings_ms]
+        if values:
+            out[stage] = {"median": percentile(values, 0.5), "p95": percentile(values, 0.95)}
+    return out
