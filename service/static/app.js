@@ -277,7 +277,8 @@
 
   function scrollToTurn(turn) {
     // Show the new turn from its top (the question), without jumping past the answer.
-    const top = turn.offsetTop - 12;
+    const offset = turn.getBoundingClientRect().top - els.scroller.getBoundingClientRect().top;
+    const top = Math.max(0, els.scroller.scrollTop + offset - 12);
     els.scroller.scrollTo({ top, behavior: reducedMotion.matches ? "auto" : "smooth" });
   }
 
@@ -435,30 +436,64 @@
     return Math.min(Math.max(Number.isFinite(n) ? n : lo, lo), hi);
   }
 
+  /** [start, end) of each heading line (from the heading's offset to the end of its line). */
+  function headingRanges(text, headings) {
+    const ranges = [];
+    for (const h of Array.isArray(headings) ? headings : []) {
+      const start = Number(h && h.char_start);
+      if (!Number.isInteger(start) || start < 0 || start >= text.length) continue;
+      const newline = text.indexOf("\n", start);
+      ranges.push([start, newline < 0 ? text.length : newline]);
+    }
+    return ranges.sort((x, y) => x[0] - y[0]);
+  }
+
+  /** Appends text[from, to) to parent, with heading lines in <strong> (text nodes only). */
+  function appendText(parent, text, from, to, headings) {
+    let pos = from;
+    for (const [hs, he] of headings) {
+      const s = Math.max(hs, pos);
+      const e = Math.min(he, to);
+      if (e <= s) continue;
+      if (s > pos) parent.append(text.slice(pos, s));
+      parent.append(el("strong", { className: "doc-heading-line", text: text.slice(s, e) }));
+      pos = e;
+    }
+    if (pos < to) parent.append(text.slice(pos, to));
+  }
+
   function renderDocument(doc, passage, answerSpan) {
     const text = String(doc.text || "");
     const start = clamp(passage.char_start, 0, text.length);
     const end = clamp(passage.char_end, start, text.length);
+    const headings = headingRanges(text, doc.headings);
     els.docTitle.textContent = doc.title || doc.source;
-    const section = passage.section ? ` · ${passage.section}` : "";
-    els.docMeta.textContent = `${doc.source}${section} · 引用 [${passage.rank}] Citation, 字符 chars ${start}–${end}`;
+    const parts = [`文件 File: ${doc.source}`];
+    if (passage.section) parts.push(`章节 Section: ${passage.section}`);
+    parts.push(`引用 Citation [${passage.rank}] · 字符 chars ${start}–${end}`);
+    els.docMeta.textContent = parts.join(" · ");
 
+    const body = el("div", { className: "doc-text", attrs: { lang: "zh-CN" } });
+    appendText(body, text, 0, start, headings);
     const cited = el("mark", { className: "cited", attrs: { id: "cited-span", "data-start": start, "data-end": end } });
+    let answerMark = null;
     if (answerSpan && answerSpan.start >= start && answerSpan.end <= end && answerSpan.end > answerSpan.start) {
-      cited.append(
-        text.slice(start, answerSpan.start),
-        el("mark", { className: "cited-answer", text: text.slice(answerSpan.start, answerSpan.end) }),
-        text.slice(answerSpan.end, end),
-      );
+      answerMark = el("mark", { className: "cited-answer" });
+      appendText(cited, text, start, answerSpan.start, headings);
+      appendText(answerMark, text, answerSpan.start, answerSpan.end, headings);
+      cited.append(answerMark);
+      appendText(cited, text, answerSpan.end, end, headings);
     } else {
-      cited.append(text.slice(start, end));
+      appendText(cited, text, start, end, headings);
     }
-    const body = el("div", { className: "doc-text", attrs: { lang: "zh-CN" } }, [text.slice(0, start), cited, text.slice(end)]);
+    body.append(cited);
+    appendText(body, text, end, text.length, headings);
     els.docBody.replaceChildren(body);
-    // Center the cited span in the panel (after layout).
+    // Center the cited span (or the answer sentence in it) in the panel, after layout.
     requestAnimationFrame(() => {
-      const target = cited.querySelector(".cited-answer") || cited;
-      target.scrollIntoView({ block: "center", inline: "nearest", behavior: "auto" });
+      const tall = cited.getBoundingClientRect().height > els.docBody.clientHeight * 0.8;
+      const target = tall && answerMark ? answerMark : cited;
+      target.scrollIntoView({ block: tall && !answerMark ? "start" : "center", inline: "nearest", behavior: "auto" });
     });
   }
 

@@ -1,0 +1,356 @@
+"""The chat page in a real browser (headless Debian chromium) against the real service.
+
+Run: .venv/bin/python -m pytest tests/test_browser.py -q
+Needs /usr/bin/chromium and fonts-wqy-zenhei (apt-get install -y chromium fonts-wqy-zenhei).
+"""
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from screenshot import EXAMPLE, ask, capture, launch
+
+pytestmark = pytest.mark.browser
+
+NOT_FOUND = "未在文档中找到答案 / Not found in the documents"
+XSS = '<img src=x onerror="window.__pwned=1">'
+
+# Records CSP violations seen by the page (init scripts are injected by the browser, not by the page).
+CSP_PROBE = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || ''));
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A fresh browser context and page, with console messages and /api/query requests recorded."""
+
+    def __init__(self, browser, base_url: str, width: int = 1280, height: int = 900):
+        self.context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url,
+                                           locale="zh-CN", reduced_motion="reduce")
+        self.page = self.context.new_page()
+        self.page.add_init_script(CSP_PROBE)
+        self.console: list[str] = []
+        self.queries: list[dict] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.on("request", self._on_request)
+        self.page.goto("/")
+
+    def _on_request(self, request) -> None:
+        if request.url.endswith("/api/query"):
+            self.queries.append(request.post_data_json or {})
+
+    def csp_errors(self) -> list[str]:
+        violations = self.page.evaluate("window.__cspViolations")
+        console = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
+        return violations + console
+
+
+@pytest.fixture
+def ui(chromium, live_server):
+    pages: list[Page] = []
+
+    def make(**kw) -> Page:
+        p = Page(chromium, live_server, **kw)
+        pages.append(p)
+        return p
+
+    yield make
+    for p in pages:
+        p.context.close()
+
+
+def ask_and_capture(page, question: str):
+    """Ask through the page and return (turn locator, the JSON the page received)."""
+    with page.expect_response(lambda r: r.url.endswith("/api/query")) as info:
+        turn = ask(page, question)
+    return turn, info.value.json()
+
+
+def document_json(live_server: str, source: str) -> dict:
+    r = httpx.get(f"{live_server}/api/documents/{source}", timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+# 1
+def test_question_gets_answer_with_citations_and_cards(ui):
+    u = ui()
+    page = u.page
+    expect(page.locator("#welcome")).to_be_visible()
+    turn, data = ask_and_capture(page, EXAMPLE)
+
+    expect(turn.locator(".bubble")).to_have_text(EXAMPLE)
+    answer = turn.locator(".answer-text")
+    expect(answer).to_be_visible()
+    assert data["answer"] is not None, data
+    expect(answer).not_to_have_text(NOT_FOUND)
+    expect(answer).to_contain_text(data["answer"]["text"])
+    markers = turn.locator(".answer .cite")
+    assert markers.count() >= 2  # the answer's own marker and the source list
+    assert re.fullmatch(r"\[\d+\]", markers.first.inner_text().strip())
+
+    cards = turn.locator(".passages .card")
+    expect(cards).to_have_count(len(data["passages"]))
+    assert cards.count() >= 1
+    texts = cards.locator(".card-text").all_inner_texts()
+    assert any("千兆光纤" in t for t in texts), texts
+    first = cards.first
+    expect(first.locator(".card-title")).to_have_text(data["passages"][0]["title"])
+    expect(first.locator(".card-meta")).to_contain_text(data["passages"][0]["source"])
+    assert first.locator("mark.term").count() > 0  # query terms highlighted
+    assert u.csp_errors() == []
+    expect(page.locator("#welcome")).to_be_hidden()
+
+
+# 2
+def test_citation_opens_document_with_cited_span_in_view(ui, live_server):
+    u = ui()
+    page = u.page
+    doc_requests: list[str] = []
+    page.on("request", lambda r: doc_requests.append(r.url) if "/api/documents/" in r.url else None)
+    turn, data = ask_and_capture(page, EXAMPLE)
+    panel = page.locator("#doc-panel")
+    expect(panel).to_be_hidden()
+
+    cite = turn.locator(".answer .cite").first
+    rank = int(cite.get_attribute("data-rank"))
+    passage = next(p for p in data["passages"] if p["rank"] == rank)
+    doc = document_json(live_server, passage["source"])
+    cite.click()
+
+    expect(panel).to_be_visible()
+    expect(page.locator("#doc-title")).to_have_text(doc["title"])
+    mark = panel.locator("mark.cited")
+    expect(mark).to_have_count(1)
+    expected = doc["text"][passage["char_start"]:passage["char_end"]]
+    assert expected.strip()
+    assert mark.text_content() == expected
+    expect(mark).to_be_in_viewport()
+    # The answer sentence is marked inside the cited passage.
+    answer = data["answer"]
+    if answer["passage_rank"] == rank:
+        assert panel.locator("mark.cited-answer").text_content() == doc["text"][answer["char_start"]:answer["char_end"]]
+
+    # Escape closes; focus goes back to the marker.
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(cite).to_be_focused()
+
+    # A card of another rank opens its own span; the close button closes.
+    other = next((p for p in data["passages"] if p["rank"] != rank), None)
+    if other is not None:
+        turn.locator(f'.card[data-rank="{other["rank"]}"] .card-text').click()
+        expect(panel).to_be_visible()
+        other_doc = document_json(live_server, other["source"])
+        expect(page.locator("#doc-title")).to_have_text(other_doc["title"])
+        expect(mark).to_have_text(other_doc["text"][other["char_start"]:other["char_end"]], use_inner_text=False)
+        expect(mark).to_be_in_viewport()
+        page.locator("#doc-close").click()
+        expect(panel).to_be_hidden()
+
+    # Documents are fetched once per source.
+    cite.click()
+    expect(mark).to_have_count(1)
+    sources = [url.split("/api/documents/")[1] for url in doc_requests]
+    assert len(sources) == len(set(sources)), sources
+
+
+# 3
+def test_empty_question_is_not_sent(ui):
+    u = ui()
+    page = u.page
+    validation = page.locator("#validation")
+    expect(validation).to_be_hidden()
+
+    page.locator("#send").click()
+    expect(validation).to_be_visible()
+    expect(validation).to_contain_text("请输入问题")
+    page.locator("#question").fill("   \n  ")
+    page.locator("#question").press("Enter")
+    expect(validation).to_be_visible()
+    # Shift+Enter adds a line instead of sending.
+    page.locator("#question").fill("第一行")
+    page.locator("#question").press("Shift+Enter")
+    page.wait_for_timeout(300)
+    assert page.locator("#question").input_value() == "第一行\n"
+    assert u.queries == []
+    expect(page.locator("#conversation .turn")).to_have_count(0)
+
+
+def test_server_422_message_is_shown(ui):
+    u = ui()
+    page = u.page
+    # Only control characters: passes the client check, the server rejects it as empty.
+    turn = ask(page, "\u0007\u0007")
+    assert len(u.queries) == 1
+    error = turn.locator(".msg.bot.error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("the query is empty; type a question")
+    expect(error).to_contain_text("422")
+
+
+def test_loading_state_then_api_error_detail(ui):
+    u = ui()
+    page = u.page
+    held = []
+    page.route("**/api/query", lambda route: held.append(route))
+    page.locator("#question").fill("测试问题")
+    page.locator("#question").press("Enter")
+    loading = page.locator("#conversation .msg.loading")
+    expect(loading).to_be_visible()
+    expect(loading).to_contain_text("Searching")
+    expect(page.locator("#send")).to_be_disabled()
+    assert len(held) == 1
+    held[0].fulfill(status=503, content_type="application/json",
+                    body=json.dumps({"detail": "The index is not available: test outage."}))
+    error = page.locator("#conversation .msg.error")
+    expect(error).to_contain_text("The index is not available: test outage.")
+    expect(loading).to_have_count(0)
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#question")).to_have_value("测试问题")  # kept for a retry
+
+
+# 4
+def test_markup_in_question_is_literal_text(ui):
+    u = ui()
+    page = u.page
+    turn = ask(page, XSS)
+    expect(turn.locator(".bubble")).to_have_text(XSS)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("#conversation img").count() == 0
+    assert page.locator("img").count() == 0
+
+
+def test_markup_in_api_data_is_literal_text(ui):
+    """Passage, title, answer and document text from the API are never parsed as HTML."""
+    u = ui()
+    page = u.page
+    evil = '<img src=x onerror="window.__pwned=2"><script>window.__pwned=3</script>'
+    text = f"前文{evil}后文"
+    passage = {"rank": 1, "score": 1.0, "text": text, "source": "evil.txt", "title": f"标题{evil}",
+               "section": evil, "char_start": 2, "char_end": 2 + len(text), "chunk_id": "x",
+               "scores": {"bm25": 1.0, "dense": 1.0}}
+    body = {"query": "q", "mode": "hybrid", "passages": [passage], "timings_ms": {"total": 1.0},
+            "answer": {"text": evil, "passage_rank": 1, "source": "evil.txt", "char_start": 4,
+                       "char_end": 4 + len(evil), "score": 1.0}}
+    document = {"source": "evil.txt", "title": f"标题{evil}", "text": "xx" + text + "yy", "length": 4 + len(text),
+                "passages": 1, "headings": []}
+    page.route("**/api/query", lambda r: r.fulfill(json=body))
+    page.route("**/api/documents/evil.txt", lambda r: r.fulfill(json=document))
+    turn = ask(page, "onerror")
+    expect(turn.locator(".answer-text")).to_contain_text(evil)
+    expect(turn.locator(".card-text")).to_have_text(text)
+    turn.locator(".answer .cite").first.click()
+    expect(page.locator("#doc-panel mark.cited")).to_have_text(text)
+    expect(page.locator("#doc-title")).to_have_text(f"标题{evil}")
+    assert page.locator("img, #conversation script, #doc-panel script").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+# 5
+def test_csp_forbids_inline_script_and_page_has_no_violations(ui, live_server):
+    r = httpx.get(f"{live_server}/", timeout=30)
+    assert r.status_code == 200
+    csp = r.headers.get("content-security-policy", "")
+    directives = {d.strip().split(" ", 1)[0]: d.strip() for d in csp.split(";") if d.strip()}
+    assert "script-src 'self'" in csp
+    assert "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in directives["script-src"]
+    assert "'unsafe-inline'" not in csp
+    # No inline script, style attributes or event handler attributes in the page itself.
+    assert "<script>" not in r.text and "<style" not in r.text and "style=" not in r.text
+    assert not re.search(r"\son[a-z]+\s*=", r.text)
+
+    u = ui()
+    page = u.page
+    turn, _ = ask_and_capture(page, EXAMPLE)
+    turn.locator(".answer .cite").first.click()
+    expect(page.locator("#doc-panel mark.cited")).to_be_visible()
+    page.keyboard.press("Escape")
+    assert u.csp_errors() == [], u.csp_errors()
+    errors = [m for m in u.console if m.startswith(("error", "pageerror"))]
+    assert errors == [], errors
+
+
+# 6
+def test_phone_width_no_horizontal_scroll_and_overlay_panel(ui):
+    u = ui(width=375, height=812)
+    page = u.page
+    no_hscroll = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    assert page.evaluate(no_hscroll)
+    turn = ask(page, EXAMPLE + " " + "x" * 120)  # a long unbreakable word must wrap too
+    expect(turn.locator(".card").first).to_be_visible()
+    assert page.evaluate(no_hscroll)
+    # Nothing in the conversation sticks out to the right.
+    widest = page.evaluate("() => Math.max(...[...document.querySelectorAll('#conversation *')].map(e => e.getBoundingClientRect().right))")
+    assert widest <= 375 + 0.5, widest
+
+    turn.locator(".card .card-text").first.click()
+    panel = page.locator("#doc-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("mark.cited")).to_be_in_viewport()
+    box = panel.bounding_box()
+    assert box is not None
+    assert abs(box["x"]) < 1 and abs(box["y"]) < 1, box
+    assert abs(box["width"] - 375) < 1 and abs(box["height"] - 812) < 1, box
+    assert panel.evaluate("e => getComputedStyle(e).position") == "fixed"
+    on_top = page.evaluate("() => document.getElementById('doc-panel').contains(document.elementFromPoint(187, 400))")
+    assert on_top
+    assert page.evaluate(no_hscroll)
+    page.locator("#doc-close").click()
+    expect(panel).to_be_hidden()
+
+
+# 7
+def test_mode_and_top_k_are_sent(ui):
+    u = ui()
+    page = u.page
+    page.locator("#mode").select_option("bm25")
+    page.locator("#topk").fill("3")
+    turn = ask(page, EXAMPLE)
+    assert u.queries[-1] == {"query": EXAMPLE, "top_k": 3, "mode": "bm25"}
+    expect(turn.locator(".reply-meta")).to_contain_text("BM25")
+    assert 1 <= turn.locator(".card").count() <= 3
+
+    page.locator("#mode").select_option("dense")
+    ask(page, "What is the maximum turnover period for construction land quotas?")
+    assert u.queries[-1]["mode"] == "dense"
+
+    page.locator("#topk").fill("0")
+    page.locator("#question").fill("示范区")
+    page.locator("#question").press("Enter")
+    expect(page.locator("#validation")).to_contain_text("1 到 50")
+    assert len(u.queries) == 2
+
+
+def test_example_question_is_asked_on_click(ui):
+    u = ui()
+    page = u.page
+    page.get_by_role("button", name="在示范区买房能享受户籍待遇吗？").click()
+    turn = page.locator("#conversation .turn").first
+    turn.locator(".msg.bot:not(.loading)").wait_for(timeout=60_000)
+    assert u.queries[0]["query"] == "在示范区买房能享受户籍待遇吗？"
+    expect(turn.locator(".bubble")).to_have_text("在示范区买房能享受户籍待遇吗？")
+
+
+def test_screenshot(chromium, live_server, tmp_path):
+    out = capture(chromium, live_server, tmp_path / "shot.png")
+    head = out.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", head[16:24]) == (1280, 900)
