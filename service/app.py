@@ -59,8 +59,10 @@ def current_engine(request: Request) -> Engine:
     holder: EngineHolder = request.app.state.holder
     current = holder.engine
     if current is None:
-        raise HTTPException(503, f"The index is not available: {holder.error or 'not loaded yet'}. "
-                                 f"Build it with: {BUILD_COMMAND}, then restart or reload the service.")
+        reason = holder.error or "not loaded yet"
+        if BUILD_COMMAND not in reason:
+            reason += f". Build it with: {BUILD_COMMAND}"
+        raise HTTPException(503, f"The index is not available: {reason}; then restart or reload the service.")
     return current
 
 
@@ -228,6 +230,11 @@ class RequestLimits:
             if (ctype is not None or body) and not _is_json(ctype or ""):
                 await _reject(415, "Send the request body as JSON (Content-Type: application/json).", scope, receive, send)
                 return
+            try:
+                bytes(body).decode("utf-8")
+            except UnicodeDecodeError:
+                await _reject(400, "The request body is not valid JSON (it must be UTF-8 text).", scope, receive, send)
+                return
             if json_depth(bytes(body)) > MAX_JSON_DEPTH:
                 await _reject(400, f"The JSON body is nested too deeply (the limit is {MAX_JSON_DEPTH} levels).",
                               scope, receive, send)
@@ -322,6 +329,8 @@ def _plain(error: dict) -> str:
     kind, msg = error.get("type", ""), error.get("msg", "")
     if kind == "missing":
         return f"{field} is required"
+    if field == "body" and kind in ("model_attributes_type", "dict_type", "model_type"):
+        return 'the request body must be a JSON object, like {"query": "...", "top_k": 5}'
     if kind == "string_unicode":
         return f"{field} is not valid Unicode text (it holds a lone surrogate)"
     if kind == "string_too_long" and field == "query":
@@ -338,4 +347,7 @@ def _plain(error: dict) -> str:
 
 
 logging.basicConfig(level=os.environ.get("POLICYQA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+# sentence-transformers draws a progress bar per encode call when its logger is at INFO;
+# a server would write one to stderr for every query.
+logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
 app = create_app()
