@@ -19,20 +19,12 @@ from pathlib import Path
 
 from index.config import REPO_ROOT, FusionParams, Settings
 
-from .metrics import is_hit
 from .qa import load_qa
-from .run import group, in_process, latency, over_http, run_mode, summarize
+from .run import group, in_process, latency, over_http, relevant_counter as _relevant_counter, run_mode, summarize
 
 EVAL_DIR = Path(__file__).resolve().parent
 THRESHOLDS = EVAL_DIR / "thresholds.json"
 MODES = ("bm25", "dense", "hybrid")
-
-
-def _relevant_counter(passages):
-    """How many passages of the corpus answer each question (the ideal for nDCG)."""
-    def count(item):
-        return sum(is_hit(p.source, p.text, item) for p in passages if p.source == item.source)
-    return count
 
 
 def _fmt(x: float) -> str:
@@ -124,13 +116,15 @@ def cmd_calibrate(args) -> int:
     """Pick the abstention threshold on the dev split: the highest top-dense-score cut that
     still answers >= 95% of answerable questions (per script: Chinese and other queries)."""
     items = load_qa(split="dev")
-    settings = replace(Settings(), answer_threshold=0.0)
+    settings = replace(Settings(), answer_threshold=0.0, answer_threshold_foreign=0.0)
     searcher = _searcher(settings)
     results = run_mode(in_process(searcher), items, "hybrid", lambda item: 1)
     from .calibration import choose_thresholds
 
     choice = choose_thresholds(results, min_answered=args.min_answered)
     print(json.dumps(choice, indent=1, ensure_ascii=False))
+    print(f"set in index/config.py: answer_threshold={choice['chinese']['threshold']}, "
+          f"answer_threshold_foreign={choice['other']['threshold']}")
     return 0
 
 

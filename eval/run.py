@@ -67,6 +67,13 @@ def over_http(base_url: str, timeout: float = 60.0) -> Retriever:
     return retrieve
 
 
+def relevant_counter(passages):
+    """How many passages of the corpus answer each question (the ideal for nDCG)."""
+    def count(item: QAItem) -> int:
+        return sum(is_hit(p.source, p.text, item) for p in passages if p.source == item.source)
+    return count
+
+
 @dataclass
 class QuestionResult:
     item: QAItem

@@ -21,7 +21,7 @@ def bm25_weight(params: FusionParams, coverage: float) -> float:
     """Trust BM25 only as far as the corpus knows the query's words: an English question
     cut into English tokens matches nothing useful, and its near-random ranking must
     not push good dense results down."""
-    return params.bm25_weight * coverage
+    return params.bm25_weight * (coverage if params.coverage_weighting else 1.0)
 
 
 def fuse(bm25_ids: np.ndarray, dense_ids: np.ndarray, coverage: float, params: FusionParams) -> list[tuple[int, float]]:

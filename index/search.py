@@ -1,6 +1,7 @@
 """Query path: tokenize, BM25, encode, FAISS, fuse, answer, each stage timed."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,6 +14,7 @@ from .dense import Encoder
 from .fuse import bm25_weight, fuse
 from .store import LoadedIndex
 
+_HAN = re.compile(r"[\u3400-\u9fff]")
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES = ("hybrid", "bm25", "dense")
 
@@ -98,7 +100,9 @@ class Searcher:
 
     def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
         """None when the best evidence is too weak: the documents likely don't cover it."""
-        if max(h.dense for h in hits) < self.settings.answer_threshold:
+        chinese = _HAN.search(query) is not None
+        threshold = self.settings.answer_threshold if chinese else self.settings.answer_threshold_foreign
+        if max(h.dense for h in hits) < threshold:
             return None
         picked = answering.pick(query.lower(), tokens, qvec, answering.candidates(hits), self.index.tokenizer, self.encoder,
                                 self.index.bm25.term_idf, coverage)

@@ -1,0 +1,153 @@
+"""Write the evaluation report: eval/reports/latest.md plus PNG charts beside it."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from index.config import REPO_ROOT  # noqa: E402
+
+from .calibration import is_chinese, tradeoff  # noqa: E402
+from .run import METRICS, group, latency  # noqa: E402
+
+REPORTS = Path(__file__).resolve().parent / "reports"
+TARGETS = [  # (label, kind or None, metric, minimum)
+    ("hybrid hit@5 overall", None, "hit@5", 0.95),
+    ("hybrid MRR@10 overall", None, "mrr@10", 0.85),
+    ("hybrid paraphrase hit@5", "paraphrase", "hit@5", 0.90),
+    ("hybrid English hit@5", "english", "hit@5", 0.85),
+]
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def _table(rows: dict[str, dict], cols: tuple[str, ...]) -> str:
+    out = ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, s in rows.items():
+        cells = []
+        for c in cols:
+            v = s.get(c, float("nan"))
+            cells.append(f"{v:.3f}" if isinstance(v, float) and v == v else (str(v) if v == v else "-"))
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def write_report(args, settings, searcher, items, results, overall, ablations) -> Path:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    split = args.split
+    manifest = searcher.index.manifest if searcher is not None else {}
+    hybrid = results["hybrid"]
+    by_kind = {mode: group(r, lambda x: x.item.kind) for mode, r in results.items()}
+    charts = _charts(results, overall, by_kind, settings)
+    lines = [
+        "# policyqa retrieval evaluation",
+        "",
+        f"- generated: {datetime.now(timezone.utc).isoformat(timespec='seconds')}, commit `{_commit()}`",
+        f"- split: **{split}** ({sum(i.answerable for i in items)} answerable, {sum(not i.answerable for i in items)} unanswerable questions);"
+        " thresholds and fusion settings were chosen on `dev` only",
+        f"- scored: {'over HTTP at ' + args.url if args.url else 'in-process'}",
+        f"- model: `{manifest.get('config', {}).get('model', 'see service')}`; index build `{manifest.get('build_id', '?')}`",
+        f"- chunking: {asdict(settings.chunk)}; fusion: {asdict(settings.fusion)}; user dictionary: {settings.use_userdict}; "
+        f"title/section context: {settings.index_context}; answer threshold (top dense cosine): {settings.answer_threshold}",
+        "- a passage is a hit when it comes from the right document and contains the answer span (or at least half the evidence span)",
+        "- reproduce: `make eval` (or `python -m eval run --split test`); against a running service: `python -m eval run --url http://127.0.0.1:8000`",
+        "",
+        "## Targets",
+        "",
+        "| target | value | met |",
+        "|---|---|---|",
+    ]
+    for label, kind, metric, minimum in TARGETS:
+        value = (by_kind["hybrid"].get(kind, {}) if kind else overall["hybrid"]).get(metric, float("nan"))
+        lines.append(f"| {label} >= {minimum} | {value:.3f} | {'yes' if value >= minimum else '**no**'} |")
+    beats = all(overall["hybrid"]["mrr@10"] > overall[m]["mrr@10"] for m in ("bm25", "dense"))
+    lines.append(f"| hybrid MRR@10 beats bm25 and dense | {overall['hybrid']['mrr@10']:.3f} vs {overall['bm25']['mrr@10']:.3f} / "
+                 f"{overall['dense']['mrr@10']:.3f} | {'yes' if beats else '**no**'} |")
+    abst, answered = overall["hybrid"]["abstained_unanswerable"], overall["hybrid"]["answered_answerable"]
+    lines.append(f"| unanswerable abstained >= 0.80 with answerable answered >= 0.95 | {abst:.3f} / {answered:.3f} | "
+                 f"{'yes' if abst >= 0.8 and answered >= 0.95 else '**no**'} |")
+    lines += ["", "## Retrieval by mode", "", _table(overall, METRICS + ("answer_contains", "answered_answerable", "abstained_unanswerable")),
+              "", f"![hit@k by mode]({charts['modes']})", "", "## By kind of question", ""]
+    for mode in results:
+        lines += [f"**{mode}**", "", _table(by_kind[mode], ("n",) + METRICS + ("answer_contains",)), ""]
+    lines += [f"![hit@5 by kind]({charts['kinds']})", "", "## By document (hybrid)", "",
+              _table(group(hybrid, lambda x: x.item.source), ("n",) + METRICS), "",
+              "## Answers and abstention (hybrid)", "",
+              "`answer_contains`: the extractive answer contains the answer span. The service answers `null` when the best "
+              "passage's dense cosine is below the threshold; the chart shows the trade-off over all cuts "
+              "(Chinese and English questions separately, since English cosines sit lower).", "",
+              f"![abstention trade-off]({charts['abstention']})", "",
+              "## Latency per stage (ms, in this eval run)", "", _table(latency(hybrid), ("median", "p95")), ""]
+    if ablations:
+        lines += ["## Ablations (hybrid, same split)", "",
+                  "Each row changes one thing from the baseline and rebuilds the index in memory.", "",
+                  _table(ablations, ("passages",) + METRICS + ("answer_contains",)), ""]
+    misses = [r for r in hybrid if r.item.answerable and r.scores["hit@5"] == 0]
+    lines += ["## Hybrid misses (no hit in the top 5)", "", "| id | kind | question | top passage starts |", "|---|---|---|---|"]
+    for r in misses:
+        q = r.item.question.replace("|", "/")
+        lines.append(f"| {r.item.id} | {r.item.kind} | {q} | {r.first_passage.replace('|', '/').replace(chr(10), ' ')[:60]} |")
+    path = REPORTS / "latest.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _charts(results, overall, by_kind, settings) -> dict[str, str]:
+    names = {}
+    modes = list(results)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    metrics = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")
+    width = 0.8 / len(modes)
+    for i, mode in enumerate(modes):
+        ax.bar([j + i * width for j in range(len(metrics))], [overall[mode][m] for m in metrics], width, label=mode)
+    ax.set_xticks([j + width for j in range(len(metrics))], metrics)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("Retrieval quality by mode")
+    names["modes"] = _save(fig, "modes.png")
+
+    kinds = sorted(by_kind["hybrid"])
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, mode in enumerate(modes):
+        ax.bar([j + i * width for j in range(len(kinds))], [by_kind[mode][k]["hit@5"] for k in kinds], width, label=mode)
+    ax.set_xticks([j + width for j in range(len(kinds))], kinds)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("hit@5 by kind of question")
+    names["kinds"] = _save(fig, "kinds.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    hybrid = results["hybrid"]
+    for label, subset in (("Chinese", [r for r in hybrid if is_chinese(r.item.question)]),
+                          ("English", [r for r in hybrid if not is_chinese(r.item.question)])):
+        cuts = sorted({r.top_dense for r in subset})
+        points = [tradeoff(subset, c) for c in cuts]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=label)
+    ax.set_xlabel("answerable questions answered")
+    ax.set_ylabel("unanswerable questions abstained")
+    ax.axvline(0.95, color="grey", linestyle=":")
+    ax.axhline(0.80, color="grey", linestyle=":")
+    ax.legend()
+    ax.set_title("Abstention trade-off over thresholds")
+    names["abstention"] = _save(fig, "abstention.png")
+    return names
+
+
+def _save(fig, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(REPORTS / name, dpi=110)
+    plt.close(fig)
+    return name
