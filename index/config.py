@@ -41,8 +41,8 @@ class Settings:
     # Below this top dense cosine the evidence is too weak: the answer is null. Questions
     # without Chinese characters get their own cut, as their cosines to Chinese passages
     # sit lower. Calibrated on the eval dev split (python -m eval calibrate).
-    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.80")))
-    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.70")))
+    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.8721")))
+    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.7458")))
 
     @property
     def index_root(self) -> Path:

@@ -1,0 +1,69 @@
+"""The QA set can never silently rot, the metrics compute what they claim, and the gate bites."""
+import json
+
+import pytest
+
+from eval.metrics import answer_contains, is_hit, ndcg, retrieval_scores
+from eval.qa import KINDS, QAItem, load_qa, problems
+
+
+def test_every_span_still_matches_the_clean_text(loaded_corpus):
+    items = load_qa()
+    assert problems(items, {d.source: d.text for d in loaded_corpus}) == []
+
+
+def test_the_set_is_big_and_spread_enough(loaded_corpus):
+    items = load_qa()
+    answerable = [q for q in items if q.answerable]
+    assert len(answerable) >= 200
+    assert sum(not q.answerable for q in items) >= 25
+    for doc in loaded_corpus:
+        assert sum(q.source == doc.source for q in answerable) >= 15, doc.source
+    for kind in KINDS:
+        assert {q.split for q in items if q.kind == kind} == {"dev", "test"}, kind
+
+
+def test_a_broken_span_is_reported():
+    item = QAItem("x", "q?", "5年", "周转期最长不超过5年", "a.txt", "factual", "test")
+    assert problems([item], {"a.txt": "周转期最长不超过5年,保障"}) == []
+    assert problems([item], {"a.txt": "周转期最长不超过 5 年"})  # cleaning changed: caught
+
+
+def test_hit_rules():
+    item = QAItem("x", "q?", "5年", "由两省一市建立建设用地指标周转机制,周转期最长不超过5年", "a.txt", "factual", "test")
+    assert is_hit("a.txt", "……周转期最长不超过5年……", item)
+    assert not is_hit("b.txt", "周转期最长不超过5年", item)  # wrong document
+    assert is_hit("a.txt", "由两省一市建立建设用地指标周转机制,周转期", item)  # most of the evidence
+    assert not is_hit("a.txt", "建设用地", item)
+
+
+def test_rank_metrics():
+    s = retrieval_scores([False, False, True] + [False] * 7, n_relevant=1)
+    assert s["hit@1"] == 0 and s["hit@5"] == 1 and s["mrr@10"] == pytest.approx(1 / 3)
+    assert ndcg([True] + [False] * 9, 1) == 1.0
+    assert ndcg([False, True] + [False] * 8, 1) == pytest.approx(1 / 1.5849625, rel=1e-6)
+    assert retrieval_scores([False] * 10, 1)["mrr@10"] == 0
+
+
+def test_answer_contains():
+    item = QAItem("x", "q?", "5年", "不超过5年", "a.txt", "factual", "test")
+    assert answer_contains("周转期最长不超过 5年。", item)
+    assert not answer_contains(None, item)
+
+
+def test_regression_gate_fails_below_thresholds(tmp_path, monkeypatch):
+    import eval.__main__ as cli
+
+    monkeypatch.setattr(cli, "THRESHOLDS", tmp_path / "t.json")
+    (tmp_path / "t.json").write_text(json.dumps({"hit@5": 0.9, "mrr@10": 0.8}))
+    assert cli.gate({"hit@5": 0.95, "mrr@10": 0.85}, "test") == 0
+    assert cli.gate({"hit@5": 0.85, "mrr@10": 0.85}, "test") == 1
+
+
+def test_hybrid_on_the_test_split_passes_the_recorded_gate(searcher):
+    """The regression gate CI runs: hybrid test-split hit@5 and MRR@10 at or above eval/thresholds.json."""
+    import eval.__main__ as cli
+    from eval.run import in_process, relevant_counter, run_mode, summarize
+
+    results = run_mode(in_process(searcher), load_qa(split="test"), "hybrid", relevant_counter(searcher.index.passages))
+    assert cli.gate(summarize(results), "test") == 0
