@@ -13,6 +13,7 @@ from .config import Settings
 from .dense import Encoder
 from .fuse import bm25_weight, fuse
 from .store import LoadedIndex
+from .translate import to_chinese_terms
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -65,7 +66,9 @@ class Searcher:
         idx, fusion = self.index, self.settings.fusion
         depth = max(fusion.candidates, top_k)
         timer = _Timer()
-        tokens = idx.tokenizer.tokenize(query)
+        # An English question is matched by BM25 through the Chinese terms of its words.
+        translated = to_chinese_terms(query)
+        tokens = idx.tokenizer.tokenize(" ".join(translated) if translated else query)
         timer.lap("tokenize")
         bm25_scores = idx.bm25.scores(tokens)
         bm25_ids = _top_positive(bm25_scores, depth)

@@ -1,0 +1,64 @@
+"""English questions over Chinese documents: map English words to the corpus's Chinese terms.
+
+BM25 over jieba tokens cannot match an English question. A bilingual glossary of the
+corpus's own domain vocabulary (index/glossary.tsv, written from the corpus vocabulary,
+not from any evaluation question) turns it into Chinese terms that BM25 can match.
+Longest phrase first, up to four words; plural and -ing/-ed forms fall back to the stem.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+GLOSSARY = Path(__file__).resolve().parent / "glossary.tsv"
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+MAX_PHRASE = 4
+
+
+@lru_cache(maxsize=4)
+def load_glossary(path: Path = GLOSSARY) -> dict[str, tuple[str, ...]]:
+    entries: dict[str, tuple[str, ...]] = {}
+    if not path.exists():
+        return entries
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "\t" in line and not line.startswith("#"):
+            english, chinese = line.split("\t", 1)
+            entries[" ".join(english.lower().split())] = tuple(chinese.split())
+    return entries
+
+
+def _variants(word: str) -> list[str]:
+    out = [word]
+    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ed", ""), ("ed", "e")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            out.append(word[: -len(suffix)] + repl)
+    return out
+
+
+def to_chinese_terms(query: str, glossary: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """Chinese terms for the English words of `query`; [] for a query already in Chinese."""
+    if _HAN.search(query):
+        return []
+    glossary = load_glossary() if glossary is None else glossary
+    words = _WORD.findall(query.lower())
+    terms: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):
+            phrase = words[i : i + n]
+            hit = None
+            for last in _variants(phrase[-1]):
+                hit = glossary.get(" ".join(phrase[:-1] + [last]))
+                if hit:
+                    break
+            if hit:
+                terms.extend(t for t in hit if t not in terms)
+                i += n
+                break
+        else:
+            if words[i].isdigit():
+                terms.append(words[i])  # years and figures match as they are
+            i += 1
+    return terms
