@@ -29,6 +29,14 @@ def decode(data: bytes) -> str:
     """UTF-8 (with or without BOM) first; GB18030 is common for Chinese government files."""
     if not data.strip():
         raise SeedError("file is empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark (Windows "Unicode")
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise SeedError("file starts with a UTF-16 byte-order mark but is not valid UTF-16") from err
+        if _mostly_text(text):
+            return text
+        raise SeedError("file looks binary (it decodes as UTF-16 but is mostly control characters)")
     if b"\x00" in data[:8192]:
         raise SeedError("file looks binary (it contains NUL bytes)")
     for encoding in ("utf-8-sig", "gb18030"):
@@ -47,10 +55,14 @@ def _mostly_text(text: str) -> bool:
 
 
 def read_seed(path: Path) -> CleanDocument:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SeedError(f"file is {size / 1e6:.0f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB limit")
-    doc = clean_document(path.name, decode(path.read_bytes()))
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # checked before reading: a huge file is never loaded into memory
+            raise SeedError(f"file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES / 1e6:.1f} MB limit")
+        data = path.read_bytes()
+    except OSError as err:
+        raise SeedError(f"file cannot be read ({err.strerror or err})") from err
+    doc = clean_document(path.name, decode(data))
     if not doc.text.strip():
         raise SeedError("no text left after cleaning")
     return doc

@@ -31,6 +31,7 @@ from .chunk import Passage, chunk_corpus
 from .clean import CleanDocument
 from .config import BUILD_COMMAND, Settings
 from .dense import DenseIndex, Encoder, model_fingerprint
+from . import ingest
 from .ingest import load_corpus, seed_paths
 from .tokenize import Tokenizer, build_userdict
 
@@ -64,9 +65,13 @@ def corpus_fingerprint(seeds_dir: Path) -> tuple[str, list[dict]]:
     files = []
     digest = hashlib.sha256()
     for path in seed_paths(seeds_dir):
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        files.append({"name": path.name, "bytes": len(data), "sha256": sha})
+        try:
+            size = path.stat().st_size
+            # A file over the limit is skipped by the build, so it is never read whole here either.
+            sha = _sha256(path) if size <= ingest.MAX_FILE_BYTES else f"over-limit:{size}:{path.stat().st_mtime_ns}"
+        except OSError as err:
+            size, sha = -1, f"unreadable:{err.errno}"
+        files.append({"name": path.name, "bytes": size, "sha256": sha})
         digest.update(f"{path.name}\0{sha}\n".encode())
     return digest.hexdigest(), files
 
