@@ -17,11 +17,15 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class FusionParams:
-    """Reciprocal rank fusion: score = sum over sides of weight / (k + rank)."""
+    """Reciprocal rank fusion: score = sum over sides of weight / (k + rank).
 
-    k: int = 60
+    Defaults chosen on the eval dev split (sweep of k and weights, see eval/reports/latest.md
+    ablations): on this corpus BM25 is the stronger side, so dense breaks ties and rescues
+    BM25's misses rather than voting equally."""
+
+    k: int = 5
     bm25_weight: float = 1.0
-    dense_weight: float = 1.0
+    dense_weight: float = 0.3
     candidates: int = 50  # how deep each side's ranking goes into the fusion
     # Scale the BM25 weight by the share of query tokens the corpus knows (see fuse.bm25_weight).
     coverage_weighting: bool = True

@@ -74,7 +74,8 @@ class Searcher:
         bm25_ids = _top_positive(bm25_scores, depth)
         coverage = idx.bm25.coverage(tokens)
         timer.lap("bm25")
-        qvec = self.encoder.encode_query(query)
+        # The encoder matches English to Chinese only loosely; the glossary's Chinese terms help it too.
+        qvec = self.encoder.encode_query(f"{query} ({' '.join(translated)})" if translated else query)
         timer.lap("encode")
         dense_ids, _ = idx.dense.search(qvec, depth)
         timer.lap("faiss")
