@@ -342,6 +342,19 @@ def verify_files(folder: Path, manifest: dict) -> None:
             raise IndexUnavailable(f"Index file {path} is corrupted (checksum mismatch). Rebuild with: {BUILD_COMMAND}")
 
 
+def _read_passages(path: Path) -> list[Passage]:
+    with path.open(encoding="utf-8") as f:
+        return [Passage(**json.loads(line)) for line in f]
+
+
+def _load_part(folder: Path, name: str, loader):
+    try:
+        return loader()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
+        raise IndexUnavailable(f"Index file {folder / name} could not be loaded ({type(err).__name__}: {str(err)[:200]}). "
+                               f"Rebuild with: {BUILD_COMMAND}") from err
+
+
 def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     folder = current_build(settings)
     manifest = read_manifest(folder)
@@ -350,18 +363,20 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
         reasons = stale_reasons(manifest, settings)
         if reasons:
             raise IndexUnavailable("The index is stale: " + "; ".join(reasons) + f". Rebuild with: {BUILD_COMMAND}")
-    try:
-        docs = {
-            d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]])
-            for d in json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-        }
-        with (folder / "passages.jsonl").open(encoding="utf-8") as f:
-            passages = [Passage(**json.loads(line)) for line in f]
-        tokenizer = Tokenizer.load(folder / "userdict.txt")
-        bm25 = BM25Index.load(folder)
-        dense = DenseIndex.load(folder)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise IndexUnavailable(f"Index in {folder} could not be loaded ({err}). Rebuild with: {BUILD_COMMAND}") from err
+    # The checksums above catch damage to any file; these loaders still name the file that
+    # fails to parse, should a build ever write a bad file with a matching checksum.
+    docs = _load_part(folder, "documents.json", lambda: {
+        d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]])
+        for d in json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+    })
+    passages = _load_part(folder, "passages.jsonl", lambda: _read_passages(folder / "passages.jsonl"))
+    tokenizer = _load_part(folder, "userdict.txt", lambda: Tokenizer.load(folder / "userdict.txt"))
+    bm25 = _load_part(folder, "bm25_weights.npz / bm25_vocab.json", lambda: BM25Index.load(folder))
+    dense = _load_part(folder, "dense.faiss / dense_vectors.npy", lambda: DenseIndex.load(folder))
+    unknown = {p.source for p in passages} - set(docs)
+    if unknown:
+        raise IndexUnavailable(f"Index file {folder / 'passages.jsonl'} cites documents missing from documents.json "
+                               f"({', '.join(sorted(unknown)[:3])}). Rebuild with: {BUILD_COMMAND}")
     if not (len(passages) == bm25.size == dense.size):
         raise IndexUnavailable(f"Index in {folder} is inconsistent: {len(passages)} passages, {bm25.size} BM25 rows, "
                           f"{dense.size} vectors. Rebuild with: {BUILD_COMMAND}")
