@@ -46,7 +46,7 @@ class Settings:
     # without Chinese characters get their own cut, as their cosines to Chinese passages
     # sit lower. Calibrated on the eval dev split (python -m eval calibrate).
     answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.8721")))
-    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.7458")))
+    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.834")))
 
     @property
     def index_root(self) -> Path:
