@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -96,8 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     body_errors = {400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}}
 
     @app.post("/api/query", response_model=QueryResponse, responses={**errors, **body_errors})
-    def query(req: QueryRequest, eng: EngineDep, request: Request) -> QueryResponse:
+    def query(req: QueryRequest, eng: EngineDep, request: Request, response: Response) -> QueryResponse:
         """Find the passages that answer `query`, best first, with citations and an extractive answer."""
+        # Which index build answered: offsets index into that build's documents (they change on reload).
+        response.headers["X-Index-Build"] = str(eng.index.manifest.get("build_id", ""))
         request.state.query_chars = len(req.query)
         if request.app.state.log_queries:
             request.state.query_text = req.query
