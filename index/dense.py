@@ -28,11 +28,13 @@ def model_fingerprint(model_dir: Path) -> str:
 
 # How passages and queries are encoded (POLICYQA_ENCODER):
 #   torch      SentenceTransformer.encode in fp32, the reference
-#   onnx       the same model exported to ONNX, run by onnxruntime in fp32 (same vectors to 1e-5)
-#   onnx-int8  that ONNX model with int8 weights (dynamic quantisation, per channel): ~2x faster
-#              than torch; hit@5 on the eval set within a point of fp32 (eval/reports/bench.md)
+#   onnx       the default: the same model exported to ONNX, run by onnxruntime in fp32; same
+#              vectors to 1e-5 and same hit@5, ~2.5x the passages/s of torch (eval/reports/bench.md)
+#   onnx-int8  that ONNX model with int8 weights (dynamic quantisation, per channel): ~3.5x, but
+#              hybrid hit@5 on the eval set drops ~2 points, so it is opt-in
+# Without onnxruntime installed the default falls back to torch.
 ENCODERS = ("torch", "onnx", "onnx-int8")
-DEFAULT_ENCODER = "torch"
+DEFAULT_ENCODER = "onnx"
 
 
 class Encoder:
@@ -46,7 +48,7 @@ class Encoder:
             )
         from sentence_transformers import SentenceTransformer
 
-        backend = backend or os.environ.get("POLICYQA_ENCODER", DEFAULT_ENCODER)
+        backend = backend or os.environ.get("POLICYQA_ENCODER") or _default_backend()
         if backend not in ENCODERS:
             raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
         self.model_dir = model_dir
@@ -93,13 +95,13 @@ class Encoder:
 class OnnxEncoder:
     """The sentence-transformers model (BERT + mean pooling + normalise) exported once to ONNX
     from the local weights, cached beside them in `<model>/onnx/`, and run by onnxruntime.
-    Needs the `onnxruntime` and `onnx` packages (`pip install -e ".[fast]"`)."""
+    Needs the `onnxruntime` and `onnx` packages (project dependencies)."""
 
     def __init__(self, st_model, model_dir: Path, int8: bool = False, threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError as err:
-            raise ModelMissing('POLICYQA_ENCODER=onnx needs onnxruntime: pip install -e ".[fast]"') from err
+            raise ModelMissing('POLICYQA_ENCODER=onnx needs onnxruntime: pip install -e .') from err
         self.tokenizer = st_model.tokenizer
         self.max_length = st_model.max_seq_length
         path = self._exported(st_model, model_dir, int8)
@@ -151,6 +153,12 @@ class OnnxEncoder:
         return out
 
 
+def _default_backend() -> str:
+    import importlib.util
+
+    return DEFAULT_ENCODER if importlib.util.find_spec("onnxruntime") else "torch"
+
+
 def _torch_threads() -> int:
     import torch
 
@@ -191,14 +199,14 @@ def _export_onnx(st_model, path: Path) -> None:
 # Above this many vectors exact search costs more than a query encoding (~10 ms at 200k
 # on 2 cores, eval/reports/bench.md), so DenseIndex.build switches to an ANN index.
 ANN_ABOVE = 200_000
-# IVF probes tuned in eval.bench for recall@10 >= 0.98 against exact search at 1M.
-IVF_NPROBE = 32
+# IVF probes, tuned in eval.bench at 1M (nlist 2048): 128 keeps a query under 10 ms there.
+IVF_NPROBE = 128
 HNSW_EF_SEARCH = 128
 
 
 def ivf_nlist(n: int) -> int:
-    """Inverted lists for n vectors: about 4 sqrt(n), a power of two (4096 at 1M)."""
-    return int(2 ** round(np.log2(max(16, 4 * np.sqrt(n)))))
+    """Inverted lists for n vectors: about 2 sqrt(n), a power of two (2048 at 1M)."""
+    return int(2 ** round(np.log2(max(16, 2 * np.sqrt(n)))))
 
 
 class DenseIndex:
@@ -260,8 +268,18 @@ class DenseIndex:
         return self.index.ntotal
 
     def search(self, query_vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         k = min(k, self.size)
-        scores, ids = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        # One query runs on one OpenMP thread: waking a second one right after the encoder ran
+        # cost ~30 ms on 2 cores, the search itself well under 1 ms (eval/reports/bench.md).
+        # omp_set_num_threads is per calling thread, so concurrent requests don't interfere.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
