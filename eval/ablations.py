@@ -78,7 +78,7 @@ def run_ablations(searcher: Searcher, settings: Settings, docs: list[CleanDocume
     for wb, wd in ((0.5, 1.0), (1.0, 0.5), (2.0, 1.0)):
         score(f"RRF weights bm25 {wb} : dense {wd}", replace(settings, fusion=replace(f, bm25_weight=wb, dense_weight=wd)), parts=base)
     score("RRF without coverage weighting", replace(settings, fusion=replace(f, coverage_weighting=False)), parts=base)
-    for target, maximum in ((200, 300), (500, 700)):
+    for target, maximum in ((200, 300), (400, 500), (500, 700)):
         score(f"chunks target {target} / max {maximum}", replace(settings, chunk=ChunkParams(max_chars=maximum, target_chars=target)))
     score("no jieba user dictionary", replace(settings, use_userdict=False))
     score("no title/section context", replace(settings, index_context=False))
