@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def stop_server(proc) -> None:
 def live_server(settings) -> str:
     """Base URL of a real uvicorn server answering from the real index."""
     proc, url = start_server()
+    # Drain the server's log pipe: left unread it fills up and blocks the server.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     yield url
     stop_server(proc)
 

@@ -17,7 +17,7 @@ def test_agreement_beats_single_side():
 
 
 def test_english_query_bm25_noise_cannot_push_dense_results_down():
-    params = FusionParams()
+    params = FusionParams(k=60, bm25_weight=1.0, dense_weight=1.0)
     noise = np.array([9, 8, 7, 6, 5])
     dense = np.array([1, 2, 3, 4, 5])
     assert [i for i, _ in fuse(noise, dense, coverage=0.0, params=params)][:4] == [1, 2, 3, 4]
