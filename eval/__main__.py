@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from index.config import REPO_ROOT, FusionParams, Settings
+from index.config import Settings
 
 from .qa import load_qa
-from .run import group, in_process, latency, over_http, relevant_counter as _relevant_counter, run_mode, summarize
+from .run import group, in_process, over_http, relevant_counter as _relevant_counter, run_mode, summarize
 
 EVAL_DIR = Path(__file__).resolve().parent
 THRESHOLDS = EVAL_DIR / "thresholds.json"
@@ -105,7 +104,6 @@ def cmd_gate(args) -> int:
     items = load_qa(split="test")
     settings = Settings()
     searcher = _searcher(settings)
-    from index.chunk import chunk_corpus
 
     relevant = _relevant_counter(searcher.index.passages)
     results = run_mode(in_process(searcher), items, "hybrid", relevant)

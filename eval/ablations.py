@@ -13,7 +13,7 @@ import numpy as np
 
 from index.chunk import ChunkParams
 from index.clean import CleanDocument, normalize_unicode
-from index.config import FusionParams, Settings
+from index.config import Settings
 from index.ingest import decode, seed_paths
 from index.search import Searcher
 from index.store import make_index

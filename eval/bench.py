@@ -501,7 +501,7 @@ def main(argv=None) -> int:
         row = [scale, n, med(flat_ms)]
         if dense.kind != "flat":
             _, truth = flat.index.search(qv, 10)
-            for nprobe in (8, 16, 32, 64, 128):
+            for nprobe in (8, 16, 32, 64, 128, 192, 256):
                 dense.set_search_params(nprobe=nprobe)
                 _, got = dense.index.search(qv, 10)
                 recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth)]))

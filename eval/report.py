@@ -114,8 +114,8 @@ def _charts(results, overall, by_kind, settings) -> dict[str, str]:
     for i, mode in enumerate(modes):
         ax.bar([j + i * width for j in range(len(metrics))], [overall[mode][m] for m in metrics], width, label=mode)
     ax.set_xticks([j + width for j in range(len(metrics))], metrics)
-    ax.set_ylim(0, 1)
-    ax.legend()
+    ax.set_ylim(0, 1.15)
+    ax.legend(ncol=3, loc="upper center")
     ax.set_title("Retrieval quality by mode")
     names["modes"] = _save(fig, "modes.png")
 
@@ -124,8 +124,8 @@ def _charts(results, overall, by_kind, settings) -> dict[str, str]:
     for i, mode in enumerate(modes):
         ax.bar([j + i * width for j in range(len(kinds))], [by_kind[mode][k]["hit@5"] for k in kinds], width, label=mode)
     ax.set_xticks([j + width for j in range(len(kinds))], kinds)
-    ax.set_ylim(0, 1)
-    ax.legend()
+    ax.set_ylim(0, 1.15)
+    ax.legend(ncol=3, loc="upper center")
     ax.set_title("hit@5 by kind of question")
     names["kinds"] = _save(fig, "kinds.png")
 

@@ -11,7 +11,7 @@ import numpy as np
 from . import answer as answering
 from .config import Settings
 from .dense import Encoder
-from .fuse import bm25_weight, fuse
+from .fuse import fuse
 from .store import LoadedIndex
 from .translate import to_chinese_terms
 
@@ -99,7 +99,6 @@ class Searcher:
             result.answer = self.answer(query, tokens, qvec, hits, coverage)
         timer.lap("answer")
         result.timings_ms = timer.total()
-        result.timings_ms["bm25_weight"] = round(bm25_weight(fusion, coverage), 3)
         return result
 
     def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:

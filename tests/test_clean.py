@@ -1,7 +1,7 @@
 """Each cleaning rule on a small fixture taken from what the seeds really contain."""
 from index.clean import (
     clean_document, clean_text, collapse_spaces, drop_boilerplate_lines, drop_page_markers,
-    drop_symbol_garbage, find_headings, join_char_per_line, normalize_unicode, reflow, split_inline_headings,
+    drop_symbol_garbage, find_headings, join_char_per_line, normalize_unicode, reflow,
 )
 
 

@@ -13,28 +13,9 @@ from index.config import REPO_ROOT, Settings
 from index.e5_convert import default_model_dir
 from index.store import build, current_build, load
 from tests.conftest import start_server, stop_server
+from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
 
 TOKEN = "reload-test-token-7f3a"
-OCEAN = (
-    "关于加快海洋牧场建设的实施意见\n\n一、总体要求\n\n"
-    "坚持生态优先、绿色发展，推进深远海养殖装备建设，到二〇二五年建成十座现代化海洋牧场示范区。\n\n"
-    "二、主要任务\n\n（一）建设人工鱼礁。在近海海域投放生态型人工鱼礁，修复海藻场和海草床。\n"
-)
-FOREST_OLD = (
-    "森林防火工作方案\n\n一、工作目标\n\n"
-    "全面落实森林防火责任制，建设林区防火隔离带和瞭望塔，配备扑火机具和巡护无线电台。\n\n"
-    "二、重点措施\n\n严格野外火源管理，清明节期间禁止在林区祭祀烧纸，发现山火立即报告护林员。\n"
-)
-FOREST_NEW = (
-    "城市生活垃圾分类实施办法\n\n一、分类标准\n\n"
-    "生活垃圾分为可回收物、有害垃圾、厨余垃圾和其他垃圾四类，居民小区设置定时定点投放站。\n\n"
-    "二、收运处理\n\n厨余垃圾由专用车辆收运至餐厨处理厂进行厌氧发酵，废旧电池作为有害垃圾集中处置。\n"
-)
-DRONES = (
-    "低空经济发展三年行动计划\n\n一、发展目标\n\n"
-    "培育无人机整机制造和电动垂直起降飞行器产业，开通低空物流配送航线和城市空中交通试点。\n\n"
-    "二、保障措施\n\n建设低空飞行服务站和起降场，完善空域管理协同机制，支持无人机快递进社区。\n"
-)
 QUERIES = ["海洋牧场人工鱼礁", "森林防火瞭望塔", "厨余垃圾分类", "无人机低空物流", "先行启动区组织保障", "talent policy"]
 
 
