@@ -200,7 +200,7 @@ def _export_onnx(st_model, path: Path) -> None:
 # on 2 cores, eval/reports/bench.md), so DenseIndex.build switches to an ANN index.
 ANN_ABOVE = 200_000
 # IVF probes at 1M (nlist 2048): eval.bench sweeps nprobe against exact search with real
-# query encodings; 128 gave recall@10 0.95, so the default probes twice as many lists.
+# query encodings: 128 gives recall@10 0.948 (4.5 ms), 256 gives 0.982 at 8.4 ms.
 IVF_NPROBE = 256
 HNSW_EF_SEARCH = 128
 
