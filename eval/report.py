@@ -28,7 +28,7 @@ TARGETS = [  # (label, kind or None, metric, minimum)
 def _commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!eval/reports"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
         return sha + (" (with uncommitted changes)" if dirty else "")
     except OSError:
         return "unknown"
