@@ -1,15 +1,9 @@
 """Choose the answer (abstention) threshold from dev-split results."""
 from __future__ import annotations
 
-import re
+from index.translate import has_chinese as is_chinese  # the service's own split of questions
 
 from .run import QuestionResult
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-def is_chinese(question: str) -> bool:
-    return bool(_CJK.search(question))
 
 
 def tradeoff(results: list[QuestionResult], threshold: float) -> tuple[float, float]:

@@ -1,7 +1,6 @@
 """Query path: tokenize, BM25, encode, FAISS, fuse, answer, each stage timed."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,9 +12,8 @@ from .config import Settings
 from .dense import Encoder
 from .fuse import fuse
 from .store import LoadedIndex
-from .translate import to_chinese_terms
+from .translate import has_chinese, to_chinese_terms
 
-_HAN = re.compile(r"[\u3400-\u9fff]")
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES = ("hybrid", "bm25", "dense")
 
@@ -103,8 +101,7 @@ class Searcher:
 
     def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
         """None when the best evidence is too weak: the documents likely don't cover it."""
-        chinese = _HAN.search(query) is not None
-        threshold = self.settings.answer_threshold if chinese else self.settings.answer_threshold_foreign
+        threshold = self.settings.answer_threshold if has_chinese(query) else self.settings.answer_threshold_foreign
         if max(h.dense for h in hits) < threshold:
             return None
         picked = answering.pick(query.lower(), tokens, qvec, answering.candidates(hits), self.index.tokenizer, self.encoder,

@@ -29,6 +29,10 @@ def load_glossary(path: Path = GLOSSARY) -> dict[str, tuple[str, ...]]:
     return entries
 
 
+def has_chinese(text: str) -> bool:
+    return _HAN.search(text) is not None
+
+
 def _variants(word: str) -> list[str]:
     out = [word]
     for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ed", ""), ("ed", "e")):
@@ -39,7 +43,7 @@ def _variants(word: str) -> list[str]:
 
 def to_chinese_terms(query: str, glossary: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """Chinese terms for the English words of `query`; [] for a query already in Chinese."""
-    if _HAN.search(query):
+    if has_chinese(query):
         return []
     glossary = load_glossary() if glossary is None else glossary
     words = _WORD.findall(query.lower())

@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/documents", response_model=DocumentList, responses=errors)
     def documents(eng: EngineDep) -> DocumentList:
-        counts = _passage_counts(eng)
+        counts = eng.passage_counts
         return DocumentList(documents=[
             DocumentSummary(source=d.source, title=d.title, length=len(d.text), passages=counts.get(d.source, 0))
             for d in eng.index.documents.values()
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if doc is None:
             raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
         return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
-                           passages=_passage_counts(eng).get(source, 0),
+                           passages=eng.passage_counts.get(source, 0),
                            headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings])
 
     @app.get("/api/health", response_model=Health)
@@ -169,13 +169,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _passage_counts(eng: Engine) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for p in eng.index.passages:
-        counts[p.source] = counts.get(p.source, 0) + 1
-    return counts
 
 
 def _add_middleware(app: FastAPI) -> None:

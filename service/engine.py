@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from index.config import Settings
 from index.dense import Encoder
@@ -41,6 +42,11 @@ def torch_threads() -> int:
 class Engine:
     index: LoadedIndex
     searcher: Searcher
+    passage_counts: dict[str, int] = field(default_factory=dict)  # per document, counted once at load
+
+    def __post_init__(self) -> None:
+        if not self.passage_counts:
+            self.passage_counts = dict(Counter(p.source for p in self.index.passages))
 
 
 class EngineHolder:
