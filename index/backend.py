@@ -92,7 +92,7 @@ class Backend(Protocol):
     def dense_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Cosine of the query to each of these passages (also those outside the dense top)."""
 
-    def passages(self, ids: np.ndarray) -> list[Passage]:
+    def get_passages(self, ids: np.ndarray) -> list[Passage]:
         ...
 
     # ---- documents
@@ -229,7 +229,7 @@ class LocalBackend:
     def dense_scores(self, query_vector, ids):
         return self.index.dense.score(query_vector, ids) if len(ids) else np.zeros(0)
 
-    def passages(self, ids):
+    def get_passages(self, ids):
         return [self.index.passages[int(i)] for i in ids]
 
     def document(self, source):

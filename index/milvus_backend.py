@@ -41,6 +41,9 @@ from .store import IndexUnavailable
 from .tokenize import STOPWORDS, Tokenizer
 
 log = logging.getLogger(__name__)
+# pymilvus logs a stack trace for every failed call while the server is away; policyqa reports
+# each failure once, as BackendUnavailable naming the URI.
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 INSTALL_HINT = 'the Milvus backend needs pymilvus: pip install -e ".[milvus]"'
 ENSURE_COMMAND = "POLICYQA_BACKEND=milvus python -m index ensure"
@@ -84,6 +87,9 @@ def _pymilvus():
         import pymilvus
     except ImportError as err:
         raise IndexUnavailable(INSTALL_HINT) from err
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("pymilvus"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
 
@@ -160,7 +166,9 @@ class MilvusStore:
             except Exception as err:  # noqa: BLE001
                 text = str(err).lower()
                 collection = kwargs.get("collection_name") or (args[0] if args else None)
-                if attempt == 0 and collection and ("not loaded" in text or "not load" in text):
+                # A restarted server reopens collections released ("call load() before search"; code 101).
+                if attempt == 0 and collection and (getattr(err, "code", None) == 101 or "load" in text
+                                                    and ("released" in text or "not loaded" in text)):
                     self._load(collection)
                     continue
                 if attempt == 0 and self._is_disconnect(text):
@@ -442,7 +450,7 @@ class MilvusBackend:
         return np.array([float(np.asarray(rows[int(i)]["dense"], dtype=np.float32) @ q) if int(i) in rows else 0.0
                          for i in ids])
 
-    def passages(self, ids):
+    def get_passages(self, ids):
         rows = self._rows(ids, PASSAGE_FIELDS)
         out = []
         for i in ids:

@@ -111,7 +111,7 @@ class Searcher:
         hits = [
             Hit(rank=r + 1, score=float(dense_scores[r]) if mode == "dense" else s, bm25=float(bm25_scores[r]),
                 dense=float(dense_scores[r]), passage=p)
-            for r, ((i, s), p) in enumerate(zip(ranked, backend.passages(ids)))
+            for r, ((i, s), p) in enumerate(zip(ranked, backend.get_passages(ids)))
         ]
         timer.lap("fuse")
         result = SearchResult(query, mode, hits, None)

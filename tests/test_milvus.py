@@ -195,7 +195,7 @@ def test_add_replace_delete_a_document(corpus, encoder, server):
 def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, server):
     settings, cfg = corpus
     backend = MilvusBackend.open(cfg, settings)
-    big = "\n\n".join([FOREST_NEW] * 6)  # several passages, written in batches of 2
+    big = "\n\n".join(f"第{i}部分。{FOREST_NEW}" for i in range(12))  # several passages, written in batches of 2
     doc = CleanDocument("500_big.txt", "城市生活垃圾分类实施办法", big)
     passages = chunk_document(doc, settings.chunk)
     texts = [index_text(p, settings.index_context) for p in passages]
@@ -227,7 +227,7 @@ def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, ser
     q = "厨余垃圾由专用车辆收运至餐厨处理厂"
     ids = np.concatenate([reopened.bm25_search(q, reopened.tokenizer.tokenize(q), 50).ids,
                           reopened.dense_search(encoder.encode_query(q), 50).ids])
-    assert len(reopened.passages(np.unique(ids))) == len(np.unique(ids))
+    assert len(reopened.get_passages(np.unique(ids))) == len(np.unique(ids))
     assert reopened.info().passages == sum(d.passages for d in reopened.list_documents())
     assert searcher.search(q, top_k=1).hits
     reopened.close()
