@@ -1,7 +1,7 @@
 """Offline retrieval evaluation.
 
     python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
-    python -m eval calibrate      choose the answer threshold on the dev split
+    python -m eval fit-reader     fit the reader (weights, confidence thresholds) on the dev split
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
 `run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
@@ -126,6 +126,25 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_fit_reader(args) -> int:
+    """Fit the reader's weights, thresholds and extension ratio on the dev split."""
+    from . import reader_fit
+
+    settings = Settings()
+    from index.dense import Encoder
+    from index.search import Searcher
+    from index.store import load
+
+    from .run import QueryCache
+
+    searcher = Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings, reader=reader_fit.placeholder())
+    model, info = reader_fit.fit(searcher, load_qa())
+    reader_fit.write(model, info)
+    print(json.dumps(info, indent=1, ensure_ascii=False))
+    print(f"thresholds: chinese {model.threshold:.4f}, other {model.threshold_foreign:.4f}; extend ratio {model.extend_ratio}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,8 +156,9 @@ def main(argv=None) -> int:
     sub.add_parser("gate")
     p = sub.add_parser("calibrate")
     p.add_argument("--min-answered", type=float, default=0.95)
+    sub.add_parser("fit-reader")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "calibrate": cmd_calibrate}[args.command](args)
+    return {"run": cmd_run, "gate": cmd_gate, "calibrate": cmd_calibrate, "fit-reader": cmd_fit_reader}[args.command](args)
 
 
 if __name__ == "__main__":
