@@ -70,6 +70,7 @@ class Answer:
 class Verdict:
     answer: Answer | None
     abstain_reason: str | None
+    confidence: float = 0.0  # of the best sentence, also when it was too low (0 when a constraint ruled it out)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
     conf[[s.is_heading for s in evidence.sentences]] = 0.0  # a bare heading names a topic; it never answers
     best = int(np.argmax(conf))
     if conf[best] < (model.threshold if zh else model.threshold_foreign):
-        return Verdict(None, _weak_reason(analysis, evidence, best))
+        return Verdict(None, _weak_reason(analysis, evidence), float(conf[best]))
     chosen = [best]
     if analysis.answer_type in MULTI_SENTENCE_TYPES:
         chosen = _extend(evidence, conf, best, model.extend_ratio)
@@ -185,13 +186,13 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
         char_end=first.char_end, score=round(float(conf[best]), 4),
         sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
                    for s, i in zip(sents, chosen)],
-        span=span, answer_type=analysis.answer_type), None)
+        span=span, answer_type=analysis.answer_type), None, float(conf[best]))
 
 
-def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str:
+def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
     zh = analysis.is_chinese
     kind = analysis.answer_type
-    if kind in _TYPE_WORDS and not any(s.has(kind) for s in evidence.sentences[:]):
+    if kind in _TYPE_WORDS and not any(s.has(kind) for s in evidence.sentences):
         word_zh, word_en = _TYPE_WORDS[kind]
         return f"文件中没有给出相关的{word_zh}" if zh else f"The documents give no {word_en} for this."
     return "文件中没有足以回答这个问题的内容" if zh else "The documents don't say."

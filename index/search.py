@@ -49,6 +49,7 @@ class SearchResult:
     answer: answering.Answer | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     abstain_reason: str | None = None  # why `answer` is None, in plain words
+    confidence: float = 0.0  # the reader's confidence in its best sentence (also when it abstained)
     context: QueryContext | None = None
 
 
@@ -118,7 +119,7 @@ class Searcher:
         result = SearchResult(query, mode, hits, None, context=context)
         if with_answer:
             verdict = self.answer(context, hits)
-            result.answer, result.abstain_reason = verdict.answer, verdict.abstain_reason
+            result.answer, result.abstain_reason, result.confidence = verdict.answer, verdict.abstain_reason, verdict.confidence
         timer.lap("answer")
         result.timings_ms = timer.total()
         return result
