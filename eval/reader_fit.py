@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from index.answer import FEATURES, READER_WEIGHTS, ReaderModel, read
+from index.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, answer_features, read, select
 from index.question import QuestionAnalysis
 from index.translate import has_chinese
 
@@ -61,12 +61,8 @@ def fit_weights(examples: list[Example], c: float = 1.0) -> tuple[np.ndarray, fl
 
 
 def best_confidence(model: ReaderModel, e: Example) -> float:
-    """The confidence the reader would answer with (0 when a constraint already rules it out)."""
-    if e.evidence.missing or not len(e.labels):
-        return 0.0
-    conf = model.confidence(e.evidence.X)
-    conf[[s.is_heading for s in e.evidence.sentences]] = 0.0
-    return float(conf.max())
+    """The confidence the reader answers with (0 when a constraint already rules it out)."""
+    return read(e.analysis, e.evidence, model).confidence
 
 
 def choose_threshold(model: ReaderModel, examples: list[Example], min_answered: float = MIN_ANSWERED) -> float:
@@ -90,20 +86,37 @@ def score_answers(model: ReaderModel, examples: list[Example]) -> dict[str, floa
     return {"answer_contains": mean(contains), "char_f1": mean(f1s)}
 
 
+def fit_answerability(model: ReaderModel, examples: list[Example], c: float = 1.0) -> tuple[np.ndarray, float]:
+    """Question level: from the chosen answer's features, is the question answerable at all?"""
+    from sklearn.linear_model import LogisticRegression
+
+    rows, labels = [], []
+    for e in examples:
+        if e.evidence.missing or not len(e.labels):
+            continue  # refused or unanswerable before the model is asked
+        best, chosen, logits = select(e.analysis, e.evidence, model)
+        rows.append(answer_features(e.analysis, e.evidence, best, chosen, logits))
+        labels.append(int(e.item.answerable))
+    clf = LogisticRegression(C=c, max_iter=5000).fit(np.array(rows), np.array(labels))
+    return clf.coef_[0], float(clf.intercept_[0])
+
+
 def fit(searcher, items: list[QAItem]) -> tuple[ReaderModel, dict]:
     dev = [q for q in items if q.split == "dev"]
     examples = collect(searcher, dev)
     weights, bias = fit_weights(examples)
-    zh = [e for e in examples if has_chinese(e.item.question)]
-    other = [e for e in examples if not has_chinese(e.item.question)]
-    model = ReaderModel(weights, bias, 0.0, 0.0, 1.01)
-    model = ReaderModel(weights, bias, choose_threshold(model, zh), choose_threshold(model, other), 1.01)
+    no_answerability = (np.zeros(len(ANSWER_FEATURES)), 0.0)
     # A list or an explanation is answered whole: the ratio that lets list/how/why answers
     # contain their gold span most often wins; among equals the highest (the shortest answers).
     multi = [e for e in examples if e.analysis.answer_type in ("list", "reason", "method")]
-    ratio = max(EXTEND_GRID, key=lambda r: (score_answers(ReaderModel(weights, bias, model.threshold,
-                                                                       model.threshold_foreign, r), multi)["answer_contains"], r))
-    model = ReaderModel(weights, bias, model.threshold, model.threshold_foreign, ratio)
+    ratio = max(EXTEND_GRID, key=lambda r: (score_answers(ReaderModel(weights, bias, *no_answerability, 0.0, 0.0, r),
+                                                          multi)["answer_contains"], r))
+    answer_weights, answer_bias = fit_answerability(ReaderModel(weights, bias, *no_answerability, 0.0, 0.0, ratio), examples)
+    unthresholded = ReaderModel(weights, bias, answer_weights, answer_bias, 0.0, 0.0, ratio)
+    zh = [e for e in examples if has_chinese(e.item.question)]
+    other = [e for e in examples if not has_chinese(e.item.question)]
+    model = ReaderModel(weights, bias, answer_weights, answer_bias, choose_threshold(unthresholded, zh),
+                        choose_threshold(unthresholded, other), ratio)
     una = [e for e in examples if not e.item.answerable]
     abstained = mean(read(e.analysis, e.evidence, model).answer is None for e in una)
     answered = mean(read(e.analysis, e.evidence, model).answer is not None for e in examples if e.item.answerable)
@@ -125,4 +138,4 @@ def write(model: ReaderModel, info: dict) -> None:
 
 def placeholder() -> ReaderModel:
     """A reader with no weights: every candidate scores 0.5, nothing is refused; used to collect features."""
-    return ReaderModel(np.zeros(len(FEATURES)), 0.0, 0.0, 0.0, 1.01)
+    return ReaderModel(np.zeros(len(FEATURES)), 0.0, np.zeros(len(ANSWER_FEATURES)), 0.0, 0.0, 0.0, 1.01)

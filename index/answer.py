@@ -28,6 +28,11 @@ MAX_SENTENCES = 3
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
             "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
             "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
+# The answerability model: from the chosen answer and its evidence, is the question answered
+# at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
+# key term is not the one asked for.)
+ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
+                   "type_near", "names_passage", "dense", "chinese")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -75,31 +80,46 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ReaderModel:
-    weights: np.ndarray
+    weights: np.ndarray  # sentence model: does this sentence hold the answer?
     bias: float
-    threshold: float  # confidence below which a Chinese question gets no answer
+    answer_weights: np.ndarray  # answerability model: is the question answered by the chosen sentence(s)?
+    answer_bias: float
+    threshold: float  # answerability below which a Chinese question gets no answer
     threshold_foreign: float  # the same for other questions
-    extend_ratio: float  # a following sentence joins a list/how/why answer at >= this share of the best confidence
+    extend_ratio: float  # a neighbour joins a list/how/why answer at >= this share of the best sentence's probability
+
+    def sentence_logits(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.weights + self.bias
 
     def confidence(self, X: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(X @ self.weights + self.bias)))
+        return _sigmoid(self.sentence_logits(X))
+
+    def answerability(self, features: np.ndarray) -> float:
+        return float(_sigmoid(features @ self.answer_weights + self.answer_bias))
 
     @classmethod
     def load(cls, path: Path = READER_WEIGHTS) -> "ReaderModel":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             weights = np.array([data["weights"][f] for f in FEATURES], dtype=np.float64)
-            return cls(weights, float(data["bias"]), float(data["threshold"]), float(data["threshold_foreign"]),
-                       float(data["extend_ratio"]))
+            answer_weights = np.array([data["answer_weights"][f] for f in ANSWER_FEATURES], dtype=np.float64)
+            return cls(weights, float(data["bias"]), answer_weights, float(data["answer_bias"]), float(data["threshold"]),
+                       float(data["threshold_foreign"]), float(data["extend_ratio"]))
         except (OSError, ValueError, KeyError) as err:
             raise RuntimeError(f"Reader weights {path} are missing or unreadable ({err}); "
                                f"refit them with: python -m eval fit-reader") from err
 
     def to_json(self, extra: dict | None = None) -> str:
-        body = {"features": list(FEATURES), "weights": dict(zip(FEATURES, map(float, self.weights))),
-                "bias": self.bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
+        body = {"features": list(FEATURES), "weights": dict(zip(FEATURES, map(float, self.weights))), "bias": self.bias,
+                "answer_features": list(ANSWER_FEATURES),
+                "answer_weights": dict(zip(ANSWER_FEATURES, map(float, self.answer_weights))),
+                "answer_bias": self.answer_bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
                 "extend_ratio": self.extend_ratio, **(extra or {})}
         return json.dumps(body, ensure_ascii=False, indent=1)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
@@ -111,6 +131,8 @@ class Evidence:
     X: np.ndarray  # [n, len(FEATURES)]
     missing: list[str]  # constraints no top passage mentions
     match_terms: list[str]  # the question's words as they can appear in the documents
+    term_idf: dict[str, float] = field(default_factory=dict)
+    contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
 
 
 def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
@@ -131,12 +153,13 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
     contexts = [_context(h) for h in top]
     missing = [c for c in analysis.constraints if not any(_mentions(ctx, c) for ctx in contexts)]
     terms = sorted(set(tokens), key=len, reverse=True)
+    term_idf = {t: idf(t) for t in terms}
     if not sentences:
-        return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms)
+        return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
     dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
-    idf_total = sum(idf(t) for t in terms) or 1.0
+
     def lexical_of(text: str) -> float:
-        return sum(idf(t) for t in terms if t in text.lower()) / idf_total
+        return _coverage(text, term_idf)
 
     lexical = np.array([lexical_of(s.text) for s in sentences])
     grams = _bigrams(match_text.lower())
@@ -147,7 +170,9 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
                      for i, s in enumerate(sentences)])
     cons = analysis.names
     cons_sentence = np.array([_share(s.text, cons) for s in sentences])
-    cons_passage = np.array([_share(_context(h), cons) for h in passage_of])
+    context_of = {h.rank: _context(h) for h in top}
+    sentence_contexts = [context_of[h.rank] for h in passage_of]
+    cons_passage = np.array([_share(c, cons) for c in sentence_contexts])
     X = np.column_stack([
         dense, dense - dense.max(), lexical, lexical - lexical.max(), bigram, has_type,
         np.full(len(sentences), float(typed)) - has_type, near, cons_sentence, cons_passage,
@@ -158,7 +183,7 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
         # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
         [lexical_of(p) for p in previous],
     ])
-    return Evidence(sentences, np.array(ranks), X, missing, terms)
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts)
 
 
 def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
@@ -169,24 +194,56 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
         return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
     if not evidence.sentences:
         return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
-    conf = model.confidence(evidence.X)
-    conf[[s.is_heading for s in evidence.sentences]] = 0.0  # a bare heading names a topic; it never answers
-    best = int(np.argmax(conf))
-    if conf[best] < (model.threshold if zh else model.threshold_foreign):
-        return Verdict(None, _weak_reason(analysis, evidence), float(conf[best]))
-    chosen = [best]
-    if analysis.answer_type in MULTI_SENTENCE_TYPES:
-        chosen = _extend(evidence, conf, best, model.extend_ratio)
+    best, chosen, logits = select(analysis, evidence, model)
+    confidence = model.answerability(answer_features(analysis, evidence, best, chosen, logits))
+    if confidence < (model.threshold if zh else model.threshold_foreign):
+        return Verdict(None, _weak_reason(analysis, evidence), confidence)
     sents = [evidence.sentences[i] for i in chosen]
     first = sents[0]
     span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
-    rank = int(evidence.ranks[best])
     return Verdict(Answer(
-        text="".join(s.text for s in sents), passage_rank=rank, source=first.source, char_start=first.char_start,
-        char_end=first.char_end, score=round(float(conf[best]), 4),
+        text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
+        char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
         sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
                    for s, i in zip(sents, chosen)],
-        span=span, answer_type=analysis.answer_type), None, float(conf[best]))
+        span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> tuple[int, list[int], np.ndarray]:
+    """The best sentence, the sentences of the answer (in document order) and every candidate's logit."""
+    logits = model.sentence_logits(evidence.X)
+    multi = analysis.answer_type in MULTI_SENTENCE_TYPES
+    headings = np.array([s.is_heading for s in evidence.sentences])
+    best = int(np.argmax(logits))
+    if multi and headings[best]:
+        # A heading that matches a list/how question best introduces its answer: the
+        # sentences under it answer, with the heading's score.
+        after = _next_sentence(evidence.sentences, evidence.sentences[best])
+        if after is not None and not headings[after]:
+            logits[after] = max(logits[after], logits[best])
+    if not headings.all():
+        logits[headings] = -np.inf  # a bare heading names a topic; it never answers by itself
+    best = int(np.argmax(logits))
+    chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
+    return best, chosen, logits
+
+
+def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],
+                    logits: np.ndarray) -> np.ndarray:
+    """ANSWER_FEATURES of the chosen answer."""
+    finite = np.sort(logits[np.isfinite(logits)])[::-1]
+    top = float(finite[0]) if len(finite) else 0.0
+    margin = top - float(finite[1]) if len(finite) > 1 else 0.0
+    answer_text = "".join(evidence.sentences[i].text for i in chosen)
+    context = evidence.contexts[best]
+    absent = [v for t, v in evidence.term_idf.items() if t not in context.lower()]
+    max_idf = max(evidence.term_idf.values(), default=0.0) or 1.0
+    i = FEATURES.index
+    return np.array([
+        top, margin, _coverage(answer_text, evidence.term_idf), _coverage(context, evidence.term_idf),
+        max(absent, default=0.0) / max_idf, evidence.X[best, i("type_missing")], evidence.X[best, i("type_near")],
+        evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
+    ])
 
 
 def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
@@ -199,16 +256,18 @@ def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
 
 
 def _extend(evidence: Evidence, conf: np.ndarray, best: int, ratio: float) -> list[int]:
-    """The best sentence and the ones right after it in the same document, while they score
-    close enough to it: a list or an explanation often runs over two or three sentences."""
+    """The best sentence and its neighbours in the same document, the more confident side
+    first, while they score close enough to it: a list or an explanation often runs over
+    two or three sentences, and the best-matching one is not always the first."""
+    sents = evidence.sentences
     chosen = [best]
-    current = evidence.sentences[best]
     while len(chosen) < MAX_SENTENCES:
-        nxt = _next_sentence(evidence.sentences, current)
-        if nxt is None or evidence.sentences[nxt].is_heading or conf[nxt] < ratio * conf[best]:
+        sides = [i for i in (_previous_sentence(sents, sents[chosen[0]]), _next_sentence(sents, sents[chosen[-1]]))
+                 if i is not None and not sents[i].is_heading and conf[i] >= ratio * conf[best]]
+        if not sides:
             break
-        chosen.append(nxt)
-        current = evidence.sentences[nxt]
+        pick = max(sides, key=lambda i: conf[i])
+        chosen = [pick] + chosen if sents[pick].char_start < sents[chosen[0]].char_start else chosen + [pick]
     return chosen
 
 
@@ -216,6 +275,13 @@ def _next_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
     """The candidate that starts right after `current` ends (only whitespace between)."""
     for i, s in enumerate(sentences):
         if s.source == current.source and current.char_end <= s.char_start <= current.char_end + 2:
+            return i
+    return None
+
+
+def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
+    for i, s in enumerate(sentences):
+        if s.source == current.source and s.char_end <= current.char_start <= s.char_end + 2:
             return i
     return None
 
@@ -262,6 +328,13 @@ def _context(hit) -> str:
 
 def _mentions(text: str, name: str) -> bool:
     return any(v.lower() in text.lower() for v in name_variants(name))
+
+
+def _coverage(text: str, term_idf: dict[str, float]) -> float:
+    """Share of the question's idf mass whose terms occur in `text`."""
+    total = sum(term_idf.values())
+    lowered = text.lower()
+    return sum(v for t, v in term_idf.items() if t in lowered) / total if total else 0.0
 
 
 def _share(text: str, names: list[str]) -> float:
