@@ -32,7 +32,7 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
-                   "type_near", "names_passage", "dense", "chinese")
+                   "type_near", "names_passage", "dense", "chinese", "no_span")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -194,19 +194,28 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
         return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
     if not evidence.sentences:
         return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
-    best, chosen, logits = select(analysis, evidence, model)
-    confidence = model.answerability(answer_features(analysis, evidence, best, chosen, logits))
-    if confidence < (model.threshold if zh else model.threshold_foreign):
-        return Verdict(None, _weak_reason(analysis, evidence), confidence)
+    chosen, span, features = candidate_answer(analysis, evidence, model)
     sents = [evidence.sentences[i] for i in chosen]
     first = sents[0]
-    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    confidence = model.answerability(features)
+    if confidence < (model.threshold if zh else model.threshold_foreign):
+        return Verdict(None, _weak_reason(analysis, evidence, span), confidence)
     return Verdict(Answer(
         text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
         char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
         sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
                    for s, i in zip(sents, chosen)],
         span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def candidate_answer(analysis: QuestionAnalysis, evidence: Evidence,
+                     model: ReaderModel) -> tuple[list[int], Span | None, np.ndarray]:
+    """The sentences the reader would answer with, the typed span in the first, and the
+    answer's ANSWER_FEATURES (what the answerability model judges)."""
+    best, chosen, logits = select(analysis, evidence, model)
+    first = evidence.sentences[chosen[0]]
+    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    return chosen, span, answer_features(analysis, evidence, best, chosen, logits, span)
 
 
 def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> tuple[int, list[int], np.ndarray]:
@@ -229,7 +238,7 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
 
 
 def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],
-                    logits: np.ndarray) -> np.ndarray:
+                    logits: np.ndarray, span: Span | None) -> np.ndarray:
     """ANSWER_FEATURES of the chosen answer."""
     finite = np.sort(logits[np.isfinite(logits)])[::-1]
     top = float(finite[0]) if len(finite) else 0.0
@@ -243,13 +252,15 @@ def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, c
         top, margin, _coverage(answer_text, evidence.term_idf), _coverage(context, evidence.term_idf),
         max(absent, default=0.0) / max_idf, evidence.X[best, i("type_missing")], evidence.X[best, i("type_near")],
         evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
+        # a typed question whose answer holds no amount/date/name beyond what the question says
+        float(analysis.answer_type in TYPED and span is None),
     ])
 
 
-def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
+def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence, span: Span | None) -> str:
     zh = analysis.is_chinese
     kind = analysis.answer_type
-    if kind in _TYPE_WORDS and not any(s.has(kind) for s in evidence.sentences):
+    if kind in _TYPE_WORDS and span is None:
         word_zh, word_en = _TYPE_WORDS[kind]
         return f"文件中没有给出相关的{word_zh}" if zh else f"The documents give no {word_en} for this."
     return "文件中没有足以回答这个问题的内容" if zh else "The documents don't say."
