@@ -95,6 +95,11 @@ class Backend(Protocol):
     def get_passages(self, ids: np.ndarray) -> list[Passage]:
         ...
 
+    def sentence_evidence(self, hits: list) -> tuple:
+        """(sentence table, documents, hits) for the reader: a table (index.sentences.SentenceTable
+        API) holding at least the sentences and vectors of these hits' passages, the documents its
+        offsets index into, and the hits with `passage_id` pointing into that table."""
+
     # ---- documents
     def document(self, source: str) -> CleanDocument | None:
         """The clean text that passage offsets index into, with title and headings."""
@@ -231,6 +236,9 @@ class LocalBackend:
 
     def get_passages(self, ids):
         return [self.index.passages[int(i)] for i in ids]
+
+    def sentence_evidence(self, hits):
+        return self.index.sentences, self.index.documents, hits
 
     def document(self, source):
         return self.index.documents.get(source)

@@ -13,7 +13,8 @@ from .backend import Backend, LocalBackend, Ranked
 from .config import Settings
 from .dense import Encoder
 from .fuse import fuse
-from .translate import has_chinese, to_chinese_terms
+from .question import analyze
+from .translate import to_chinese_terms
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES = ("hybrid", "bm25", "dense")
@@ -26,6 +27,19 @@ class Hit:
     bm25: float
     dense: float
     passage: object  # index.chunk.Passage
+    passage_id: int = -1  # its row in the index
+
+
+@dataclass
+class QueryContext:
+    """What the query stages worked out about a question, passed down to the reader (and
+    to anything else that reads evidence for it, such as a citation check)."""
+
+    query: str
+    tokens: list[str]  # BM25 tokens (of the Chinese glossary terms for an English question)
+    match_text: str  # the question as it can appear in the documents
+    qvec: np.ndarray  # the normalised query embedding
+    coverage: float  # share of the tokens the corpus knows
 
 
 @dataclass
@@ -35,6 +49,9 @@ class SearchResult:
     hits: list[Hit]
     answer: answering.Answer | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    abstain_reason: str | None = None  # why `answer` is None, in plain words
+    confidence: float = 0.0  # the reader's confidence in its best sentence (also when it abstained)
+    context: QueryContext | None = None
 
 
 class _Timer:
@@ -54,11 +71,14 @@ class _Timer:
 
 
 class Searcher:
-    def __init__(self, index: Backend | object, encoder: Encoder, settings: Settings):
+    def __init__(self, index: Backend | object, encoder: Encoder, settings: Settings,
+                 reader: answering.ReaderModel | None = None):
         # A store.LoadedIndex (or anything shaped like it) is served by the in-process backend.
         self.backend: Backend = index if isinstance(index, Backend) else LocalBackend(index, settings)
         self.encoder = encoder
         self.settings = settings
+        self.reader = reader or answering.ReaderModel.load()
+        self._userdict = tuple(self.backend.tokenizer.userdict)
         # A remote backend's two searches are network waits: they run side by side.
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="retrieve") if self.backend.name != "local" else None
 
@@ -78,20 +98,20 @@ class Searcher:
         timer = _Timer()
         # An English question is matched by BM25 through the Chinese terms of its words.
         translated = to_chinese_terms(query)
-        bm25_text = " ".join(translated) if translated else query
-        tokens = backend.tokenizer.tokenize(bm25_text)
+        match_text = " ".join(translated) if translated else query
+        tokens = backend.tokenizer.tokenize(match_text)
         timer.lap("tokenize")
         # The encoder matches English to Chinese only loosely; the glossary's Chinese terms help it too.
         encode_text = f"{query} ({' '.join(translated)})" if translated else query
         if self._pool is not None:
-            bm25_future = self._pool.submit(_timed, backend.bm25_search, bm25_text, tokens, depth, sources)
+            bm25_future = self._pool.submit(_timed, backend.bm25_search, match_text, tokens, depth, sources)
             qvec = self.encoder.encode_query(encode_text)
             timer.lap("encode")
             dense = backend.dense_search(qvec, depth, sources)
             timer.lap("faiss")
             bm25, timer.ms["bm25"] = bm25_future.result()
         else:
-            bm25 = backend.bm25_search(bm25_text, tokens, depth, sources)
+            bm25 = backend.bm25_search(match_text, tokens, depth, sources)
             timer.lap("bm25")
             qvec = self.encoder.encode_query(encode_text)
             timer.lap("encode")
@@ -110,28 +130,33 @@ class Searcher:
         bm25_scores = _side_scores(bm25, ids)
         hits = [
             Hit(rank=r + 1, score=float(dense_scores[r]) if mode == "dense" else s, bm25=float(bm25_scores[r]),
-                dense=float(dense_scores[r]), passage=p)
+                dense=float(dense_scores[r]), passage=p, passage_id=i)
             for r, ((i, s), p) in enumerate(zip(ranked, backend.get_passages(ids)))
         ]
         timer.lap("fuse")
-        result = SearchResult(query, mode, hits, None)
-        if with_answer and hits:
-            result.answer = self.answer(query, tokens, qvec, hits, coverage)
+        context = QueryContext(query, tokens, match_text, qvec, coverage)
+        # The reader reads (up to PASSAGES_CONSIDERED of) the returned passages, so every
+        # sentence it answers with cites a passage the caller has.
+        result = SearchResult(query, mode, hits, None, context=context)
+        if with_answer:
+            verdict = self.answer(context, hits)
+            result.answer, result.abstain_reason, result.confidence = verdict.answer, verdict.abstain_reason, verdict.confidence
         timer.lap("answer")
         result.timings_ms = timer.total()
         return result
 
-    def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
-        """None when the best evidence is too weak: the documents likely don't cover it."""
-        threshold = self.settings.answer_threshold if has_chinese(query) else self.settings.answer_threshold_foreign
-        if max(h.dense for h in hits) < threshold:
-            return None
-        picked = answering.pick(query.lower(), tokens, qvec, answering.candidates(hits), self.backend.tokenizer, self.encoder,
-                                self.backend.term_idf, coverage)
-        if picked is None:
-            return None
-        cand, score = picked
-        return answering.Answer(cand.text, cand.rank, cand.source, cand.start, cand.end, round(score, 4))
+    def evidence(self, context: "QueryContext", hits: list[Hit]):
+        """The question's analysis and the candidate sentences of its top passages, with features."""
+        analysis = analyze(context.query, self._userdict)
+        # The backend hands over the sentences of these passages (a local index: its whole table).
+        table, documents, hits = self.backend.sentence_evidence(hits)
+        return analysis, answering.gather(hits, table, documents, analysis, context.qvec,
+                                          context.tokens, context.match_text, self.backend.term_idf)
+
+    def answer(self, context: "QueryContext", hits: list[Hit]) -> answering.Verdict:
+        """The reader's answer from the top passages, or None with the reason."""
+        analysis, evidence = self.evidence(context, hits)
+        return answering.read(analysis, evidence, self.reader)
 
 
 def _timed(fn, *args):
