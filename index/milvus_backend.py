@@ -14,6 +14,8 @@ collections named by a build tag; the fixed meta collection names the current on
                                   project stop words) with a BM25 Function into `sparse`, and `dense`
     <prefix>_<tag>_documents      a document's clean text in parts of PART_CHARS, title, headings
     <prefix>_<tag>_terms          term -> passage frequency (df), for fusion coverage and answer idf
+    <prefix>_<tag>_sentences      sentence evidence for the reader: offsets, text, the sentence before
+                                  it, content kinds, vector; a passage row lists its sentence ids
 
 A row holds a passage's BM25 input and its vector together, so the two sides can never
 disagree about which passages exist. Switching builds is one upsert of the "current" row,
@@ -119,9 +121,10 @@ class Collections:
         self.passages = f"{prefix}_{tag}_passages"
         self.documents = f"{prefix}_{tag}_documents"
         self.terms = f"{prefix}_{tag}_terms"
+        self.sentences = f"{prefix}_{tag}_sentences"
 
     def all(self) -> tuple[str, ...]:
-        return (self.passages, self.documents, self.terms)
+        return (self.passages, self.documents, self.terms, self.sentences)
 
 
 PASSAGE_FIELDS = ["pid", "chunk_id", "source", "title", "section", "char_start", "char_end", "page", "text"]
@@ -286,6 +289,7 @@ class MilvusStore:
             s.add_field("page", DT.INT64)  # -1: no page (a text file)
             s.add_field("gen", DT.INT64)  # which write put the row there (see add_document)
             s.add_field("text", DT.VARCHAR, max_length=65535)
+            s.add_field("sentence_ids", DT.VARCHAR, max_length=65535)  # JSON list of sentence sids, in order
             s.add_field("index_text", DT.VARCHAR, max_length=65535, enable_analyzer=True,
                         analyzer_params=analyzer_params(userdict))
             s.add_field("sparse", DT.SPARSE_FLOAT_VECTOR)
@@ -316,6 +320,21 @@ class MilvusStore:
             idx.add_index(field_name="vec", index_type="FLAT", metric_type="L2")
             idx.add_index(field_name="source", index_type="INVERTED")
             self.call("create_collection", cols.documents, schema=s, index_params=idx)
+        if not self.has(cols.sentences):
+            s = pm.MilvusClient.create_schema(auto_id=False)
+            s.add_field("sid", DT.INT64, is_primary=True)
+            s.add_field("source", DT.VARCHAR, max_length=1024)
+            s.add_field("char_start", DT.INT64)
+            s.add_field("char_end", DT.INT64)
+            s.add_field("kinds", DT.INT64)
+            s.add_field("gen", DT.INT64)
+            s.add_field("text", DT.VARCHAR, max_length=65535)
+            s.add_field("prev_text", DT.VARCHAR, max_length=65535)
+            s.add_field("vec", DT.FLOAT_VECTOR, dim=dim)
+            idx = client.prepare_index_params()
+            idx.add_index(field_name="vec", index_type="FLAT", metric_type="IP")
+            idx.add_index(field_name="source", index_type="INVERTED")
+            self.call("create_collection", cols.sentences, schema=s, index_params=idx)
         if not self.has(cols.terms):
             s = pm.MilvusClient.create_schema(auto_id=False)
             s.add_field("term", DT.VARCHAR, is_primary=True, max_length=512)
@@ -335,13 +354,58 @@ class MilvusStore:
 # ---------------------------------------------------------------- rows
 
 
-def passage_rows(passages: list[Passage], texts: list[str], vectors: np.ndarray, gen: int) -> list[dict]:
+def passage_rows(passages: list[Passage], texts: list[str], vectors: np.ndarray, gen: int,
+                 sentence_ids: list[list[int]]) -> list[dict]:
     return [{
         "pid": passage_pid(p.source, p.chunk_id), "chunk_id": p.chunk_id, "source": p.source, "title": p.title,
         "section": p.section, "char_start": p.char_start, "char_end": p.char_end,
         "page": -1 if getattr(p, "page", None) is None else int(p.page), "gen": gen, "text": p.text,
-        "index_text": t, "dense": np.asarray(v, dtype=np.float32).tolist(),
-    } for p, t, v in zip(passages, texts, vectors)]
+        "index_text": t, "dense": np.asarray(v, dtype=np.float32).tolist(), "sentence_ids": json.dumps(sids),
+    } for p, t, v, sids in zip(passages, texts, vectors, sentence_ids)]
+
+
+def sentence_sid(source: str, start: int, end: int) -> int:
+    return int(hashlib.sha1(f"{source}\0{start}\0{end}".encode()).hexdigest()[:15], 16)
+
+
+class SentenceSplitter:
+    """Sentence evidence of passages that arrive in document order (a build streams them so):
+    the same split and kinds as index/sentences.build_table; a sentence shared by overlapping
+    passages is written once; `prev_text` is the sentence before it in its document."""
+
+    def __init__(self, userdict: list[str]):
+        self.userdict = tuple(userdict)
+        self._last: tuple[str, list[tuple[int, int, str]]] = ("", [])  # previous passage's source and sentences
+
+    def rows(self, passages: list[Passage], encode, gen: int) -> tuple[list[list[int]], list[dict]]:
+        from .question import tag
+        from .sentences import kinds_of, split_passage
+
+        per_passage: list[list[int]] = []
+        new: dict[int, dict] = {}
+        for p in passages:
+            last_source, last = self._last
+            known = {(s, e) for s, e, _ in last} if last_source == p.source else set()
+            spans = [(s, e, p.text[s - p.char_start:e - p.char_start]) for s, e in split_passage(p)]
+            sids = []
+            for j, (s, e, text) in enumerate(spans):
+                sid = sentence_sid(p.source, s, e)
+                sids.append(sid)
+                if (s, e) in known or sid in new:
+                    continue
+                before = [t for ps, pe, t in (spans[:j] if j else (last if last_source == p.source else []))
+                          if pe <= s]
+                new[sid] = {"sid": sid, "source": p.source, "char_start": s, "char_end": e, "gen": gen,
+                            "kinds": kinds_of(text, tag(text, self.userdict)), "text": text,
+                            "prev_text": before[-1] if before else ""}
+            per_passage.append(sids)
+            self._last = (p.source, spans)
+        rows = list(new.values())
+        if rows:
+            vectors = encode([r["text"] for r in rows])
+            for r, v in zip(rows, vectors):
+                r["vec"] = np.asarray(v, dtype=np.float32).tolist()
+        return per_passage, rows
 
 
 def document_rows(doc: CleanDocument, n_passages: int, gen: int) -> list[dict]:
@@ -464,6 +528,44 @@ class MilvusBackend:
             out.append(p)
         return out
 
+    def sentence_evidence(self, hits):
+        """A small sentence table of just these hits' passages (the reader reads no others)."""
+        from dataclasses import replace
+
+        from .sentences import Sentence, SentenceTable
+
+        rows = self._rows(np.array([h.passage_id for h in hits], dtype=np.int64), ["pid", "sentence_ids"])
+        lists = [json.loads(rows[h.passage_id]["sentence_ids"]) if h.passage_id in rows else [] for h in hits]
+        wanted = list(dict.fromkeys(sid for ids in lists for sid in ids))
+        found = {int(r["sid"]): r for r in self.store.call(
+            "get", self.cols.sentences, ids=wanted,
+            output_fields=["sid", "source", "char_start", "char_end", "kinds", "text", "prev_text", "vec"])} \
+            if wanted else {}
+        order = [sid for sid in wanted if sid in found]
+        pos = {sid: i for i, sid in enumerate(order)}
+        sources = list(dict.fromkeys(found[sid]["source"] for sid in order))
+        doc_no = {s: i for i, s in enumerate(sources)}
+        recs = [found[sid] for sid in order]
+        ids = [pos[sid] for l in lists for sid in l if sid in pos]
+        ptr = np.cumsum([0] + [sum(sid in pos for sid in l) for l in lists]).astype(np.int64)
+        dim = int(self.current.get("dim", 0))
+
+        class _View(SentenceTable):
+            def sentence(self, i, documents=None):
+                r = recs[i]
+                return Sentence(int(i), r["source"], int(r["char_start"]), int(r["char_end"]), r["text"], int(r["kinds"]))
+
+            def previous(self, i, documents=None):
+                return recs[i]["prev_text"]
+
+        table = _View(sources,
+                      np.array([(doc_no[r["source"]], r["char_start"], r["char_end"]) for r in recs],
+                               dtype=np.int64).reshape(-1, 3),
+                      np.array([r["kinds"] for r in recs], dtype=np.uint8),
+                      np.array([r["vec"] for r in recs], dtype=np.float32).reshape(len(recs), dim),
+                      ptr, np.array(ids, dtype=np.int64))
+        return table, {}, [replace(h, passage_id=j) for j, h in enumerate(hits)]
+
     def _lookup_df(self, tokens: list[str]) -> None:
         wanted = [t for t in dict.fromkeys(tokens) if t not in self._idf]
         if not wanted:
@@ -527,21 +629,30 @@ class MilvusBackend:
     def _job_key(self) -> str:
         return f"job:{self.cols.tag}"
 
-    def add_document(self, doc, passages, texts, vectors):
+    def add_document(self, doc, passages, texts, vectors, encode=None):
         """Write the new rows under a new generation, then its document head row (the commit
         point), then delete the document's rows of older generations. Interrupted before the head
         row: recover() deletes the new rows; after it: recover() finishes the delete."""
         if not (len(passages) == len(texts) == len(vectors)):
             raise ValueError("passages, texts and vectors must align")
+        if encode is None:
+            raise ValueError("the Milvus backend stores the reader's sentence evidence: pass encode= "
+                             "(e.g. encoder.encode_passages) to embed the document's sentences")
         with self._write_lock:
             self.recover()
             gen = time.time_ns()
             old = self.store.call("query", self.cols.passages, filter=f"source == {quote(doc.source)}",
                                   output_fields=["pid", "index_text"], limit=QUERY_LIMIT)
             self.store.put_meta(self._job_key(), {"op": "add", "source": doc.source, "gen": gen})
-            for batch in _batches(passage_rows(passages, texts, vectors, gen), self.cfg.batch):
-                self.store.call("upsert", self.cols.passages, batch)
-            self.store.flush(self.cols.passages)
+            splitter = SentenceSplitter(self.tokenizer.userdict)
+            for first in range(0, len(passages), self.cfg.batch):
+                part = slice(first, first + self.cfg.batch)
+                sids, sentence_rows = splitter.rows(passages[part], encode, gen)
+                if sentence_rows:
+                    self.store.call("upsert", self.cols.sentences, sentence_rows)
+                self.store.call("upsert", self.cols.passages,
+                                passage_rows(passages[part], texts[part], vectors[part], gen, sids))
+            self.store.flush(self.cols.passages, self.cols.sentences)
             rows = document_rows(doc, len(passages), gen)
             if len(rows) > 1:
                 self.store.call("upsert", self.cols.documents, rows[1:])
@@ -558,9 +669,9 @@ class MilvusBackend:
             self.store.delete_meta(self._job_key())
 
     def _finish_add(self, source: str, gen: int) -> None:
-        self.store.call("delete", self.cols.passages, filter=f"source == {quote(source)} and gen != {gen}")
-        self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)} and gen != {gen}")
-        self.store.flush(self.cols.passages, self.cols.documents)
+        for c in (self.cols.passages, self.cols.documents, self.cols.sentences):
+            self.store.call("delete", c, filter=f"source == {quote(source)} and gen != {gen}")
+        self.store.flush(self.cols.passages, self.cols.documents, self.cols.sentences)
 
     def delete_document(self, source):
         with self._write_lock:
@@ -579,7 +690,8 @@ class MilvusBackend:
         self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)} and part == 0")
         self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)}")
         self.store.call("delete", self.cols.passages, filter=f"source == {quote(source)}")
-        self.store.flush(self.cols.documents, self.cols.passages)
+        self.store.call("delete", self.cols.sentences, filter=f"source == {quote(source)}")
+        self.store.flush(self.cols.documents, self.cols.passages, self.cols.sentences)
 
     def recover(self) -> None:
         """Finish or undo a write that a crash (of policyqa or of Milvus) interrupted."""
@@ -602,7 +714,8 @@ class MilvusBackend:
                 log.warning("rolling back the interrupted write of %s", source)
                 self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)} and gen == {gen}")
                 self.store.call("delete", self.cols.passages, filter=f"source == {quote(source)} and gen == {gen}")
-                self.store.flush(self.cols.passages, self.cols.documents)
+                self.store.call("delete", self.cols.sentences, filter=f"source == {quote(source)} and gen == {gen}")
+                self.store.flush(self.cols.passages, self.cols.documents, self.cols.sentences)
         self._count_change(source)
         self.store.delete_meta(self._job_key())
 

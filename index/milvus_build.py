@@ -16,13 +16,15 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import numpy as np
+
 from .chunk import chunk_corpus
 from .config import Settings
 from .encode_stage import Checkpoint, encode_stream, write_records
 from .ingest import load_corpus
 from .milvus_backend import (
-    Collections, MilvusConfig, MilvusStore, TOKEN_VEC, _batches, document_rows, okapi_idf, passage_rows,
-    stale_reasons, term_counts,
+    Collections, MilvusConfig, MilvusStore, SentenceSplitter, TOKEN_VEC, _batches, document_rows, okapi_idf,
+    passage_rows, stale_reasons, term_counts,
 )
 from .store import IndexUnavailable, build_config, corpus_fingerprint, index_text
 from .tokenize import Tokenizer, build_userdict
@@ -116,14 +118,25 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     del docs, passages  # the encode stage streams from the work file
     timings["documents and terms"] = round(time.perf_counter() - t, 3)
 
+    splitter = SentenceSplitter(userdict)
+    resumed = int(checkpoint.load().get("done", 0))
+    if resumed:  # the sentence before the first resumed passage's sentences is in the passage before it
+        from .encode_stage import read_records
+
+        splitter.rows([next(read_records(records, skip=resumed - 1))[0]], lambda texts: np.zeros((len(texts), 1)), 0)
+
     def sink(first, batch_passages, texts, vectors):
-        store.call("upsert", cols.passages, passage_rows(batch_passages, texts, vectors, gen=0))
+        # sentences first: a passage row is only written once its sentences are there
+        sids, sentence_rows = splitter.rows(batch_passages, encoder.encode_passages, gen=0)
+        if sentence_rows:
+            store.call("upsert", cols.sentences, sentence_rows)
+        store.call("upsert", cols.passages, passage_rows(batch_passages, texts, vectors, gen=0, sentence_ids=sids))
 
     stats = encode_stream(records, n_passages, encoder.encode_passages, sink, checkpoint, batch=cfg.batch,
                           state={"tag": tag, "records": n_passages}, progress=progress)
     timings["encode and write passages"] = round(stats.seconds, 3)
     t = time.perf_counter()
-    store.flush(cols.passages)
+    store.flush(cols.passages, cols.sentences)
     store.load(*cols.all())
     rows = store.call("query", cols.passages, filter="", output_fields=["count(*)"])
     stored = int(rows[0]["count(*)"]) if rows else 0

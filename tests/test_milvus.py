@@ -147,6 +147,29 @@ def test_milvus_and_local_agree_on_the_best_passage(corpus, encoder):
     remote.backend.close()
 
 
+def test_sentence_evidence_matches_the_local_table(corpus, encoder):
+    settings, _ = corpus
+    remote = milvus_searcher(corpus, encoder)
+    local = Searcher(load(settings), encoder, settings)
+    for q in ("海洋牧场 人工鱼礁", "无人机快递进社区"):
+        r_hits, l_hits = remote.search(q, top_k=3, with_answer=False).hits, local.search(q, top_k=3, with_answer=False).hits
+        assert [h.passage.chunk_id for h in r_hits] == [h.passage.chunk_id for h in l_hits]
+        rt, rd, rh = remote.backend.sentence_evidence(r_hits)
+        lt, ld, lh = local.backend.sentence_evidence(l_hits)
+        for a, b in zip(rh, lh):
+            r_ids = rt.ids[rt.ptr[a.passage_id]:rt.ptr[a.passage_id + 1]]
+            l_ids = lt.ids[lt.ptr[b.passage_id]:lt.ptr[b.passage_id + 1]]
+            rs, ls = [rt.sentence(i, rd) for i in r_ids], [lt.sentence(i, ld) for i in l_ids]
+            assert [(s.source, s.char_start, s.char_end, s.text, s.kinds) for s in rs] == \
+                   [(s.source, s.char_start, s.char_end, s.text, s.kinds) for s in ls]
+            assert [rt.previous(i, rd) for i in r_ids] == [lt.previous(i, ld) for i in l_ids]
+            assert np.allclose(np.asarray(rt.vectors)[r_ids], np.asarray(lt.vectors)[l_ids], atol=1e-5)
+        r, l = remote.search(q, top_k=3), local.search(q, top_k=3)
+        assert (r.answer.text if r.answer else None) == (l.answer.text if l.answer else None)
+        assert r.abstain_reason == l.abstain_reason
+    remote.backend.close()
+
+
 @pytest.mark.parametrize("backend_name", ["milvus", "local"])
 def test_sources_filter_restricts_results_on_both_backends(corpus, encoder, backend_name):
     settings, _ = corpus
@@ -172,7 +195,7 @@ def test_add_replace_delete_a_document(corpus, encoder, server):
         doc = CleanDocument(source, text.split("\n")[0], text)
         passages = chunk_document(doc, settings.chunk)
         texts = [index_text(p, settings.index_context) for p in passages]
-        backend.add_document(doc, passages, texts, encoder.encode_passages(texts))
+        backend.add_document(doc, passages, texts, encoder.encode_passages(texts), encode=encoder.encode_passages)
         return passages
 
     n0 = backend.info().passages
@@ -213,7 +236,7 @@ def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, ser
 
     backend.store.call = crash_after_first_batch
     with pytest.raises(BackendUnavailable, match=server.uri.replace(".", r"\.")):
-        backend.add_document(doc, passages, texts, vectors)
+        backend.add_document(doc, passages, texts, vectors, encode=encoder.encode_passages)
     assert upserts == [2]
     backend.close()
     server.start()
