@@ -107,6 +107,17 @@ class SentenceTable:
         _, first = np.unique(ids, return_index=True)
         return ids[np.sort(first)]
 
+    def best_similarity(self, passage_ids: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """For each passage, the highest dense similarity of one of its sentences to the query."""
+        counts = self.ptr[passage_ids + 1] - self.ptr[passage_ids]
+        rows = np.concatenate([self.ids[self.ptr[p]:self.ptr[p + 1]] for p in passage_ids]) if len(passage_ids) else []
+        sims = np.asarray(self.vectors[rows] @ qvec) if len(rows) else np.zeros(0)
+        out = np.full(len(passage_ids), -1.0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        nonempty = counts > 0
+        out[nonempty] = np.maximum.reduceat(sims, starts[nonempty]) if nonempty.any() else out[nonempty]
+        return out
+
     def sentence(self, i: int, documents: dict) -> Sentence:
         doc, start, end = (int(x) for x in self.offsets[i])
         source = self.sources[doc]
