@@ -129,10 +129,11 @@ class Evidence:
     sentences: list[Sentence]
     ranks: np.ndarray  # best passage rank holding each sentence
     X: np.ndarray  # [n, len(FEATURES)]
-    missing: list[str]  # constraints no top passage mentions
+    missing: list[str]  # constraints no candidate mentions on topic
     match_terms: list[str]  # the question's words as they can appear in the documents
     term_idf: dict[str, float] = field(default_factory=dict)
     contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
+    on_constraint: np.ndarray | None = None  # sentences whose passages meet the most constraints, on topic
 
 
 def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
@@ -150,10 +151,20 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
                 passage_of.append(hit)
     sentences = [table.sentence(i, documents) for i in ids]
     previous = [table.previous(i, documents) for i in ids]
-    contexts = [_context(h) for h in top]
-    missing = [c for c in analysis.constraints if not any(_mentions(ctx, c) for ctx in contexts)]
     terms = sorted(set(tokens), key=len, reverse=True)
     term_idf = {t: idf(t) for t in terms}
+    # A constraint (a place, a year) must be met near the answer: in the passage the sentence
+    # comes from (with its title and section), and that passage must also hold another word of
+    # the question (a table naming 成都 among fifty cities does not make 成都's policy "found").
+    windows = [_context(h).lower() for h in passage_of]
+    constraints = analysis.constraints
+    topic = [t for t in terms if not any(t in c.lower() or c.lower() in t for c in constraints)]
+    on_topic = [not topic or any(t in w for t in topic) for w in windows]
+    met = {c: [ok and _mentions(w, c) for w, ok in zip(windows, on_topic)] for c in constraints}
+    missing = [c for c in constraints if not any(met[c])]
+    # Answers come from the passages that meet the most constraints (all of them, usually).
+    count = np.array([sum(met[c][i] for c in constraints) for i in range(len(sentences))])
+    on_constraint = count == count.max() if len(count) else np.zeros(0, dtype=bool)
     if not sentences:
         return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
     dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
@@ -183,7 +194,7 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
         # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
         [lexical_of(p) for p in previous],
     ])
-    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts)
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts, on_constraint)
 
 
 def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
@@ -232,6 +243,7 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
             logits[after] = max(logits[after], logits[best])
     if not headings.all():
         logits[headings] = -np.inf  # a bare heading names a topic; it never answers by itself
+    logits[~evidence.on_constraint] = -np.inf  # only where the question's place and year are met
     best = int(np.argmax(logits))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits

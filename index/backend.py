@@ -95,6 +95,9 @@ class Backend(Protocol):
     def get_passages(self, ids: np.ndarray) -> list[Passage]:
         ...
 
+    def best_sentence_similarity(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        """Per passage, the highest cosine of one of its sentences to the query (-1: none)."""
+
     def sentence_evidence(self, hits: list) -> tuple:
         """(sentence table, documents, hits) for the reader: a table (index.sentences.SentenceTable
         API) holding at least the sentences and vectors of these hits' passages, the documents its
@@ -236,6 +239,9 @@ class LocalBackend:
 
     def get_passages(self, ids):
         return [self.index.passages[int(i)] for i in ids]
+
+    def best_sentence_similarity(self, ids, query_vector):
+        return self.index.sentences.best_similarity(ids, query_vector)
 
     def sentence_evidence(self, hits):
         return self.index.sentences, self.index.documents, hits

@@ -528,6 +528,17 @@ class MilvusBackend:
             out.append(p)
         return out
 
+    def best_sentence_similarity(self, ids, query_vector):
+        rows = self._rows(ids, ["pid", "sentence_ids"])
+        lists = [json.loads(rows[int(i)]["sentence_ids"]) if int(i) in rows else [] for i in ids]
+        wanted = list(dict.fromkeys(sid for l in lists for sid in l))
+        if not wanted:
+            return np.full(len(ids), -1.0)
+        q = np.asarray(query_vector, dtype=np.float32)
+        sims = {int(r["sid"]): float(np.asarray(r["vec"], dtype=np.float32) @ q)
+                for r in self.store.call("get", self.cols.sentences, ids=wanted, output_fields=["sid", "vec"])}
+        return np.array([max((sims[s] for s in l if s in sims), default=-1.0) for l in lists])
+
     def sentence_evidence(self, hits):
         """A small sentence table of just these hits' passages (the reader reads no others)."""
         from dataclasses import replace

@@ -30,6 +30,7 @@ QUANTITY = re.compile(
     r"(?:元|个|项|家|名|人|位|所|座|套|次|倍|批|类|条|期|年|个月|月|天|日|小时|公里|平方公里|亩|公顷|吨|户|万人|%|成|篇|本|场|份|张|台)"
     r"|\d+(?:\.\d+)?\s*(?:%|％)|百分之[零一二三四五六七八九十百点\d]+")
 DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+                  r"|\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|中)"
                   r"|[一二三四五六七八九十〇零]{4}年|(?:19|20)\d{2}[-./]\d{1,2}(?:[-./]\d{1,2})?")
 TITLE = re.compile(r"《[^《》\n]{2,60}》")
 
@@ -106,6 +107,17 @@ class SentenceTable:
         ids = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
         _, first = np.unique(ids, return_index=True)
         return ids[np.sort(first)]
+
+    def best_similarity(self, passage_ids: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """For each passage, the highest dense similarity of one of its sentences to the query."""
+        counts = self.ptr[passage_ids + 1] - self.ptr[passage_ids]
+        rows = np.concatenate([self.ids[self.ptr[p]:self.ptr[p + 1]] for p in passage_ids]) if len(passage_ids) else []
+        sims = np.asarray(self.vectors[rows] @ qvec) if len(rows) else np.zeros(0)
+        out = np.full(len(passage_ids), -1.0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        nonempty = counts > 0
+        out[nonempty] = np.maximum.reduceat(sims, starts[nonempty]) if nonempty.any() else out[nonempty]
+        return out
 
     def sentence(self, i: int, documents: dict) -> Sentence:
         doc, start, end = (int(x) for x in self.offsets[i])
