@@ -130,6 +130,10 @@ class Collections:
 PASSAGE_FIELDS = ["pid", "chunk_id", "source", "title", "section", "char_start", "char_end", "page", "text"]
 
 
+class BuildReplaced(BackendUnavailable):
+    """The collections this backend reads were dropped: a newer build is current. Reload."""
+
+
 class MilvusStore:
     """The connection and every call, each with a timeout; failures become BackendUnavailable
     naming the URI. A collection found unloaded (a restarted server reopens them so) is loaded
@@ -177,6 +181,9 @@ class MilvusStore:
                 if attempt == 0 and self._is_disconnect(text):
                     self._reset()  # a fresh channel after the server came back
                     continue
+                if getattr(err, "code", None) == 100 or "collection not found" in text or "does not exist" in text:
+                    raise BuildReplaced(f"The index build this service was serving is gone from {self.cfg.where()} "
+                                        f"(a newer build replaced it); reloading.") from err
                 if isinstance(err, _pymilvus().MilvusException) and not self._is_disconnect(text):
                     raise
                 raise self._unavailable(err) from err

@@ -156,10 +156,16 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
         "idf_floor": 0.25 * mean_idf, "idf_max": max(idf, default=1.0), "timings_s": timings,
         "encode": {"passages_per_s": round(stats.per_second, 2), "resumed_at": stats.resumed_at},
     }
+    manifest["previous"] = current.get("build") if current and current.get("build") != tag else None
     store.put_meta("current", manifest)  # the switch: readers that load from now on see this build
-    if current and current.get("build") != tag:
-        store.drop_build(Collections(cfg.prefix, current["build"]))
-        for k in store.meta_keys(f"blob:{current['build']}:"):
+    # Replicas still serving the previous build keep it until they reload (like the local
+    # index's two kept builds); anything older goes.
+    keep = {tag, manifest["previous"]}
+    prefix = f"{cfg.prefix}_"
+    for old in {c[len(prefix):].rsplit("_", 1)[0] for c in store.call("list_collections")
+                if c.startswith(prefix) and c != store.meta} - keep:
+        store.drop_build(Collections(cfg.prefix, old))
+        for k in store.meta_keys(f"blob:{old}:"):
             store.delete_meta(k)
     shutil.rmtree(work, ignore_errors=True)
     _say(f"index {tag} in {cfg.where()}: {n_docs} documents, {n_passages} passages, "

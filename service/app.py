@@ -334,6 +334,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         # Milvus went away mid-request or answered too slowly: name it, no stack trace; the next
         # request reconnects by itself.
         log.warning("index store unavailable on %s: %s", request.url.path, exc)
+        if type(exc).__name__ == "BuildReplaced":  # a newer Milvus build is current: serve it from now on
+            try:
+                await run_in_threadpool(request.app.state.holder.load)
+            except (IndexUnavailable, RuntimeError):
+                pass
         return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
