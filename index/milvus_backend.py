@@ -58,6 +58,12 @@ QUERY_LIMIT = 16_384  # Milvus's cap on one query's offset + limit
 PUNCTUATION = list("，。、；：？！“”‘’（）《》【】〔〕…—·「」『』,.;:?!\"'()[]{}<>-_/\\|~`@#$%^&*+=")
 
 
+# pymilvus pings every 10 s even when idle; a gRPC server with default policy (milvus-lite's) answers
+# that with GOAWAY "too_many_pings" during a long encode batch. Every call has its own timeout, so
+# a dead server is noticed without idle pings.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
 @dataclass(frozen=True)
 class MilvusConfig:
     uri: str
@@ -151,11 +157,17 @@ class MilvusStore:
             with self._lock:
                 if self._client is None:
                     pm = _pymilvus()
-                    try:
-                        self._client = pm.MilvusClient(uri=self.cfg.uri, token=self.cfg.token, db_name=self.cfg.db_name,
-                                                       timeout=self.cfg.timeout)
-                    except Exception as err:  # noqa: BLE001 - pymilvus raises several kinds on connect
-                        raise self._unavailable(err) from err
+                    deadline = time.monotonic() + self.cfg.timeout
+                    while True:
+                        try:
+                            self._client = pm.MilvusClient(uri=self.cfg.uri, token=self.cfg.token,
+                                                           db_name=self.cfg.db_name, timeout=self.cfg.timeout,
+                                                           grpc_options=GRPC_OPTIONS)
+                            break
+                        except Exception as err:  # noqa: BLE001 - pymilvus raises several kinds on connect
+                            if time.monotonic() + 0.5 >= deadline:  # a busy server gets a few tries
+                                raise self._unavailable(err) from err
+                            time.sleep(0.5)
         return self._client
 
     def _unavailable(self, err: Exception) -> BackendUnavailable:
