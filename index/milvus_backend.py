@@ -602,7 +602,7 @@ class MilvusBackend:
             return
         known = [t for t in wanted if len(t) <= MAX_TERM_CHARS]
         rows = self.store.call("get", self.cols.terms, ids=known, output_fields=["term", "df"]) if known else []
-        n, floor, rarest = self.current["passages"], self.current["idf_floor"], self.current["idf_max"]
+        n, floor = self.current["passages"], self.current["idf_floor"]
         found = {r["term"]: int(r["df"]) for r in rows}
         with self._idf_lock:
             if len(self._idf) > 200_000:
@@ -611,7 +611,6 @@ class MilvusBackend:
                 df = found.get(t, 0)
                 # None marks a term the corpus does not know: it counts against coverage and as the rarest for idf
                 self._idf[t] = (max(okapi_idf(df, n), floor) if df > 0 else None) if n else None
-        self._rarest = rarest
 
     def coverage(self, tokens):
         if not tokens:
@@ -784,8 +783,8 @@ class MilvusBackend:
                          str(c.get("config", {}).get("model", "")), self.cfg.uri, c)
 
     def health(self):
-        old = self.cfg.timeout
-        self.store.call("query", self.store.meta, filter='key == "current"', output_fields=["key"], timeout=min(old, 3.0))
+        self.store.call("query", self.store.meta, filter='key == "current"', output_fields=["key"],
+                        timeout=min(self.cfg.timeout, 3.0))
 
     def close(self):
         self.store.close()

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from index.backend import BackendUnavailable, BadFilter, LocalBackend, validate_sources
+from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.chunk import chunk_document
 from index.clean import CleanDocument
 from index.config import REPO_ROOT, Settings
