@@ -111,6 +111,7 @@ def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
 
 
+@lru_cache(maxsize=2048)
 def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
     kind = answer_type(question)
