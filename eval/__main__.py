@@ -64,7 +64,7 @@ def cmd_run(args) -> int:
         print_table(group(results[mode], lambda r: r.item.kind), f"{mode} by kind")
     print_table(group(results["hybrid"], lambda r: r.item.source[:3]), "hybrid by document")
     ablations = {}
-    if searcher is not None and not args.no_ablations:
+    if searcher is not None and not args.no_ablations and searcher.backend.name == "local":
         from .ablations import run_ablations
 
         ablations = run_ablations(searcher, settings, docs, items)
@@ -79,13 +79,14 @@ def cmd_run(args) -> int:
 
 
 def _searcher(settings: Settings):
+    from index.backend import open_backend
     from index.dense import Encoder
     from index.search import Searcher
-    from index.store import load
 
     from .run import QueryCache
 
-    return Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings)
+    # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI)
+    return Searcher(open_backend(settings), QueryCache(Encoder(settings.model_dir)), settings)
 
 
 def gate(hybrid: dict, split: str) -> int:
@@ -105,7 +106,10 @@ def cmd_gate(args) -> int:
     settings = Settings()
     searcher = _searcher(settings)
 
-    relevant = _relevant_counter(searcher.index.passages)
+    from index.chunk import chunk_corpus
+    from index.ingest import load_corpus
+
+    relevant = _relevant_counter(chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk))
     results = run_mode(in_process(searcher), items, "hybrid", relevant)
     return gate(summarize(results), "test")
 
