@@ -67,7 +67,7 @@ class StubLLM:
         self.host = host
         self.port = port or _free_port()
         self.requests: list[dict] = []  # every chat request body received
-        self.cancelled = 0  # streams whose client went away before the end
+        self.cancelled: list[int] = []  # indexes into `requests` whose client went away before the end
         self.completed = 0
         self.app = self._build()
         self._server: uvicorn.Server | None = None
@@ -89,17 +89,18 @@ class StubLLM:
         async def completions(request: Request):
             body = await request.json()
             stub.requests.append(body)
+            index = len(stub.requests) - 1
             prompt = "\n".join(m.get("content") or "" for m in body.get("messages", []))
             is_rewrite = "Standalone question" in prompt
             mode = stub.mode
             if mode == "error500":
                 return JSONResponse({"error": {"message": "stub: internal failure", "type": "server_error"}}, 500)
             if mode == "stall":
-                try:
-                    await asyncio.sleep(3600)
-                except asyncio.CancelledError:
-                    stub.cancelled += 1
-                    raise
+                # silent until the client gives up; count it when it does
+                while not await request.is_disconnected():
+                    await asyncio.sleep(0.02)
+                stub.cancelled.append(index)
+                return PlainTextResponse("", 499)
             if is_rewrite:
                 text = rewritten(prompt)
             elif mode == "unsupported":
@@ -117,12 +118,12 @@ class StubLLM:
             if not body.get("stream"):
                 return {"id": "stub-1", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
-            return StreamingResponse(stub._stream(text, body.get("model"), close_early=mode == "close" and not is_rewrite),
+            return StreamingResponse(stub._stream(index, text, body.get("model"), close_early=mode == "close" and not is_rewrite),
                                      media_type="text/event-stream")
 
         return app
 
-    async def _stream(self, text: str, model: str | None, close_early: bool):
+    async def _stream(self, index: int, text: str, model: str | None, close_early: bool):
         pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
         try:
             for n, piece in enumerate(pieces):
@@ -137,7 +138,7 @@ class StubLLM:
             yield f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode()
             self.completed += 1
         except asyncio.CancelledError:
-            self.cancelled += 1
+            self.cancelled.append(index)
             raise
 
     def start(self) -> "StubLLM":
