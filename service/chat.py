@@ -34,7 +34,7 @@ from .chat_models import (
     EvidenceOut, OpenAIChatRequest, SpanOut,
 )
 from .llm import LLM, LLMConfig, LLMError
-from .models import MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
+from .models import _CONTROL, _SURROGATE, MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
 
 log = logging.getLogger("policyqa")
 router = APIRouter()
@@ -63,7 +63,8 @@ def parse_messages(messages) -> tuple[str, list[dict]]:
     for i, m in enumerate(messages):
         if m.role not in ROLES:
             raise HTTPException(422, f"message {i + 1} has role {m.role[:40]!r}; use \"user\", \"assistant\" or \"system\"")
-        text = _text_of(m.content).replace("\x00", " ")
+        # as for /api/query: control characters carry no meaning, lone surrogates cannot be encoded
+        text = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", _text_of(m.content)))
         if len(text) > MAX_MESSAGE_CHARS:
             raise HTTPException(422, f"message {i + 1} is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
         if m.role != "system":
@@ -72,7 +73,7 @@ def parse_messages(messages) -> tuple[str, list[dict]]:
         raise HTTPException(422, "the last message must be the user's question (role \"user\")")
     question = clean[-1]["content"].strip()
     if not question:
-        raise HTTPException(422, "the question (the last message) is empty; type a question")
+        raise HTTPException(422, "the question (the last message) is empty; type a question")  # same words as /api/query
     if len(question) > MAX_QUERY_CHARS:
         raise HTTPException(422, f"the question is {len(question)} characters long; the limit is {MAX_QUERY_CHARS}")
     return question, clean[:-1][-HISTORY_USED:]
