@@ -313,7 +313,14 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
     structured citations and passages in the extra field `policyqa`."""
     if (denied := _auth_error(request)) is not None:
         return denied
-    question, history = parse_messages(req.messages)
+    try:
+        question, history = parse_messages(req.messages)
+        from .app import current_engine
+
+        current_engine(request)  # a missing index is a 503 before anything is streamed
+    except HTTPException as err:  # OpenAI clients read the message from {"error": {"message"}}
+        return JSONResponse({"error": {"message": str(err.detail), "type": "invalid_request_error", "param": None, "code": None},
+                             "detail": str(err.detail)}, status_code=err.status_code)
     request.state.query_chars = len(question)
     turn = Turn(question, history, req.top_k, req.mode)
     model = req.model or MODEL_ID
@@ -328,9 +335,6 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
                              "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                 "policyqa": _extra(answer, passages)}
-    from .app import current_engine
-
-    current_engine(request)
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
         return sse(None, {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
