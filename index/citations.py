@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .answer import bigram_overlap, lexical_overlap
 from .chunk import sentence_spans
 from .translate import has_chinese, to_chinese_terms
 
@@ -29,6 +28,18 @@ SUPPORT_THRESHOLD = 0.35
 MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】］]")
 _ONLY_MARKERS = re.compile(r"^(?:\s|[。．.!！?？;；,，、:：]|" + MARKER.pattern + r")*$")
 MAX_SENTENCE = 400
+
+
+def lexical_overlap(claim_tokens: list[str], sentence_tokens: set[str], idf) -> float:
+    """Share of the claim's idf mass that the sentence contains."""
+    total = sum(idf(t) for t in set(claim_tokens))
+    return sum(idf(t) for t in set(claim_tokens) if t in sentence_tokens) / total if total else 0.0
+
+
+def bigram_overlap(claim: str, sentence: str) -> float:
+    """Share of the claim's character bigrams found in the sentence: catches words jieba cut differently."""
+    grams = {claim[i : i + 2] for i in range(len(claim) - 1)} - {"  "}
+    return sum(g in sentence for g in grams) / len(grams) if grams else 0.0
 
 
 @dataclass
@@ -95,15 +106,18 @@ def split_sentences(text: str) -> list[tuple[str, list[int]]]:
 class SupportScorer:
     """Scores claims against passage sentences; caches each passage's tokenized sentences."""
 
+    MAX_CACHED = 20_000  # passages; a bound so a long-running server's cache cannot grow without end
+
     def __init__(self, tokenizer, idf):
         self.tokenizer = tokenizer
         self.idf = idf
-        self._sentences: dict[tuple[str, int], list[tuple[int, int, str, set[str]]]] = {}
+        self._sentences: dict[tuple[str, int, int], list[tuple[int, int, str, set[str]]]] = {}
 
     def passage_sentences(self, passage) -> list[tuple[int, int, str, set[str]]]:
         """(char_start, char_end in the document, text, tokens) of each sentence of a passage."""
-        key = (passage.source, passage.char_start)
-        if key not in self._sentences:
+        key = (passage.source, passage.char_start, passage.char_end)
+        rows = self._sentences.get(key)
+        if rows is None:
             rows = []
             for s, e in sentence_spans(passage.text, MAX_SENTENCE):
                 text = passage.text[s:e]
@@ -112,8 +126,10 @@ class SupportScorer:
                 if text:
                     start = passage.char_start + s + lead
                     rows.append((start, start + len(text), text, set(self.tokenizer.tokenize(text))))
-            self._sentences[key] = rows
-        return self._sentences[key]
+            if len(self._sentences) >= self.MAX_CACHED:
+                self._sentences.clear()
+            self._sentences[key] = rows  # one dict assignment: safe across threadpool threads
+        return rows
 
     def claim(self, sentence: str) -> tuple[str, list[str]]:
         """The claim's comparable text and tokens; an English sentence is compared through

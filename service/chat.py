@@ -147,6 +147,15 @@ def extractive(result, rewritten: str, llm_error: str | None = None) -> ChatAnsw
                       span=SpanOut(text=span.text, char_start=span.char_start, char_end=span.char_end) if span else None)
 
 
+def support_scorer(eng) -> SupportScorer:
+    """One scorer per loaded index: it caches the tokenized sentences of passages, which
+    recur across questions (a reload brings a new engine and so a fresh cache)."""
+    scorer = getattr(eng, "support_scorer", None)
+    if scorer is None:
+        scorer = eng.support_scorer = SupportScorer(eng.index.tokenizer, eng.index.bm25.term_idf)
+    return scorer
+
+
 def checked_answer(text: str, hits, scorer: SupportScorer, model: str, rewritten: str) -> ChatAnswer:
     sentences = [ChatSentence(text=s.text, citations=s.citations, supported=s.supported, source=s.source,
                               char_start=s.char_start, char_end=s.char_end, problem=s.problem,
@@ -168,7 +177,7 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     t_search = time.perf_counter()
     request.state.timings = result.timings_ms
     yield "passages", {"rewritten_query": rewritten, "passages": [passage_out(h).model_dump() for h in result.hits]}
-    llm_ms = 0.0
+    llm_ms = check_ms = 0.0
     reason = getattr(result, "abstain_reason", None)
     if result.answer is None or reason:
         answer = not_covered(turn.question, rewritten, reason)
@@ -183,8 +192,9 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
                 parts.append(text)
                 yield "delta", {"text": text}
             llm_ms = (time.perf_counter() - t_llm) * 1000
-            scorer = SupportScorer(eng.index.tokenizer, eng.index.bm25.term_idf)
-            answer = await run_in_threadpool(checked_answer, "".join(parts), result.hits, scorer, llm.model, rewritten)
+            t_check = time.perf_counter()
+            answer = await run_in_threadpool(checked_answer, "".join(parts), result.hits, support_scorer(eng), llm.model, rewritten)
+            check_ms = (time.perf_counter() - t_check) * 1000
             if not answer.sentences:
                 answer = extractive(result, rewritten, "the LLM's answer had no sentences")
         except LLMError as err:
@@ -198,6 +208,7 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     rewrite_ms = (t_rewrite - t0) * 1000
     yield "done", {"timings_ms": {
         "rewrite": round(rewrite_ms, 3), "retrieval": round(search_ms, 3), "llm": round(llm_ms, 3),
+        "citation_check": round(check_ms, 3),
         "total": round(total, 3),
         # what the chat path itself adds beyond retrieval and the LLM's own time
         "overhead": round(total - search_ms - llm_ms - (rewrite_ms if llm is not None and turn.history else 0.0), 3)}}
