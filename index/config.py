@@ -25,8 +25,11 @@ class FusionParams:
 
     k: int = 5
     bm25_weight: float = 1.0
-    dense_weight: float = 0.3
+    dense_weight: float = 0.5
     candidates: int = 50  # how deep each side's ranking goes into the fusion
+    # Small-to-big: the dense side ranks its candidates (and BM25's) by passage similarity plus
+    # their best sentence's similarity, as a lookup often sits in one sentence of a long passage.
+    sentence_dense: bool = True
     # Scale the BM25 weight by the share of query tokens the corpus knows (see fuse.bm25_weight).
     coverage_weighting: bool = True
 
@@ -42,11 +45,6 @@ class Settings:
     use_userdict: bool = field(default_factory=lambda: _env("USERDICT", "1") != "0")
     # Prefix each passage with its title and section when indexing (not in the returned text).
     index_context: bool = field(default_factory=lambda: _env("INDEX_CONTEXT", "1") != "0")
-    # Below this top dense cosine the evidence is too weak: the answer is null. Questions
-    # without Chinese characters get their own cut, as their cosines to Chinese passages
-    # sit lower. Calibrated on the eval dev split (python -m eval calibrate).
-    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.8721")))
-    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.834")))
 
     @property
     def index_root(self) -> Path:
