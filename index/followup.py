@@ -13,8 +13,9 @@
    the follow-up replaces the previous place) and its topic words the follow-up lacks are put
    in front of the follow-up: "示范区 人才 绿卡 待遇 具体标准是多少？".
 
-Places, organisations and topic words come from jieba's part-of-speech tags, plus the place
-names of the Yangtze River Delta demonstration zone that jieba tags as person names (吴江).
+Places, organisations and topic words come from index.question.analyze() (jieba's part-of-speech
+tags), plus the place names of the Yangtze River Delta demonstration zone that jieba tags as
+person names (吴江).
 """
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ _PLACE_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,6}(省|市|区|县|镇|乡|街�
 # Places of the demonstration zone that jieba's dictionary tags as names or common nouns.
 KNOWN_PLACES = frozenset("""上海 江苏 浙江 安徽 苏州 嘉兴 杭州 南京 合肥 宁波 青浦 吴江 嘉善 金泽 黎里 汾湖 西塘 姚庄
     朱家角 练塘 盛泽 震泽 长三角 虹桥 松江 昆山 太仓""".split())
-_ORG_SUFFIX = re.compile(r"(局|委|厅|办|部|委员会|办公室|政府|中心|管委会|执委会|公司|银行|大学|学院)$")
-_TOPIC_FLAGS = ("n", "nz", "vn", "v", "an", "l", "i", "j", "eng", "t")
 _STOP = frozenset("""是 有 要 会 能 可以 什么 哪些 哪个 多少 如何 怎么 怎样 为什么 是否 具体 情况 问题 方面 相关 规定
     内容 要求 标准 呢 吗 请问 还有 那么 进行 需要 应该 哪里 时候 主要""".split())
 
@@ -42,24 +41,26 @@ class Facts:
 
 
 def facts(question: str) -> Facts:
-    """Places, organisations and topic words of a question (jieba.posseg)."""
-    import jieba
-    import jieba.posseg as pseg
+    """Places, organisations and topic words of a question, from index.question.analyze()
+    (jieba part-of-speech tags), with the zone's place names jieba tags as people (吴江) moved to places."""
+    from .question import analyze
 
-    jieba.setLogLevel(60)
+    a = analyze(question)
     out = Facts()
-    for word, flag in pseg.cut(question):
-        word = word.strip()
-        if len(word) < 2 or word in _STOP:
-            continue
-        base = re.sub(r"(区|县|市|镇)$", "", word)
-        if flag == "ns" or word in KNOWN_PLACES or base in KNOWN_PLACES or _PLACE_SUFFIX.match(word):
-            _add(out.places, word)
-        elif flag == "nt" or _ORG_SUFFIX.search(word) and flag.startswith("n"):
+    for word in a.places + [w for w in a.people if _is_place(w)] + [w for w in a.terms if _is_place(w)]:
+        _add(out.places, word)
+    for word in a.orgs:
+        if word not in out.places:
             _add(out.orgs, word)
-        elif flag.startswith(_TOPIC_FLAGS):
+    named = set(out.places) | set(out.orgs) | set(a.people)
+    for word in a.terms:
+        if word not in named and word not in _STOP and len(word) >= 2:
             _add(out.terms, word)
     return out
+
+
+def _is_place(word: str) -> bool:
+    return word in KNOWN_PLACES or re.sub(r"(区|县|市|镇)$", "", word) in KNOWN_PLACES or bool(_PLACE_SUFFIX.match(word))
 
 
 def _add(items: list[str], word: str) -> None:
