@@ -254,7 +254,9 @@ async def _guarded(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[tup
 
 
 @router.post("/api/chat", response_model=ChatResponse,
-             responses={400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut},
+             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                              "description": "JSON, or Server-Sent Events with \"stream\": true"},
+                        400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut},
                         422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
 async def chat(req: ChatRequest, request: Request):
     """Answer the last user message, with the conversation before it for follow-ups.

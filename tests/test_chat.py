@@ -12,6 +12,7 @@ import time
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from service.chat_models import CHAT_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_MESSAGES
 from tests.conftest import STUB_API_KEY
@@ -164,6 +165,24 @@ def test_chat_body_cap_is_larger_than_the_query_cap_but_still_enforced(live_serv
 def test_non_json_chat_body_is_refused(live_server):
     r = httpx.post(f"{live_server}/api/chat", content=b"messages=hi", headers={"content-type": "text/plain"}, timeout=30)
     plain_4xx(r, 415)
+
+
+HOSTILE = st.one_of(st.text(max_size=40), st.sampled_from(["\x00", "\ud800", "\u202e", "<script>", "[9]", "\n\n", "data: x\n\n"]))
+
+
+@given(content=HOSTILE, role=st.sampled_from(["user", "assistant", "system", "User", "", "tool"]), stream=st.booleans())
+@hsettings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_hostile_messages_never_cause_a_server_error(live_server, content, role, stream):
+    body = json.dumps({"messages": [{"role": role, "content": content}, {"role": "user", "content": content or "问"}],
+                       "stream": stream}, ensure_ascii=True)  # ensure_ascii sends lone surrogates as escapes
+    r = httpx.post(f"{live_server}/api/chat", content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code < 500, r.text[:300]
+    if r.status_code >= 400:
+        plain_4xx(r, r.status_code)
+    elif stream:
+        assert "event: done" in r.text and "event: error" not in r.text
+    else:
+        assert "answer" in r.json()
 
 
 # ---------------------------------------------------------------- with the stub LLM
