@@ -173,12 +173,17 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     llm = get_llm(request.app)
     rewritten, rewrite_error = await rewrite(llm, turn)
     t_rewrite = time.perf_counter()
-    result = await run_in_threadpool(eng.searcher.search, rewritten, turn.top_k, turn.mode)
-    t_search = time.perf_counter()
+    # Passages go out as soon as they are ranked; the reader (answer or abstention) runs after.
+    result = await run_in_threadpool(eng.searcher.search, rewritten, turn.top_k, turn.mode, False)
+    t_ranked = time.perf_counter()
     request.state.timings = result.timings_ms
     yield "passages", {"rewritten_query": rewritten, "passages": [passage_out(h).model_dump() for h in result.hits]}
+    t_read = time.perf_counter()
+    verdict = await run_in_threadpool(eng.searcher.answer, result.context, result.hits)
+    result.answer, result.abstain_reason = verdict.answer, verdict.abstain_reason
+    t_search = time.perf_counter()
     llm_ms = check_ms = 0.0
-    reason = getattr(result, "abstain_reason", None)
+    reason = result.abstain_reason
     if result.answer is None or reason:
         answer = not_covered(turn.question, rewritten, reason)
     elif llm is None:
@@ -204,10 +209,11 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     answer.rewrite_error = rewrite_error
     yield "answer", answer.model_dump()
     total = (time.perf_counter() - t0) * 1000
-    search_ms = (t_search - t_rewrite) * 1000
+    search_ms = (t_ranked - t_rewrite + t_search - t_read) * 1000  # ranking + reading
     rewrite_ms = (t_rewrite - t0) * 1000
     yield "done", {"timings_ms": {
-        "rewrite": round(rewrite_ms, 3), "retrieval": round(search_ms, 3), "llm": round(llm_ms, 3),
+        "rewrite": round(rewrite_ms, 3), "retrieval": round(search_ms, 3), "reader": round((t_search - t_read) * 1000, 3),
+        "llm": round(llm_ms, 3),
         "citation_check": round(check_ms, 3),
         "total": round(total, 3),
         # what the chat path itself adds beyond retrieval and the LLM's own time
