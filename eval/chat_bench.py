@@ -75,7 +75,8 @@ def run(seconds: float = 60, clients: int = 8, n_latency: int = 40, token_delay:
 
     stub = StubLLM(token_delay=token_delay).start()
     proc, url = start_server({"POLICYQA_LLM_BASE_URL": stub.base_url, "POLICYQA_LLM_MODEL": "stub-model",
-                              "POLICYQA_LOG_LEVEL": "WARNING", "POLICYQA_LLM_CONCURRENCY": str(clients)}, timeout=300)
+                              "POLICYQA_LOG_LEVEL": "WARNING", "POLICYQA_LLM_CONCURRENCY": str(clients),
+                              "POLICYQA_LLM_TIMEOUT": "20"}, timeout=300)
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     try:
         with httpx.Client(base_url=url, timeout=120) as c:
@@ -131,6 +132,20 @@ def run(seconds: float = 60, clients: int = 8, n_latency: int = 40, token_delay:
             t.join()
         res.update(turns_done=sum(done), errors=sum(errors), problems=problems[:5], loaded_query_ms=loaded,
                    seconds=seconds, clients=clients, token_delay=token_delay, stub_requests=len(stub.requests))
+        # Isolate "an LLM wait must not starve retrieval": the same clients each wait on a silent LLM
+        # (no tokens to relay, so almost no CPU) while /api/query is timed again.
+        stub.mode = "stall"
+        waiting = [threading.Thread(target=lambda k=k: stream_turn(httpx.Client(base_url=url, timeout=120), QUESTIONS[k % 8]))
+                   for k in range(clients)]
+        for t in waiting:
+            t.start()
+        while sum(1 for _ in stub.requests) < res["stub_requests"] + clients:
+            time.sleep(0.1)  # every client is now waiting on the LLM
+        with httpx.Client(base_url=url, timeout=120) as cq:
+            res["stalled_query_ms"] = [query_p50(cq, 1)[0] for _ in range(min(n_latency, 20))]
+        stub.mode = "normal"
+        for t in waiting:
+            t.join()  # each ends at the LLM timeout with the extractive answer
         return res
     finally:
         stop_server(proc)
@@ -150,6 +165,8 @@ def rows(res: dict) -> list[list]:
         [f"load: {res['clients']} streaming chat clients for {res['seconds']:.0f} s", f"{res['turns_done']} answers, {res['errors']} errors"],
         ["/api/query p50 unloaded -> under that load (target <= 1.5x)",
          f"{med(res['unloaded_query_ms']):.1f} -> {med(res['loaded_query_ms']):.1f} ms ({ratio:.2f}x, {len(res['loaded_query_ms'])} queries)"],
+        [f"/api/query p50 while {res['clients']} chats wait on a silent LLM",
+         f"{med(res['stalled_query_ms']):.1f} ms ({med(res['stalled_query_ms']) / med(res['unloaded_query_ms']):.2f}x unloaded)"],
     ]
 
 
