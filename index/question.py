@@ -58,7 +58,7 @@ _EN_COMPILED = [(re.compile(p, re.I), t) for p, t in _EN_RULES]
 # Generic suffixes of Chinese place and organisation names (the tagger often calls such words nr/n).
 _PLACE_SUFFIX = re.compile(r"(?:省|市|区|县|镇|乡|村|州|岛|港|湾|新区|开发区|高新区)$")
 # Multi-character suffixes only: 中心, 部 or 办 end too many ordinary words (数据中心, 东部).
-_ORG_SUFFIX = re.compile(r"(?:局|厅|委员会|委会|办公室|研究院|研究所|大学|学院|医院|公司|集团|协会|学会|银行|政府|法院|检察院|联合会|管委会)$")
+_ORG_SUFFIX = re.compile(r"(?:局|厅|部门|委员会|委会|办公室|研究院|研究所|大学|学院|医院|公司|集团|协会|学会|银行|政府|法院|检察院|联合会|管委会)$")
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=\s*年|\b)")
 _EN_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -111,6 +111,7 @@ def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
 
 
+@lru_cache(maxsize=2048)
 def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
     kind = answer_type(question)
