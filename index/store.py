@@ -243,7 +243,8 @@ def _previous_vectors(previous: Path, encoder: Encoder) -> dict[str, np.ndarray]
 
 def _write(folder: Path, parts: IndexParts) -> None:
     documents = [
-        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings} for d in parts.documents
+        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings, "page_starts": d.page_starts}
+        for d in parts.documents
     ]
     (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
     with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
@@ -366,7 +367,8 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     # The checksums above catch damage to any file; these loaders still name the file that
     # fails to parse, should a build ever write a bad file with a matching checksum.
     docs = _load_part(folder, "documents.json", lambda: {
-        d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]])
+        d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]],
+                                   d.get("page_starts"))  # builds before pages existed have none
         for d in json.loads((folder / "documents.json").read_text(encoding="utf-8"))
     })
     passages = _load_part(folder, "passages.jsonl", lambda: _read_passages(folder / "passages.jsonl"))
