@@ -32,7 +32,8 @@ from .clean import CleanDocument
 from .config import BUILD_COMMAND, Settings
 from .dense import DenseIndex, Encoder, model_fingerprint
 from . import ingest
-from .ingest import load_corpus, seed_paths
+from .ingest import SkippedFile, load_corpus, seed_paths
+from .library import Library, fingerprint as library_fingerprint
 from .tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,17 @@ def corpus_fingerprint(seeds_dir: Path) -> tuple[str, list[dict]]:
     return digest.hexdigest(), files
 
 
+def corpus_state(settings: Settings, library_entries: list[dict] | None = None) -> tuple[str, list[dict], list[dict]]:
+    """(corpus hash, seed files, library entries): the seeds plus the uploaded documents.
+    Without uploads the hash is the seeds' alone, so builds made before the library existed stay valid."""
+    seeds_hash, seed_files = corpus_fingerprint(settings.seeds_dir)
+    entries = Library(settings.library_dir).entries() if library_entries is None else library_entries
+    if not entries:
+        return seeds_hash, seed_files, []
+    combined = hashlib.sha256(f"{seeds_hash}\0{library_fingerprint(entries)}".encode()).hexdigest()
+    return combined, seed_files, entries
+
+
 def build_config(settings: Settings) -> dict:
     """Everything that changes what a build contains; a mismatch means rebuild."""
     return {
@@ -89,9 +101,13 @@ def build_config(settings: Settings) -> dict:
 
 def stale_reasons(manifest: dict, settings: Settings) -> list[str]:
     reasons = []
-    corpus_hash, _ = corpus_fingerprint(settings.seeds_dir)
+    try:
+        corpus_hash, _, _ = corpus_state(settings)
+    except ValueError as err:  # an unreadable library.json
+        return [str(err)]
     if manifest.get("corpus_hash") != corpus_hash:
-        reasons.append(f"the seed files in {settings.seeds_dir} changed since the index was built")
+        reasons.append(f"the seed files in {settings.seeds_dir} or the document library in {settings.library_dir} "
+                       "changed since the index was built")
     wanted = build_config(settings)
     for key, value in wanted.items():
         if manifest.get("config", {}).get(key) != value:
@@ -151,9 +167,10 @@ class IndexParts:
 
 def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
                vector_cache: dict[str, np.ndarray] | None = None, timings: dict | None = None,
-               progress: bool = False) -> IndexParts:
+               progress: bool = False, on_progress=None) -> IndexParts:
     """Chunk, tokenize and embed `docs`. Vectors found in `vector_cache` (index text ->
-    vector, same model) are reused, and new ones are added to it."""
+    vector, same model) are reused, and new ones are added to it. `on_progress(stage, done,
+    total)` hears how the encoding goes (the upload jobs report it)."""
     timings = {} if timings is None else timings
     cache = {} if vector_cache is None else vector_cache
     with _stage("chunk", timings):
@@ -167,16 +184,25 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         bm25 = BM25Index.build(tokens)
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
-        if missing:
+        if missing and on_progress is None:
             cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        elif missing:
+            for i in range(0, len(missing), 32):
+                on_progress("encoding", i, len(missing))
+                batch = missing[i : i + 32]
+                cache.update(zip(batch, encoder.encode_passages(batch)))
+            on_progress("encoding", len(missing), len(missing))
         vectors = np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
     with _stage("faiss", timings):
         dense = DenseIndex.build(vectors)
     return IndexParts(docs, passages, texts, tokenizer, bm25, dense)
 
 
-def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True) -> Path:
-    """Build a complete index and make it current. Returns the build folder."""
+def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True,
+          library_entries: list[dict] | None = None, on_progress=None) -> Path:
+    """Build a complete index of the seeds and the library and make it current. Returns the
+    build folder. `library_entries` overrides the committed library (an upload job builds
+    with the library as it will be, and commits it only once this build is current)."""
     timings: dict[str, float] = {}
     root = settings.index_root
     builds = root / "builds"
@@ -186,14 +212,19 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
     t_start = time.perf_counter()
     try:
         tmp.mkdir()
-        with _stage("read and clean seeds", timings):
-            corpus_hash, seed_files = corpus_fingerprint(settings.seeds_dir)
+        with _stage("read and clean seeds and library", timings):
+            corpus_hash, seed_files, entries = corpus_state(settings, library_entries)
             docs, skipped = load_corpus(settings.seeds_dir)
+            library_docs, failed = Library(settings.library_dir).documents(entries)
+            taken = {d.source for d in docs}
+            docs += [d for d in library_docs if d.source not in taken]
+            skipped += [SkippedFile(source, reason) for source, reason in failed]
             if not docs:
                 raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
         with _stage("load model", timings):
             encoder = encoder or Encoder(settings.model_dir)
-        parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress)
+        parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress,
+                           on_progress)
         with _stage("write", timings):
             _write(tmp, parts)
             manifest = {
@@ -201,6 +232,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "corpus_hash": corpus_hash,
                 "seeds": seed_files,
+                "library": entries,
                 "skipped": [asdict(s) for s in skipped],
                 "config": build_config(settings),
                 "model_dir": str(settings.model_dir),

@@ -28,9 +28,11 @@ from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
 from .engine import Engine, EngineHolder
+from .jobs import JobRunner
+from .library_api import document_list, is_upload, router as library_router, upload_gate
 from .models import (
     MAX_QUERY_CHARS,
-    AnswerOut, DocumentList, DocumentOut, DocumentSummary, ErrorOut, Health, Heading, PassageOut,
+    AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Heading, PassageOut,
     PassageScores, QueryRequest, QueryResponse,
 )
 
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.holder = holder
+    app.state.jobs = JobRunner(settings, holder)  # before the index loads: finishes what a stopped job left
     app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
     _add_middleware(app)
     _add_error_handlers(app)
@@ -109,19 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,
                        title=h.passage.title, section=h.passage.section, char_start=h.passage.char_start,
                        char_end=h.passage.char_end, chunk_id=h.passage.chunk_id,
-                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)))
+                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)), page=h.passage.page)
             for h in result.hits
         ]
         answer = AnswerOut(**vars(result.answer)) if result.answer else None
         return QueryResponse(query=req.query, mode=req.mode, answer=answer, passages=passages, timings_ms=result.timings_ms)
 
     @app.get("/api/documents", response_model=DocumentList, responses=errors)
-    def documents(eng: EngineDep) -> DocumentList:
-        counts = eng.passage_counts
-        return DocumentList(documents=[
-            DocumentSummary(source=d.source, title=d.title, length=len(d.text), passages=counts.get(d.source, 0))
-            for d in eng.index.documents.values()
-        ])
+    def documents(eng: EngineDep, request: Request) -> DocumentList:
+        return document_list(eng, request.app.state.jobs)
 
     @app.get("/api/documents/{source}", response_model=DocumentOut, responses={**errors, 404: {"model": ErrorOut}})
     def document(source: str, eng: EngineDep) -> DocumentOut:
@@ -131,7 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
         return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
                            passages=eng.passage_counts.get(source, 0),
-                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings])
+                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings],
+                           page_starts=doc.page_starts)
 
     @app.get("/api/health", response_model=Health)
     async def health() -> JSONResponse:
@@ -161,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (IndexUnavailable, RuntimeError) as err:
             raise HTTPException(503, f"Reload failed, still serving the previous index: {err}") from err
         return health_response()
+
+    app.include_router(library_router)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -204,6 +206,9 @@ class RequestLimits:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
+            return
+        if is_upload(scope):  # multipart uploads have their own gate and size limit
+            await upload_gate(self.app, scope, receive, send)
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")

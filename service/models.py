@@ -46,6 +46,7 @@ class PassageOut(BaseModel):
     char_end: int
     chunk_id: str
     scores: PassageScores
+    page: int | None = Field(None, description="Page of the original (PDF, image) the passage starts on; null without pages.")
 
 
 class AnswerOut(BaseModel):
@@ -70,6 +71,13 @@ class DocumentSummary(BaseModel):
     title: str
     length: int
     passages: int
+    # library metadata (issue 11); the seeds are "seed" documents
+    format: str = "text"
+    pages: int | None = None
+    size: int | None = None
+    added: str | None = None
+    status: Literal["ready", "processing"] = "ready"
+    origin: Literal["seed", "library"] = "seed"
 
 
 class DocumentList(BaseModel):
@@ -89,6 +97,7 @@ class DocumentOut(BaseModel):
     length: int
     passages: int
     headings: list[Heading]
+    page_starts: list[int] | None = Field(None, description="Offset in `text` where each original page starts (PDF, image).")
 
 
 class Health(BaseModel):

@@ -8,10 +8,10 @@ cleaning (`pages.page_starts`) so a passage knows the page its characters came f
 """
 from __future__ import annotations
 
-from .base import ParsedDocument, ParseError, Progress
+from .base import ParsedDocument, ParseError, Progress, UnsupportedFormat
 from .sniff import sniff
 
-__all__ = ["ParsedDocument", "ParseError", "Progress", "sniff", "parse", "to_clean_document"]
+__all__ = ["ParsedDocument", "ParseError", "UnsupportedFormat", "Progress", "sniff", "parse", "to_clean_document"]
 
 
 def parse(data: bytes, name: str = "", progress: Progress | None = None) -> ParsedDocument:

@@ -11,6 +11,14 @@ Progress = Callable[[str, int, int], None]
 class ParseError(ValueError):
     """A file that cannot be used as a document, with a reason a person understands."""
 
+    status = 422  # the HTTP status an upload of such a file gets
+
+
+class UnsupportedFormat(ParseError):
+    """The bytes are not a format we read (whatever the file name says)."""
+
+    status = 415
+
 
 @dataclass
 class ParsedDocument:

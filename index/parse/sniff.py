@@ -5,7 +5,7 @@ import io
 import re
 import zipfile
 
-from .base import ParseError
+from .base import ParseError, UnsupportedFormat
 
 _HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
 
@@ -24,13 +24,13 @@ def sniff(data: bytes) -> str:
     if data.startswith(b"PK\x03\x04"):
         return _zip_kind(data)
     if data.startswith((b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"#!")):
-        raise ParseError("the file is a program (executable), not a document")
+        raise UnsupportedFormat("the file is a program (executable), not a document")
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ParseError("the file is an old binary Office document (.doc/.xls); save it as .docx or PDF and upload that")
+        raise UnsupportedFormat("the file is an old binary Office document (.doc/.xls); save it as .docx or PDF and upload that")
     if _HTML.search(data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")):
         return "html"
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ParseError("the file is binary and not a supported format (PDF, PNG, JPEG, DOCX, HTML, Markdown or text)")
+        raise UnsupportedFormat("the file is binary and not a supported format (PDF, PNG, JPEG, DOCX, HTML, Markdown or text)")
     return "text"
 
 
@@ -41,4 +41,4 @@ def _zip_kind(data: bytes) -> str:
         raise ParseError(f"the file is a damaged ZIP/Word archive ({err})") from err
     if "word/document.xml" in names:
         return "docx"
-    raise ParseError("the file is a ZIP archive but not a Word (.docx) document")
+    raise UnsupportedFormat("the file is a ZIP archive but not a Word (.docx) document")
