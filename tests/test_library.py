@@ -294,6 +294,6 @@ def test_kill_mid_job_keeps_the_previous_library(client, served, chromium_browse
         assert job["status"] == "failed" and "stopped" in job["reason"]
         assert state(c, settings) == before
         assert "scan.pdf" not in {d["source"] for d in c.get("/api/documents").json()["documents"]}
-        assert top(c, "共享单车骑行怎样折算碳积分？")[0]["source"] == "碳普惠.pdf"
+        assert top(c, "海洋牧场人工鱼礁")[0]["source"] == "100_ocean.txt"
     entries = json.loads((settings.library_dir / "library.json").read_text(encoding="utf-8"))["documents"]
     assert "scan.pdf" not in {e["source"] for e in entries}
