@@ -1,7 +1,7 @@
 """Offline retrieval evaluation.
 
     python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
-    python -m eval calibrate      choose the answer threshold on the dev split
+    python -m eval fit-reader     fit the reader (weights, confidence thresholds) on the dev split
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
 `run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from index.config import Settings
@@ -31,7 +30,7 @@ def _fmt(x: float) -> str:
 
 
 def print_table(rows: dict[str, dict], title: str) -> None:
-    cols = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_contains", "abstained_unanswerable", "answered_answerable")
+    cols = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_contains", "char_f1", "abstained_unanswerable", "answered_answerable")
     print(f"\n{title}")
     print(f"{'':28s}" + "".join(f"{c[:12]:>13s}" for c in cols))
     for name, s in rows.items():
@@ -110,19 +109,22 @@ def cmd_gate(args) -> int:
     return gate(summarize(results), "test")
 
 
-def cmd_calibrate(args) -> int:
-    """Pick the abstention threshold on the dev split: the highest top-dense-score cut that
-    still answers >= 95% of answerable questions (per script: Chinese and other queries)."""
-    items = load_qa(split="dev")
-    settings = replace(Settings(), answer_threshold=0.0, answer_threshold_foreign=0.0)
-    searcher = _searcher(settings)
-    results = run_mode(in_process(searcher), items, "hybrid", lambda item: 1)
-    from .calibration import choose_thresholds
+def cmd_fit_reader(args) -> int:
+    """Fit the reader's weights, thresholds and extension ratio on the dev split."""
+    from . import reader_fit
 
-    choice = choose_thresholds(results, min_answered=args.min_answered)
-    print(json.dumps(choice, indent=1, ensure_ascii=False))
-    print(f"set in index/config.py: answer_threshold={choice['chinese']['threshold']}, "
-          f"answer_threshold_foreign={choice['other']['threshold']}")
+    settings = Settings()
+    from index.dense import Encoder
+    from index.search import Searcher
+    from index.store import load
+
+    from .run import QueryCache
+
+    searcher = Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings, reader=reader_fit.placeholder())
+    model, info = reader_fit.fit(searcher, load_qa())
+    reader_fit.write(model, info)
+    print(json.dumps(info, indent=1, ensure_ascii=False))
+    print(f"thresholds: chinese {model.threshold:.4f}, other {model.threshold_foreign:.4f}; extend ratio {model.extend_ratio}")
     return 0
 
 
@@ -135,10 +137,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument("--no-report", action="store_true")
     sub.add_parser("gate")
-    p = sub.add_parser("calibrate")
-    p.add_argument("--min-answered", type=float, default=0.95)
+    sub.add_parser("fit-reader")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "calibrate": cmd_calibrate}[args.command](args)
+    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader}[args.command](args)
 
 
 if __name__ == "__main__":

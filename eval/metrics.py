@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from difflib import SequenceMatcher
 
 from .qa import QAItem
@@ -52,6 +53,17 @@ def retrieval_scores(hits: list[bool], n_relevant: int) -> dict[str, float]:
 
 def answer_contains(answer_text: str | None, item: QAItem) -> bool:
     return bool(answer_text) and item.answerable and norm(item.answer) in norm(answer_text)
+
+
+def char_f1(prediction: str | None, gold: str | None) -> float:
+    """SQuAD-style F1 by characters (NFKC, whitespace folded): the harmonic mean of the share of
+    the prediction's characters found in the gold span and the share of the gold span found."""
+    pred, ref = Counter(norm(prediction or "")), Counter(norm(gold or ""))
+    common = sum((pred & ref).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(pred.values()), common / sum(ref.values())
+    return 2 * precision * recall / (precision + recall)
 
 
 def mean(values) -> float:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 QA_DIR = Path(__file__).resolve().parent / "qa"
-KINDS = ("factual", "paraphrase", "why_how", "english", "unanswerable")
+# "list": the answer is the measures/items a question asks for, often 2-3 consecutive sentences.
+KINDS = ("factual", "paraphrase", "why_how", "list", "english", "unanswerable")
 SPLITS = ("dev", "test")
 
 

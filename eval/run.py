@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .metrics import answer_contains, is_hit, mean, percentile, retrieval_scores
+from .metrics import answer_contains, char_f1, is_hit, mean, percentile, retrieval_scores
 from .qa import QAItem
 
 DEPTH = 10
@@ -16,7 +16,8 @@ STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
 class Retrieved:
     passages: list[tuple[str, str]]  # (source, text), best first
     answer: str | None
-    top_dense: float
+    span: str | None  # the typed answer inside it, when the question has a type
+    confidence: float  # the reader's, also when it abstained
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -44,7 +45,7 @@ def in_process(searcher) -> Retriever:
     def retrieve(question: str, mode: str, top_k: int) -> Retrieved:
         r = searcher.search(question, top_k=top_k, mode=mode)
         return Retrieved([(h.passage.source, h.passage.text) for h in r.hits], r.answer.text if r.answer else None,
-                         max((h.dense for h in r.hits), default=0.0), r.timings_ms)
+                         r.answer.span.text if r.answer and r.answer.span else None, r.confidence, r.timings_ms)
     return retrieve
 
 
@@ -61,9 +62,10 @@ def over_http(base_url: str, timeout: float = 60.0) -> Retriever:
         body = resp.json()
         timings = dict(body.get("timings_ms", {}))
         timings["http_total"] = (time.perf_counter() - t0) * 1000
-        return Retrieved([(p["source"], p["text"]) for p in body["passages"]],
-                         body["answer"]["text"] if body["answer"] else None,
-                         max((p["scores"]["dense"] for p in body["passages"]), default=0.0), timings)
+        answer = body["answer"]
+        return Retrieved([(p["source"], p["text"]) for p in body["passages"]], answer["text"] if answer else None,
+                         (answer.get("span") or {}).get("text") if answer else None,
+                         answer["score"] if answer else 0.0, timings)
     return retrieve
 
 
@@ -80,8 +82,9 @@ class QuestionResult:
     mode: str
     scores: dict[str, float]  # hit@k, mrr@10, ndcg@10 (answerable only)
     answered: bool
-    answer_ok: bool
-    top_dense: float
+    answer_ok: bool  # the answer contains the gold span
+    f1: float  # character F1 of the answer's shortest form (its span, else its text) against the gold span
+    confidence: float
     first_passage: str
     timings_ms: dict[str, float]
 
@@ -93,7 +96,8 @@ def run_mode(retrieve: Retriever, items: list[QAItem], mode: str, relevant: Call
         hits = [is_hit(src, text, item) for src, text in r.passages]
         scores = retrieval_scores(hits, relevant(item)) if item.answerable else {}
         results.append(QuestionResult(item, mode, scores, r.answer is not None, answer_contains(r.answer, item),
-                                      r.top_dense, r.passages[0][1][:80] if r.passages else "", r.timings_ms))
+                                      char_f1(r.span or r.answer, item.answer) if item.answerable else 0.0,
+                                      r.confidence, r.passages[0][1][:80] if r.passages else "", r.timings_ms))
     return results
 
 
@@ -106,9 +110,15 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
     out = {m: mean(r.scores[m] for r in answerable) for m in METRICS}
     out["n"] = len(answerable)
     out["answer_contains"] = mean(r.answer_ok for r in answerable)
+    out["char_f1"] = mean(r.f1 for r in answerable)
     out["answered_answerable"] = mean(r.answered for r in answerable)
     out["abstained_unanswerable"] = mean(not r.answered for r in unanswerable)
     out["n_unanswerable"] = len(unanswerable)
+    # Abstention as a detector of unanswerable questions: precision = abstentions that were
+    # right to abstain, recall = unanswerable questions abstained.
+    abstained = [r for r in results if not r.answered]
+    out["abstain_precision"] = mean(not r.item.answerable for r in abstained)
+    out["abstain_recall"] = out["abstained_unanswerable"]
     return out
 
 

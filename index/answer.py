@@ -1,15 +1,61 @@
-"""Extractive answer: the sentence or clause of the top passages that best answers the query."""
+"""The reader: picks the sentence(s) of the top passages that answer the question, the exact
+span inside them for typed questions, or abstains with a reason a person understands.
+
+Each candidate sentence gets a feature vector (dense similarity to the query, idf-weighted
+overlap, answer-type match and its nearness to the question's words, constraint coverage,
+passage rank); a logistic regression fitted on the eval dev split (`python -m eval fit-reader`,
+weights in index/reader.json) turns it into the probability that the sentence holds the answer.
+That probability is the answer's confidence: below the calibrated threshold the answer is null.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from .chunk import sentence_spans
-from .clean import heading_level
+from .question import TYPED, QuestionAnalysis, is_org_name, name_variants, tag
+from .sentences import DATE, QUANTITY, TITLE, Sentence, SentenceTable
 
-MAX_SENTENCE = 160  # longer sentences are offered clause by clause
-PASSAGES_CONSIDERED = 3
+READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
+PASSAGES_CONSIDERED = 5
+MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
+MAX_SENTENCES = 3
+FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
+            "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
+            "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
+# The answerability model: from the chosen answer and its evidence, is the question answered
+# at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
+# key term is not the one asked for.)
+ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
+                   "type_near", "names_passage", "dense", "chinese")
+# Words that introduce a cause or purpose: a why-question's answer usually carries one.
+REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
+
+_TYPE_WORDS = {  # how an abstain reason names the missing kind of answer
+    "quantity": ("具体数额", "figure"), "date": ("具体时间", "date"), "person": ("具体人员", "person"),
+    "organization": ("具体机构", "organisation"), "place": ("具体地点", "place"), "title": ("文件名称", "document title"),
+}
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    source: str
+    char_start: int
+    char_end: int
+    passage_rank: int
+
+
+@dataclass
+class Span:
+    text: str
+    char_start: int
+    char_end: int
 
 
 @dataclass
@@ -17,64 +63,312 @@ class Answer:
     text: str
     passage_rank: int
     source: str
-    char_start: int
+    char_start: int  # of the first sentence
     char_end: int
-    score: float
+    score: float  # the reader's confidence, 0-1
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    span: Span | None = None
+    answer_type: str = "other"
 
 
 @dataclass
-class Candidate:
-    rank: int
-    source: str
-    start: int  # offsets into the document's clean text
-    end: int
-    text: str
+class Verdict:
+    answer: Answer | None
+    abstain_reason: str | None
+    confidence: float = 0.0  # of the best sentence, also when it was too low (0 when a constraint ruled it out)
 
 
-def candidates(hits) -> list[Candidate]:
-    """Sentences of the top passages, offsets mapped back to the document."""
-    out = []
-    for hit in hits[:PASSAGES_CONSIDERED]:
-        p = hit.passage
-        for s, e in sentence_spans(p.text, MAX_SENTENCE, MAX_SENTENCE // 2):
-            text = p.text[s:e].strip()
-            # a bare heading (`九、加快…建设。`) names a topic; it never answers a question
-            if len(text) >= 6 and not (heading_level(text) is not None and len(text) <= 30):
-                lead = len(p.text[s:e]) - len(p.text[s:e].lstrip())
-                out.append(Candidate(hit.rank, p.source, p.char_start + s + lead, p.char_start + s + lead + len(text), text))
+@dataclass(frozen=True)
+class ReaderModel:
+    weights: np.ndarray  # sentence model: does this sentence hold the answer?
+    bias: float
+    answer_weights: np.ndarray  # answerability model: is the question answered by the chosen sentence(s)?
+    answer_bias: float
+    threshold: float  # answerability below which a Chinese question gets no answer
+    threshold_foreign: float  # the same for other questions
+    extend_ratio: float  # a neighbour joins a list/how/why answer at >= this share of the best sentence's probability
+
+    def sentence_logits(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.weights + self.bias
+
+    def confidence(self, X: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.sentence_logits(X))
+
+    def answerability(self, features: np.ndarray) -> float:
+        return float(_sigmoid(features @ self.answer_weights + self.answer_bias))
+
+    @classmethod
+    def load(cls, path: Path = READER_WEIGHTS) -> "ReaderModel":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            weights = np.array([data["weights"][f] for f in FEATURES], dtype=np.float64)
+            answer_weights = np.array([data["answer_weights"][f] for f in ANSWER_FEATURES], dtype=np.float64)
+            return cls(weights, float(data["bias"]), answer_weights, float(data["answer_bias"]), float(data["threshold"]),
+                       float(data["threshold_foreign"]), float(data["extend_ratio"]))
+        except (OSError, ValueError, KeyError) as err:
+            raise RuntimeError(f"Reader weights {path} are missing or unreadable ({err}); "
+                               f"refit them with: python -m eval fit-reader") from err
+
+    def to_json(self, extra: dict | None = None) -> str:
+        body = {"features": list(FEATURES), "weights": dict(zip(FEATURES, map(float, self.weights))), "bias": self.bias,
+                "answer_features": list(ANSWER_FEATURES),
+                "answer_weights": dict(zip(ANSWER_FEATURES, map(float, self.answer_weights))),
+                "answer_bias": self.answer_bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
+                "extend_ratio": self.extend_ratio, **(extra or {})}
+        return json.dumps(body, ensure_ascii=False, indent=1)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class Evidence:
+    """The candidate sentences of one question, with their passage ranks and features."""
+
+    sentences: list[Sentence]
+    ranks: np.ndarray  # best passage rank holding each sentence
+    X: np.ndarray  # [n, len(FEATURES)]
+    missing: list[str]  # constraints no top passage mentions
+    match_terms: list[str]  # the question's words as they can appear in the documents
+    term_idf: dict[str, float] = field(default_factory=dict)
+    contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
+
+
+def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
+           tokens: list[str], match_text: str, idf, passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
+    """Candidate sentences of the top passages and their features."""
+    top = hits[:passages_considered]
+    ids, ranks, passage_of = [], [], []
+    seen: set[int] = set()
+    for hit in top:
+        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]]:
+            if int(sid) not in seen:
+                seen.add(int(sid))
+                ids.append(int(sid))
+                ranks.append(hit.rank)
+                passage_of.append(hit)
+    sentences = [table.sentence(i, documents) for i in ids]
+    previous = [table.previous(i, documents) for i in ids]
+    contexts = [_context(h) for h in top]
+    missing = [c for c in analysis.constraints if not any(_mentions(ctx, c) for ctx in contexts)]
+    terms = sorted(set(tokens), key=len, reverse=True)
+    term_idf = {t: idf(t) for t in terms}
+    if not sentences:
+        return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
+    dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
+
+    def lexical_of(text: str) -> float:
+        return _coverage(text, term_idf)
+
+    lexical = np.array([lexical_of(s.text) for s in sentences])
+    grams = _bigrams(match_text.lower())
+    bigram = np.array([sum(g in s.text.lower() for g in grams) / len(grams) if grams else 0.0 for s in sentences])
+    typed = analysis.answer_type in TYPED
+    has_type = np.array([typed and s.has(analysis.answer_type) for s in sentences], dtype=np.float64)
+    near = np.array([_type_nearness(s.text, analysis, terms) if typed and has_type[i] else 0.0
+                     for i, s in enumerate(sentences)])
+    cons = analysis.names
+    cons_sentence = np.array([_share(s.text, cons) for s in sentences])
+    context_of = {h.rank: _context(h) for h in top}
+    sentence_contexts = [context_of[h.rank] for h in passage_of]
+    cons_passage = np.array([_share(c, cons) for c in sentence_contexts])
+    X = np.column_stack([
+        dense, dense - dense.max(), lexical, lexical - lexical.max(), bigram, has_type,
+        np.full(len(sentences), float(typed)) - has_type, near, cons_sentence, cons_passage,
+        1.0 / np.array(ranks, dtype=np.float64), [float(s.is_heading) for s in sentences],
+        [math.log(len(s.text)) for s in sentences],
+        [float(analysis.answer_type == "reason" and REASON_CUE.search(s.text) is not None) for s in sentences],
+        bigram - bigram.max(), _is_top(dense), _is_top(lexical),
+        # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
+        [lexical_of(p) for p in previous],
+    ])
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts)
+
+
+def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
+    """The answer, or None and why."""
+    zh = analysis.is_chinese
+    if evidence.missing:
+        name = evidence.missing[0]
+        return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
+    if not evidence.sentences:
+        return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
+    best, chosen, logits = select(analysis, evidence, model)
+    confidence = model.answerability(answer_features(analysis, evidence, best, chosen, logits))
+    if confidence < (model.threshold if zh else model.threshold_foreign):
+        return Verdict(None, _weak_reason(analysis, evidence), confidence)
+    sents = [evidence.sentences[i] for i in chosen]
+    first = sents[0]
+    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    return Verdict(Answer(
+        text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
+        char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
+        sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
+                   for s, i in zip(sents, chosen)],
+        span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> tuple[int, list[int], np.ndarray]:
+    """The best sentence, the sentences of the answer (in document order) and every candidate's logit."""
+    logits = model.sentence_logits(evidence.X)
+    multi = analysis.answer_type in MULTI_SENTENCE_TYPES
+    headings = np.array([s.is_heading for s in evidence.sentences])
+    best = int(np.argmax(logits))
+    if multi and headings[best]:
+        # A heading that matches a list/how question best introduces its answer: the
+        # sentences under it answer, with the heading's score.
+        after = _next_sentence(evidence.sentences, evidence.sentences[best])
+        if after is not None and not headings[after]:
+            logits[after] = max(logits[after], logits[best])
+    if not headings.all():
+        logits[headings] = -np.inf  # a bare heading names a topic; it never answers by itself
+    best = int(np.argmax(logits))
+    chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
+    return best, chosen, logits
+
+
+def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],
+                    logits: np.ndarray) -> np.ndarray:
+    """ANSWER_FEATURES of the chosen answer."""
+    finite = np.sort(logits[np.isfinite(logits)])[::-1]
+    top = float(finite[0]) if len(finite) else 0.0
+    margin = top - float(finite[1]) if len(finite) > 1 else 0.0
+    answer_text = "".join(evidence.sentences[i].text for i in chosen)
+    context = evidence.contexts[best]
+    absent = [v for t, v in evidence.term_idf.items() if t not in context.lower()]
+    max_idf = max(evidence.term_idf.values(), default=0.0) or 1.0
+    i = FEATURES.index
+    return np.array([
+        top, margin, _coverage(answer_text, evidence.term_idf), _coverage(context, evidence.term_idf),
+        max(absent, default=0.0) / max_idf, evidence.X[best, i("type_missing")], evidence.X[best, i("type_near")],
+        evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
+    ])
+
+
+def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
+    zh = analysis.is_chinese
+    kind = analysis.answer_type
+    if kind in _TYPE_WORDS and not any(s.has(kind) for s in evidence.sentences):
+        word_zh, word_en = _TYPE_WORDS[kind]
+        return f"文件中没有给出相关的{word_zh}" if zh else f"The documents give no {word_en} for this."
+    return "文件中没有足以回答这个问题的内容" if zh else "The documents don't say."
+
+
+def _extend(evidence: Evidence, conf: np.ndarray, best: int, ratio: float) -> list[int]:
+    """The best sentence and its neighbours in the same document, the more confident side
+    first, while they score close enough to it: a list or an explanation often runs over
+    two or three sentences, and the best-matching one is not always the first."""
+    sents = evidence.sentences
+    chosen = [best]
+    while len(chosen) < MAX_SENTENCES:
+        sides = [i for i in (_previous_sentence(sents, sents[chosen[0]]), _next_sentence(sents, sents[chosen[-1]]))
+                 if i is not None and not sents[i].is_heading and conf[i] >= ratio * conf[best]]
+        if not sides:
+            break
+        pick = max(sides, key=lambda i: conf[i])
+        chosen = [pick] + chosen if sents[pick].char_start < sents[chosen[0]].char_start else chosen + [pick]
+    return chosen
+
+
+def _next_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
+    """The candidate that starts right after `current` ends (only whitespace between)."""
+    for i, s in enumerate(sentences):
+        if s.source == current.source and current.char_end <= s.char_start <= current.char_end + 2:
+            return i
+    return None
+
+
+def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
+    for i, s in enumerate(sentences):
+        if s.source == current.source and s.char_end <= current.char_start <= s.char_end + 2:
+            return i
+    return None
+
+
+def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
+    """The exact answer inside the sentence: the amount, date, name or title nearest the
+    question's words that the question does not itself contain."""
+    kind = analysis.answer_type
+    text = sentence.text
+    given = set(analysis.names) | set(analysis.terms)
+    if kind in ("quantity", "date", "title"):
+        pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}[kind]
+        found = [(m.start(), m.end()) for m in pattern.finditer(text) if m.group().strip() not in given]
+    else:
+        found = []
+        pos = 0
+        for word, flag in tag(text):
+            start, pos = pos, pos + len(word)
+            if word in given or len(word) < 2:
+                continue
+            if (kind == "person" and flag == "nr") or (kind == "place" and flag == "ns") or \
+                    (kind == "organization" and (flag == "nt" or (flag.startswith("n") and is_org_name(word)))):
+                found.append((start, pos))
+    if not found:
+        return None
+    anchors = [i for t in terms for i in _find_all(text.lower(), t)]
+    start, end = min(found, key=lambda se: _distance(se, anchors))
+    while start < end and text[start].isspace():
+        start += 1
+    return Span(text[start:end].strip(), sentence.char_start + start, sentence.char_start + start + len(text[start:end].strip()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_top(values: np.ndarray) -> np.ndarray:
+    return (values >= values.max() - 1e-9).astype(np.float64)
+
+
+def _context(hit) -> str:
+    p = hit.passage
+    return f"{p.title}\n{p.section}\n{p.text}"
+
+
+def _mentions(text: str, name: str) -> bool:
+    return any(v.lower() in text.lower() for v in name_variants(name))
+
+
+def _coverage(text: str, term_idf: dict[str, float]) -> float:
+    """Share of the question's idf mass whose terms occur in `text`."""
+    total = sum(term_idf.values())
+    lowered = text.lower()
+    return sum(v for t, v in term_idf.items() if t in lowered) / total if total else 0.0
+
+
+def _share(text: str, names: list[str]) -> float:
+    return sum(_mentions(text, n) for n in names) / len(names) if names else 1.0
+
+
+@lru_cache(maxsize=1024)
+def _bigrams(text: str) -> frozenset[str]:
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1)) - {"  "}
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    out, i = [], text.find(needle)
+    while i >= 0 and needle:
+        out.append(i)
+        i = text.find(needle, i + 1)
     return out
 
 
-def lexical_overlap(query_tokens: list[str], sentence_tokens: set[str], idf) -> float:
-    """Share of the query's idf mass that the sentence contains."""
-    if not query_tokens:
+def _distance(span: tuple[int, int], anchors: list[int]) -> float:
+    if not anchors:
+        return span[0]
+    return min(abs(a - span[0]) if a < span[0] else abs(a - span[1]) for a in anchors)
+
+
+def _type_nearness(text: str, analysis: QuestionAnalysis, terms: list[str]) -> float:
+    """How close the sentence's entity of the wanted type sits to the question's words:
+    1 when adjacent, falling with distance (a figure three clauses away answers less)."""
+    pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}.get(analysis.answer_type)
+    if pattern is None:
+        return 1.0
+    lowered = text.lower()
+    anchors = [i for t in terms for i in _find_all(lowered, t)]
+    spans = [(m.start(), m.end()) for m in pattern.finditer(text)]
+    if not spans or not anchors:
         return 0.0
-    total = sum(idf(t) for t in set(query_tokens))
-    return sum(idf(t) for t in set(query_tokens) if t in sentence_tokens) / total if total else 0.0
-
-
-def bigram_overlap(query: str, sentence: str) -> float:
-    """Share of the query's character bigrams found in the sentence: catches words jieba cut differently."""
-    grams = {query[i : i + 2] for i in range(len(query) - 1)} - {"  "}
-    return sum(g in sentence for g in grams) / len(grams) if grams else 0.0
-
-
-def pick(query: str, query_tokens, query_vector, cands: list[Candidate], tokenizer, encoder, idf,
-         coverage: float) -> tuple[Candidate, float] | None:
-    """When the corpus knows the query's words, score sentences lexically (idf-weighted token
-    overlap plus character bigrams; no model call, so it costs well under a millisecond).
-    Otherwise (an English question) embed the sentences of the top passages and take the
-    one closest to the query. A small penalty per passage rank prefers the top passage."""
-    if not cands:
-        return None
-    rank_penalty = 0.02 * np.array([c.rank - 1 for c in cands])
-    if coverage >= 0.5:
-        score = np.array([
-            lexical_overlap(query_tokens, set(tokenizer.tokenize(c.text)), idf) + 0.5 * bigram_overlap(query, c.text)
-            for c in cands
-        ]) - rank_penalty
-    else:
-        cands = [c for c in cands if c.rank <= 2]
-        score = encoder.encode_passages([c.text for c in cands]) @ query_vector - rank_penalty[: len(cands)]
-    best = int(np.argmax(score))
-    return cands[best], float(score[best])
+    return max(1.0 / (1.0 + _distance(s, anchors) / 10.0) for s in spans)

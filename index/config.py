@@ -42,11 +42,6 @@ class Settings:
     use_userdict: bool = field(default_factory=lambda: _env("USERDICT", "1") != "0")
     # Prefix each passage with its title and section when indexing (not in the returned text).
     index_context: bool = field(default_factory=lambda: _env("INDEX_CONTEXT", "1") != "0")
-    # Below this top dense cosine the evidence is too weak: the answer is null. Questions
-    # without Chinese characters get their own cut, as their cosines to Chinese passages
-    # sit lower. Calibrated on the eval dev split (python -m eval calibrate).
-    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.8721")))
-    answer_threshold_foreign: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD_FOREIGN", "0.834")))
 
     @property
     def index_root(self) -> Path:

@@ -12,7 +12,8 @@ from .config import Settings
 from .dense import Encoder
 from .fuse import fuse
 from .store import LoadedIndex
-from .translate import has_chinese, to_chinese_terms
+from .question import analyze
+from .translate import to_chinese_terms
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES = ("hybrid", "bm25", "dense")
@@ -25,6 +26,19 @@ class Hit:
     bm25: float
     dense: float
     passage: object  # index.chunk.Passage
+    passage_id: int = -1  # its row in the index
+
+
+@dataclass
+class QueryContext:
+    """What the query stages worked out about a question, passed down to the reader (and
+    to anything else that reads evidence for it, such as a citation check)."""
+
+    query: str
+    tokens: list[str]  # BM25 tokens (of the Chinese glossary terms for an English question)
+    match_text: str  # the question as it can appear in the documents
+    qvec: np.ndarray  # the normalised query embedding
+    coverage: float  # share of the tokens the corpus knows
 
 
 @dataclass
@@ -34,6 +48,9 @@ class SearchResult:
     hits: list[Hit]
     answer: answering.Answer | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    abstain_reason: str | None = None  # why `answer` is None, in plain words
+    confidence: float = 0.0  # the reader's confidence in its best sentence (also when it abstained)
+    context: QueryContext | None = None
 
 
 class _Timer:
@@ -53,10 +70,13 @@ class _Timer:
 
 
 class Searcher:
-    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings):
+    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings,
+                 reader: answering.ReaderModel | None = None):
         self.index = index
         self.encoder = encoder
         self.settings = settings
+        self.reader = reader or answering.ReaderModel.load()
+        self._userdict = tuple(index.tokenizer.userdict)
 
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid", with_answer: bool = True) -> SearchResult:
         if mode not in MODES:
@@ -66,7 +86,8 @@ class Searcher:
         timer = _Timer()
         # An English question is matched by BM25 through the Chinese terms of its words.
         translated = to_chinese_terms(query)
-        tokens = idx.tokenizer.tokenize(" ".join(translated) if translated else query)
+        match_text = " ".join(translated) if translated else query
+        tokens = idx.tokenizer.tokenize(match_text)
         timer.lap("tokenize")
         bm25_scores = idx.bm25.scores(tokens)
         bm25_ids = _top_positive(bm25_scores, depth)
@@ -88,28 +109,31 @@ class Searcher:
         dense_scores = idx.dense.score(qvec, ids) if len(ids) else np.zeros(0)
         hits = [
             Hit(rank=r + 1, score=float(dense_scores[r]) if mode == "dense" else s, bm25=float(bm25_scores[i]),
-                dense=float(dense_scores[r]), passage=idx.passages[i])
+                dense=float(dense_scores[r]), passage=idx.passages[i], passage_id=i)
             for r, (i, s) in enumerate(ranked)
         ]
         timer.lap("fuse")
-        result = SearchResult(query, mode, hits, None)
-        if with_answer and hits:
-            result.answer = self.answer(query, tokens, qvec, hits, coverage)
+        context = QueryContext(query, tokens, match_text, qvec, coverage)
+        # The reader reads (up to PASSAGES_CONSIDERED of) the returned passages, so every
+        # sentence it answers with cites a passage the caller has.
+        result = SearchResult(query, mode, hits, None, context=context)
+        if with_answer:
+            verdict = self.answer(context, hits)
+            result.answer, result.abstain_reason, result.confidence = verdict.answer, verdict.abstain_reason, verdict.confidence
         timer.lap("answer")
         result.timings_ms = timer.total()
         return result
 
-    def answer(self, query: str, tokens, qvec, hits: list[Hit], coverage: float) -> answering.Answer | None:
-        """None when the best evidence is too weak: the documents likely don't cover it."""
-        threshold = self.settings.answer_threshold if has_chinese(query) else self.settings.answer_threshold_foreign
-        if max(h.dense for h in hits) < threshold:
-            return None
-        picked = answering.pick(query.lower(), tokens, qvec, answering.candidates(hits), self.index.tokenizer, self.encoder,
-                                self.index.bm25.term_idf, coverage)
-        if picked is None:
-            return None
-        cand, score = picked
-        return answering.Answer(cand.text, cand.rank, cand.source, cand.start, cand.end, round(score, 4))
+    def evidence(self, context: "QueryContext", hits: list[Hit]):
+        """The question's analysis and the candidate sentences of its top passages, with features."""
+        analysis = analyze(context.query, self._userdict)
+        return analysis, answering.gather(hits, self.index.sentences, self.index.documents, analysis, context.qvec,
+                                          context.tokens, context.match_text, self.index.bm25.term_idf)
+
+    def answer(self, context: "QueryContext", hits: list[Hit]) -> answering.Verdict:
+        """The reader's answer from the top passages, or None with the reason."""
+        analysis, evidence = self.evidence(context, hits)
+        return answering.read(analysis, evidence, self.reader)
 
 
 def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:

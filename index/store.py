@@ -34,14 +34,16 @@ from .dense import DenseIndex, Encoder, model_fingerprint
 from . import ingest
 from .ingest import SkippedFile, load_corpus, seed_paths
 from .library import Library, fingerprint as library_fingerprint
+from .question import tag
+from .sentences import FILES as SENTENCE_FILES, SentenceTable, build_table
 from .tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence evidence
 KEEP_BUILDS = 2
 # Every build holds these; a manifest that does not list one of them is not trusted.
 REQUIRED_FILES = ("documents.json", "passages.jsonl", "index_texts.json", "userdict.txt", "bm25_weights.npz",
-                  "bm25_vocab.json", "dense.faiss", "dense_vectors.npy")
+                  "bm25_vocab.json", "dense.faiss", "dense_vectors.npy") + SENTENCE_FILES
 
 
 class IndexUnavailable(RuntimeError):
@@ -57,6 +59,7 @@ class LoadedIndex:
     tokenizer: Tokenizer
     bm25: BM25Index
     dense: DenseIndex
+    sentences: SentenceTable
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -157,12 +160,13 @@ def _stage(name: str, timings: dict):
 class IndexParts:
     """Everything an index holds, in memory; `build` writes it, eval ablations use it directly."""
 
-    documents: list[CleanDocument]
+    documents: dict[str, CleanDocument]  # by source, in corpus order
     passages: list[Passage]
     texts: list[str]
     tokenizer: Tokenizer
     bm25: BM25Index
     dense: DenseIndex
+    sentences: SentenceTable
 
 
 def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
@@ -184,18 +188,34 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         bm25 = BM25Index.build(tokens)
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
-        if missing and on_progress is None:
-            cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
-        elif missing:
-            for i in range(0, len(missing), 32):
-                on_progress("encoding", i, len(missing))
-                batch = missing[i : i + 32]
-                cache.update(zip(batch, encoder.encode_passages(batch)))
-            on_progress("encoding", len(missing), len(missing))
+        _encode_into(cache, missing, encoder, progress, on_progress, "encoding passages")
         vectors = np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
     with _stage("faiss", timings):
         dense = DenseIndex.build(vectors)
-    return IndexParts(docs, passages, texts, tokenizer, bm25, dense)
+    with _stage("split and type sentences", timings):
+        userdict = tuple(tokenizer.userdict)
+        documents = {d.source: d for d in docs}
+        sentences, sentence_texts = build_table(passages, documents, lambda t: tag(t, userdict))
+    missing = [t for t in dict.fromkeys(sentence_texts) if t not in cache]
+    with _stage(f"encode {len(missing)} of {len(sentence_texts)} sentences", timings):
+        _encode_into(cache, missing, encoder, progress, on_progress, "encoding sentences")
+        sentences.vectors = (np.stack([np.asarray(cache[t], dtype=np.float32) for t in sentence_texts])
+                             if sentence_texts else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences)
+
+
+def _encode_into(cache: dict, missing: list[str], encoder: Encoder, progress: bool, on_progress, label: str) -> None:
+    """Embed `missing` texts into `cache`; in batches that report progress when someone listens."""
+    if not missing:
+        return
+    if on_progress is None:
+        cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        return
+    for i in range(0, len(missing), 32):
+        on_progress(label, i, len(missing))
+        batch = missing[i : i + 32]
+        cache.update(zip(batch, encoder.encode_passages(batch)))
+    on_progress(label, len(missing), len(missing))
 
 
 def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True,
@@ -238,7 +258,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
                 "model_dir": str(settings.model_dir),
                 "versions": _versions(),
                 "counts": {"documents": len(docs), "passages": len(parts.passages), "terms": len(parts.bm25.vocab),
-                           "dim": int(parts.dense.vectors.shape[1])},
+                           "sentences": parts.sentences.size, "dim": int(parts.dense.vectors.shape[1])},
                 "timings_s": timings,
                 "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
             }
@@ -268,15 +288,25 @@ def _previous_vectors(previous: Path, encoder: Encoder) -> dict[str, np.ndarray]
             return {}
         old_texts = json.loads((previous / "index_texts.json").read_text(encoding="utf-8"))
         old_vectors = np.load(previous / "dense_vectors.npy", mmap_mode="r")
-        return {t: np.array(old_vectors[i]) for i, t in enumerate(old_texts) if i < len(old_vectors)}
+        cache = {t: np.array(old_vectors[i]) for i, t in enumerate(old_texts) if i < len(old_vectors)}
     except (OSError, KeyError, ValueError):
         return {}
+    try:  # sentences too (same model, same "passage:" prompt), when the build has them
+        docs = json.loads((previous / "documents.json").read_text(encoding="utf-8"))
+        offsets = np.load(previous / "sentence_offsets.npy")
+        old_vectors = np.load(previous / "sentence_vectors.npy", mmap_mode="r")
+        texts = [d["text"] for d in docs]
+        for i, (d, start, end) in enumerate(offsets[: len(old_vectors)]):
+            cache.setdefault(texts[d][start:end], np.array(old_vectors[i]))
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    return cache
 
 
 def _write(folder: Path, parts: IndexParts) -> None:
     documents = [
         {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings, "page_starts": d.page_starts}
-        for d in parts.documents
+        for d in parts.documents.values()
     ]
     (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
     with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
@@ -286,6 +316,7 @@ def _write(folder: Path, parts: IndexParts) -> None:
     parts.tokenizer.save(folder / "userdict.txt")
     parts.bm25.save(folder)
     parts.dense.save(folder)
+    parts.sentences.save(folder)
     for path in folder.iterdir():
         with path.open("rb") as f:
             os.fsync(f.fileno())
@@ -407,6 +438,7 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     tokenizer = _load_part(folder, "userdict.txt", lambda: Tokenizer.load(folder / "userdict.txt"))
     bm25 = _load_part(folder, "bm25_weights.npz / bm25_vocab.json", lambda: BM25Index.load(folder))
     dense = _load_part(folder, "dense.faiss / dense_vectors.npy", lambda: DenseIndex.load(folder))
+    sentences = _load_part(folder, "sentence_*.npy", lambda: SentenceTable.load(folder, list(docs)))
     unknown = {p.source for p in passages} - set(docs)
     if unknown:
         raise IndexUnavailable(f"Index file {folder / 'passages.jsonl'} cites documents missing from documents.json "
@@ -414,4 +446,7 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     if not (len(passages) == bm25.size == dense.size):
         raise IndexUnavailable(f"Index in {folder} is inconsistent: {len(passages)} passages, {bm25.size} BM25 rows, "
                           f"{dense.size} vectors. Rebuild with: {BUILD_COMMAND}")
-    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense)
+    if len(sentences.ptr) != len(passages) + 1:
+        raise IndexUnavailable(f"Index in {folder} is inconsistent: passage_sentence_ptr.npy covers {len(sentences.ptr) - 1} "
+                               f"passages, passages.jsonl holds {len(passages)}. Rebuild with: {BUILD_COMMAND}")
+    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense, sentences)

@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -115,8 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)), page=h.passage.page)
             for h in result.hits
         ]
-        answer = AnswerOut(**vars(result.answer)) if result.answer else None
-        return QueryResponse(query=req.query, mode=req.mode, answer=answer, passages=passages, timings_ms=result.timings_ms)
+        answer = AnswerOut.model_validate(asdict(result.answer)) if result.answer else None
+        return QueryResponse(query=req.query, mode=req.mode, answer=answer, abstain_reason=result.abstain_reason,
+                             passages=passages, timings_ms=result.timings_ms)
 
     @app.get("/api/documents", response_model=DocumentList, responses=errors)
     def documents(eng: EngineDep, request: Request) -> DocumentList:

@@ -49,19 +49,41 @@ class PassageOut(BaseModel):
     page: int | None = Field(None, description="Page of the original (PDF, image) the passage starts on; null without pages.")
 
 
-class AnswerOut(BaseModel):
+class AnswerSentenceOut(BaseModel):
     text: str
-    passage_rank: int
     source: str
+    char_start: int = Field(description="Offset into the document's clean text (GET /api/documents/{source}).")
+    char_end: int
+    passage_rank: int = Field(description="Rank of the returned passage holding this sentence.")
+
+
+class SpanOut(BaseModel):
+    text: str = Field(description="The exact answer (amount, date, name, title) inside the first sentence.")
     char_start: int
     char_end: int
-    score: float
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="The answer: one sentence, or up to three for list and how/why questions. "
+                      "Always Chinese evidence, also for English questions.")
+    passage_rank: int
+    source: str
+    char_start: int = Field(description="Offsets of the first sentence.")
+    char_end: int
+    score: float = Field(description="The reader's confidence, 0-1.")
+    sentences: list[AnswerSentenceOut] = Field(description="Every sentence of `text`, each with its own citation.")
+    span: SpanOut | None = Field(description="For typed questions (how much, when, who, which body, where, which "
+                                 "document): the exact answer inside the first sentence; null otherwise.")
+    answer_type: str = Field(description="The answer type the question asks for: quantity, date, person, organization, "
+                             "place, title, list, reason, method, yesno or other.")
 
 
 class QueryResponse(BaseModel):
     query: str
     mode: str
     answer: AnswerOut | None
+    abstain_reason: str | None = Field(description="Why `answer` is null, in plain words (e.g. 文件中未找到“海南”的相关内容); "
+                                       "null when there is an answer. Passages are returned either way.")
     passages: list[PassageOut]
     timings_ms: dict[str, float]
 

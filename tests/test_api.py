@@ -72,7 +72,8 @@ def test_query_contract_fields_and_types(client):
     r = client.post("/api/query", json={"query": GOLDEN, "top_k": 5, "mode": "hybrid"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "mode", "answer", "passages", "timings_ms"}
+    assert set(body) == {"query", "mode", "answer", "abstain_reason", "passages", "timings_ms"}
+    assert body["abstain_reason"] is None
     assert body["query"] == GOLDEN and body["mode"] == "hybrid"
     assert isinstance(body["passages"], list) and len(body["passages"]) == 5
     types = {"rank": int, "score": float, "text": str, "source": str, "title": str, "section": str,
@@ -87,8 +88,14 @@ def test_query_contract_fields_and_types(client):
         assert 0 <= p["char_start"] < p["char_end"]
     answer = body["answer"]
     assert answer is not None
-    assert set(answer) == {"text", "passage_rank", "source", "char_start", "char_end", "score"}
-    assert isinstance(answer["text"], str) and isinstance(answer["score"], float)
+    assert set(answer) == {"text", "passage_rank", "source", "char_start", "char_end", "score", "sentences", "span",
+                           "answer_type"}
+    assert isinstance(answer["text"], str) and isinstance(answer["score"], float) and 0 <= answer["score"] <= 1
+    assert answer["answer_type"] == "list"  # 哪些 asks for a list
+    assert answer["sentences"] and "".join(s["text"] for s in answer["sentences"]) == answer["text"]
+    first = answer["sentences"][0]
+    assert (first["source"], first["char_start"], first["char_end"]) == (answer["source"], answer["char_start"], answer["char_end"])
+    assert answer["span"] is None  # a list question has no single typed span
     assert all(isinstance(answer[k], int) for k in ("passage_rank", "char_start", "char_end"))
     assert isinstance(body["timings_ms"], dict)
     for stage in ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total"):
@@ -114,11 +121,12 @@ def test_golden_query_cites_exact_spans(client, mode):
     if mode == "hybrid":
         assert answer is not None
     if answer is not None:
-        text = docs.get(answer["source"]) or client.get(f"/api/documents/{answer['source']}").json()["text"]
-        assert text[answer["char_start"]:answer["char_end"]] == answer["text"]
-        cited = body["passages"][answer["passage_rank"] - 1]
-        assert cited["source"] == answer["source"]
-        assert cited["char_start"] <= answer["char_start"] < answer["char_end"] <= cited["char_end"]
+        for sentence in answer["sentences"]:  # every sentence cites a returned passage, exactly
+            text = docs.get(sentence["source"]) or client.get(f"/api/documents/{sentence['source']}").json()["text"]
+            assert text[sentence["char_start"]:sentence["char_end"]] == sentence["text"]
+            cited = body["passages"][sentence["passage_rank"] - 1]
+            assert cited["source"] == sentence["source"]
+            assert cited["char_start"] <= sentence["char_start"] < sentence["char_end"] <= cited["char_end"]
 
 
 def test_documents_list_and_one(client):

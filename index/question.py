@@ -1,0 +1,150 @@
+"""Question analysis: what kind of answer a question wants and what it pins down.
+
+From the question alone: the expected answer type (a quantity, a date, a person, ...) from its
+interrogative words, and its constraints (the places, organisations, people and years it
+names) from jieba's part-of-speech tags (ns, nt, nr, m/t) with the corpus user dictionary.
+The interrogatives are the language's own closed class of question words, not this corpus's
+names; the entity lists come from the tagger.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import jieba
+import jieba.posseg
+
+from .tokenize import STOPWORDS
+from .translate import has_chinese
+
+ANSWER_TYPES = ("quantity", "date", "person", "organization", "place", "title", "list", "reason", "method",
+                "yesno", "other")
+# Answer types whose answer is a short span inside a sentence (bolded on the page).
+TYPED = frozenset({"quantity", "date", "person", "organization", "place", "title"})
+
+# (pattern, type), first match wins: the more specific question words come first.
+_ZH_RULES = [
+    (r"多少|几[个项家名所年倍次万亿千百]|多大|多高|多长|多久|比例|百分之|几成|占比|金额|数额|规模多", "quantity"),
+    (r"哪一?年|哪一?天|何时|什么时[候间]|哪个月|几月|几号|日期|时间是", "date"),
+    (r"谁|哪位|哪些人|什么人", "person"),
+    (r"哪个?(?:部门|单位|机构|组织|企业|公司|高校|学校|院校|协会|政府|委员会)|哪些(?:部门|单位|机构|组织|企业|高校)"
+     r"|什么(?:部门|单位|机构|组织)|由谁|主办方|承办方", "organization"),
+    (r"哪里|哪儿|在哪|何处|什么地方|哪个?(?:城市|地区|省|市|县|区|镇|地方)|哪些(?:城市|地区|地方)", "place"),
+    (r"什么(?:文件|规划|方案|政策文件|意见|协议|办法|条例|纲要)|哪(?:份|个|部)(?:文件|规划|方案|协议|意见)"
+     r"|叫什么|名称|称为什么|题目|标题", "title"),
+    (r"为什么|为何|原因|何故|目的是|意义", "reason"),
+    (r"怎么|怎样|如何|什么方式|哪些方式|做法|途径|举措是", "method"),
+    (r"哪些|哪[两三四五六七八九几]个|有什么|包括什么|包括哪|几方面|哪几|措施|任务", "list"),
+    (r"是否|能否|能不能|可不可以|可否|有没有|是不是|会不会|吗[？?]?$", "yesno"),
+]
+_EN_RULES = [
+    (r"\bhow (?:many|much|long|large|big|high)\b|\bwhat (?:percentage|proportion|share|amount|number|sum)\b", "quantity"),
+    (r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", "date"),
+    (r"\bwho\b|\bwhom\b|\bwhose\b", "person"),
+    (r"\bwhich (?:organi[sz]ations?|departments?|agenc(?:y|ies)|institutions?|bodies|body|bureaus?|units?|companies|universit(?:y|ies)|governments?)\b"
+     r"|\bwhat (?:organi[sz]ations?|departments?|agenc(?:y|ies)|institutions?|body)\b", "organization"),
+    (r"\bwhere\b|\bwhich (?:city|cities|place|places|district|county|province|town|region)\b", "place"),
+    (r"\bwhat (?:document|plan|agreement|policy document|title|programme|program) (?:is|was|did|does)\b|\bwhat is the name\b|\bwhat is .* called\b|\btitle\b", "title"),
+    (r"\bwhy\b|\bfor what reason\b|\bpurpose\b", "reason"),
+    (r"\bhow\b|\bin what way\b|\bby what means\b", "method"),
+    (r"\bwhat (?:measures|steps|tasks|policies|areas|fields|are the)\b|\bwhich\b|\blist\b", "list"),
+    (r"^(?:is|are|can|could|does|do|did|will|was|were|has|have|should|may)\b", "yesno"),
+]
+_ZH_COMPILED = [(re.compile(p), t) for p, t in _ZH_RULES]
+_EN_COMPILED = [(re.compile(p, re.I), t) for p, t in _EN_RULES]
+
+# Generic suffixes of Chinese place and organisation names (the tagger often calls such words nr/n).
+_PLACE_SUFFIX = re.compile(r"(?:省|市|区|县|镇|乡|村|州|岛|港|湾|新区|开发区|高新区)$")
+_ORG_SUFFIX = re.compile(r"(?:局|厅|委|委员会|办公室|办|部|署|院|研究院|大学|学院|中心|公司|集团|协会|学会|银行|政府|法院|检察院|联合会)$")
+_YEAR = re.compile(r"(?:19|20)\d{2}(?=\s*年|\b)")
+_EN_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    answer_type: str
+    places: list[str] = field(default_factory=list)
+    orgs: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
+    years: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)  # content words, in question order
+    is_chinese: bool = True
+
+    @property
+    def names(self) -> list[str]:
+        """Everything the question names: places, organisations, people, years."""
+        return list(dict.fromkeys(self.places + self.orgs + self.people + self.years))
+
+    @property
+    def constraints(self) -> list[str]:
+        """What the question pins down hard: an answer must come from evidence that mentions
+        these. Places and years only: the tagger's person and organisation guesses are too
+        noisy (jieba tags 安家费 as a person) to refuse an answer on; they weigh in as reader features."""
+        return list(dict.fromkeys(self.places + self.years))
+
+
+def answer_type(question: str) -> str:
+    rules = _ZH_COMPILED if has_chinese(question) else _EN_COMPILED
+    text = question.strip()
+    for pattern, kind in rules:
+        if pattern.search(text):
+            return kind
+    return "other"
+
+
+@lru_cache(maxsize=8)
+def _pos_tokenizer(userdict: tuple[str, ...]) -> jieba.posseg.POSTokenizer:
+    jieba.setLogLevel(60)
+    base = jieba.Tokenizer()
+    base.initialize()
+    for term in userdict:
+        base.add_word(term, freq=max(base.suggest_freq(term), 10), tag="nz")
+    return jieba.posseg.POSTokenizer(base)
+
+
+def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(word, part-of-speech) pairs from jieba.posseg, with the corpus user dictionary."""
+    return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
+
+
+def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
+    """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
+    kind = answer_type(question)
+    if not has_chinese(question):
+        return QuestionAnalysis(kind, years=_EN_YEAR.findall(question), is_chinese=False,
+                                terms=[w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", question.lower()) if w not in STOPWORDS])
+    places, orgs, people, terms = [], [], [], []
+    for word, flag in tag(question, tuple(userdict)):
+        word = word.strip()
+        if not _HAN.search(word):
+            continue
+        if flag == "ns" or (flag.startswith(("nr", "n")) and len(word) >= 3 and _PLACE_SUFFIX.search(word)):
+            places.append(word)
+        elif flag == "nt" or (flag.startswith("n") and is_org_name(word)):
+            orgs.append(word)
+        elif flag == "nr" and 2 <= len(word) <= 4:
+            people.append(word)
+        if flag[0] in "nvi" or flag in ("l", "j", "eng"):
+            if word not in STOPWORDS and len(word) >= 2:
+                terms.append(word)
+    return QuestionAnalysis(kind, _unique(places), _unique(orgs), _unique(people), _unique(_YEAR.findall(question)),
+                            _unique(terms), True)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def is_org_name(word: str) -> bool:
+    return len(word) >= 3 and bool(_ORG_SUFFIX.search(word))
+
+
+def name_variants(name: str) -> list[str]:
+    """Ways a text may write a name the question wrote: 青浦区 is also 青浦, 吴江区 also 吴江."""
+    out = [name]
+    short = _PLACE_SUFFIX.sub("", name)
+    if short != name and len(short) >= 2:
+        out.append(short)
+    return out
