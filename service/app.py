@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
+from .docs_ui import DOCS_CSP, install_docs
 from .engine import Engine, EngineHolder
 from .jobs import JobRunner
 from .library_api import document_list, is_upload, router as library_router, upload_gate
@@ -51,9 +52,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-# The Swagger UI at /docs loads its own inline script and assets; it gets a looser policy.
-DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; " \
-           "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
+# The Swagger UI at /docs is served from local files (service/docs_ui.py); its policy allows nothing external.
 
 
 def current_engine(request: Request) -> Engine:
@@ -89,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Question answering over Chinese policy documents: hybrid BM25 + dense retrieval with exact citations.",
         lifespan=lifespan,
+        docs_url=None,  # served from installed assets by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.holder = holder
     app.state.jobs = JobRunner(settings, holder)  # before the index loads: finishes what a stopped job left
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return health_response()
 
     app.include_router(library_router)
+    install_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -294,7 +296,7 @@ def json_depth(data: bytes) -> int:
 def _finish(request: Request, response, request_id: str, t0: float):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.url.path in ("/docs", "/redoc"):
+    if request.url.path == "/docs":
         response.headers["Content-Security-Policy"] = DOCS_CSP
     response.headers["X-Request-ID"] = request_id
     record = {"request_id": request_id, "method": request.method, "path": request.url.path,
