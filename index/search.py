@@ -85,7 +85,7 @@ class Searcher:
         depth = max(fusion.candidates, top_k)
         timer = _Timer()
         # An English question is matched by BM25 through the Chinese terms of its words.
-        translated = to_chinese_terms(query)
+        translated = to_chinese_terms(query, idx.translation)  # the build's own mapping (glossary if none)
         match_text = " ".join(translated) if translated else query
         tokens = idx.tokenizer.tokenize(match_text)
         timer.lap("tokenize")

@@ -28,6 +28,7 @@ import numpy as np
 
 from .bm25 import BM25Index
 from .chunk import Passage, chunk_corpus
+from .cedict import build_translation
 from .clean import CleanDocument
 from .config import BUILD_COMMAND, Settings
 from .dense import DenseIndex, Encoder, model_fingerprint
@@ -41,6 +42,7 @@ from .tokenize import Tokenizer, build_userdict
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: sentence evidence
 KEEP_BUILDS = 2
+TRANSLATION_VERSION = "cc-cedict+glossary-1"  # builds hold their English mapping (translation.json)
 # Every build holds these; a manifest that does not list one of them is not trusted.
 REQUIRED_FILES = ("documents.json", "passages.jsonl", "index_texts.json", "userdict.txt", "bm25_weights.npz",
                   "bm25_vocab.json", "dense.faiss", "dense_vectors.npy") + SENTENCE_FILES
@@ -60,6 +62,7 @@ class LoadedIndex:
     bm25: BM25Index
     dense: DenseIndex
     sentences: SentenceTable
+    translation: dict[str, list[str]] | None = None  # English phrase -> Chinese words (index/cedict.py)
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -99,6 +102,7 @@ def build_config(settings: Settings) -> dict:
         "chunk": asdict(settings.chunk),
         "userdict": settings.use_userdict,
         "index_context": settings.index_context,
+        "translation": TRANSLATION_VERSION,
     }
 
 
@@ -167,6 +171,7 @@ class IndexParts:
     bm25: BM25Index
     dense: DenseIndex
     sentences: SentenceTable
+    translation: dict[str, list[str]] | None = None
 
 
 def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
@@ -186,6 +191,9 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         tokens = [tokenizer.tokenize(t) for t in texts]
     with _stage("bm25", timings):
         bm25 = BM25Index.build(tokens)
+    with _stage("English mapping (CC-CEDICT x vocabulary)", timings):
+        doc_freq = np.diff(bm25.weights.tocsc().indptr)
+        translation = build_translation({t: int(doc_freq[i]) for t, i in bm25.vocab.items()})
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
         _encode_into(cache, missing, encoder, progress, on_progress, "encoding passages")
@@ -201,7 +209,7 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         _encode_into(cache, missing, encoder, progress, on_progress, "encoding sentences")
         sentences.vectors = (np.stack([np.asarray(cache[t], dtype=np.float32) for t in sentence_texts])
                              if sentence_texts else np.zeros((0, vectors.shape[1]), dtype=np.float32))
-    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences)
+    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences, translation)
 
 
 def _encode_into(cache: dict, missing: list[str], encoder: Encoder, progress: bool, on_progress, label: str) -> None:
@@ -317,6 +325,8 @@ def _write(folder: Path, parts: IndexParts) -> None:
     parts.bm25.save(folder)
     parts.dense.save(folder)
     parts.sentences.save(folder)
+    if parts.translation is not None:
+        (folder / "translation.json").write_text(json.dumps(parts.translation, ensure_ascii=False), encoding="utf-8")
     for path in folder.iterdir():
         with path.open("rb") as f:
             os.fsync(f.fileno())
@@ -449,4 +459,8 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     if len(sentences.ptr) != len(passages) + 1:
         raise IndexUnavailable(f"Index in {folder} is inconsistent: passage_sentence_ptr.npy covers {len(sentences.ptr) - 1} "
                                f"passages, passages.jsonl holds {len(passages)}. Rebuild with: {BUILD_COMMAND}")
-    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense, sentences)
+    translation = None  # builds made before the mapping existed translate with the glossary alone
+    if "translation.json" in manifest.get("files", {}):
+        translation = _load_part(folder, "translation.json", lambda: {
+            k: list(v) for k, v in json.loads((folder / "translation.json").read_text(encoding="utf-8")).items()})
+    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense, sentences, translation)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -14,11 +13,8 @@ import httpx
 import pytest
 
 from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, scanned_pdf, text_pdf, zip_bomb_docx)
-from index.config import REPO_ROOT, Settings
-from index.e5_convert import default_model_dir
-from index.store import build
-from tests.conftest import start_server, stop_server
-from tests.sample_docs import DRONES, OCEAN
+from tests.conftest import stop_server
+from tests.library_server import start_library_server
 
 TOKEN = "library-test-token-91c2"
 AUTH = {"X-Admin-Token": TOKEN}
@@ -43,24 +39,7 @@ def chromium_browser():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, encoder):
-    tmp = tmp_path_factory.mktemp("library")
-    seeds = tmp / "seeds"
-    seeds.mkdir()
-    shutil.copy(REPO_ROOT / "seeds" / "004_add29a2c5c193579.txt", seeds)
-    (seeds / "100_ocean.txt").write_text(OCEAN, encoding="utf-8")
-    settings = Settings(seeds_dir=seeds, var_dir=tmp / "var")
-    build(settings, encoder=encoder, progress=False)
-    env = {"POLICYQA_VAR_DIR": str(settings.var_dir), "POLICYQA_SEEDS_DIR": str(seeds),
-           "POLICYQA_MODEL_DIR": str(default_model_dir()), "POLICYQA_ADMIN_TOKEN": TOKEN}
-    server = {"settings": settings, "env": env}
-
-    def start():
-        proc, url = start_server(env)
-        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain logs
-        server.update(proc=proc, url=url)
-
-    start()
-    server["restart"] = start
+    server = start_library_server(tmp_path_factory.mktemp("library"), encoder, TOKEN)
     yield server
     stop_server(server["proc"])
 
