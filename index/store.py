@@ -42,7 +42,7 @@ from .tokenize import Tokenizer, build_userdict
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: sentence evidence
 KEEP_BUILDS = 2
-TRANSLATION_VERSION = "cc-cedict+glossary-1"  # builds hold their English mapping (translation.json)
+TRANSLATION_VERSION = "cc-cedict+glossary-3"  # builds hold their English mapping (translation.json)
 # Every build holds these; a manifest that does not list one of them is not trusted.
 REQUIRED_FILES = ("documents.json", "passages.jsonl", "index_texts.json", "userdict.txt", "bm25_weights.npz",
                   "bm25_vocab.json", "dense.faiss", "dense_vectors.npy") + SENTENCE_FILES
@@ -193,7 +193,7 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         bm25 = BM25Index.build(tokens)
     with _stage("English mapping (CC-CEDICT x vocabulary)", timings):
         doc_freq = np.diff(bm25.weights.tocsc().indptr)
-        translation = build_translation({t: int(doc_freq[i]) for t, i in bm25.vocab.items()})
+        translation = build_translation({t: int(doc_freq[i]) for t, i in bm25.vocab.items()}, bm25.size)
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
         _encode_into(cache, missing, encoder, progress, on_progress, "encoding passages")

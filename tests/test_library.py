@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, scanned_pdf, text_pdf, zip_bomb_docx)
+from index.store import load
+from index.translate import load_glossary
 from tests.conftest import stop_server
 from tests.library_server import start_library_server
 
@@ -133,6 +135,24 @@ def test_upload_pdf_docx_html_then_search_with_pages(client, served, chromium_br
     assert all(d["status"] == "ready" for d in listed.values())
     assert listed["100_ocean.txt"]["origin"] == "seed" and listed["heat.html"]["origin"] == "library"
     assert listed["碳普惠.pdf"]["passages"] >= 1
+
+
+BEES = ("蜜蜂养殖扶持办法\n第一条 对新购置蜂箱的养蜂户，每个蜂箱补贴八十元。\n"
+        "第二条 鼓励果园在花期租用蜜蜂授粉，蜂蜜产品可申请地理标志。\n")
+
+
+def test_english_question_on_an_uploaded_document(client, served):
+    """Words the hand-made glossary lacks reach the document through the build's own CC-CEDICT
+    mapping: BM25 alone (no dense help) finds it from an English question."""
+    glossary = load_glossary()
+    assert not {"beehive", "beehives", "honey", "orchard"} & set(glossary)
+    job = wait_job(client, upload(client, ("bees.txt", BEES.encode(), "text/plain")).json()["job_id"])
+    assert job["status"] == "done", job
+    mapping = load(served["settings"]).translation
+    assert "蜂箱" in mapping["beehive"] and "蜂蜜" in mapping["honey"]
+    for question in ("What is the subsidy for each new beehive?", "Can honey apply for a geographical indication?"):
+        hits = client.post("/api/query", json={"query": question, "mode": "bm25", "top_k": 3}).json()["passages"]
+        assert hits and hits[0]["source"] == "bees.txt", (question, hits[:1])
 
 
 def test_same_content_is_no_work_and_new_content_replaces(client, served, chromium_browser):
