@@ -7,7 +7,7 @@ import html
 import io
 from contextlib import contextmanager
 
-from screenshot import launch
+from tests.screenshot import launch
 
 FONT = "'WenQuanYi Zen Hei', 'Noto Sans CJK SC', sans-serif"
 
