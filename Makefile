@@ -48,7 +48,7 @@ browser-deps:
 eval: install-test model index
 	$(PY) -m eval run
 
-bench: install-test model index
+bench: install-test model index browser-deps
 	$(PY) -m eval.bench
 
 loadtest: install-test model index
