@@ -40,7 +40,8 @@ def _engine():
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as err:  # a clear message, never a silent weaker fallback
-        raise ParseError("OCR needs the package rapidocr-onnxruntime==1.4.4 (pip install rapidocr-onnxruntime==1.4.4)") from err
+        raise ParseError(f"OCR is not available ({err}): it needs rapidocr-onnxruntime==1.4.4 and, for OpenCV, the "
+                         "system libraries libgl1 and libglib2.0-0 (make ocr-deps)") from err
     threads = int(os.environ.get("POLICYQA_OCR_THREADS", "2"))
     return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
 
