@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test model index browser-deps
+test: install-test model index browser-deps ocr-deps
 	$(PY) -m pytest -q
 
 # torch is installed first and alone so that pip takes the CPU build from local disk.
