@@ -26,8 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[test]"
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e ".[test,milvus]"
 	touch $@
 
 install: $(VENV)/.installed ocr-deps
@@ -36,7 +36,9 @@ install-test: $(VENV)/.installed-test
 model: install
 	$(PY) -m index.e5_convert
 
+# POLICYQA_BACKEND=milvus: the Milvus client first, then build into POLICYQA_MILVUS_URI if missing or stale.
 index: model
+	$(if $(filter milvus,$(POLICYQA_BACKEND)),$(PY) -m pip install -q -e ".[milvus]")
 	$(PY) -m index ensure
 
 # OpenCV (pulled in by rapidocr-onnxruntime for OCR of scans) loads libGL and glib (Debian packages; needs root).
@@ -56,6 +58,7 @@ eval: install-test model index
 
 bench: install-test model index browser-deps
 	$(PY) -m eval.bench
+	$(PY) -m eval.bench_encode
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from index.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, answer_features, read, select
+from index.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
 from index.question import QuestionAnalysis
 from index.translate import has_chinese
 
@@ -94,8 +94,7 @@ def fit_answerability(model: ReaderModel, examples: list[Example], c: float = 1.
     for e in examples:
         if e.evidence.missing or not len(e.labels):
             continue  # refused or unanswerable before the model is asked
-        best, chosen, logits = select(e.analysis, e.evidence, model)
-        rows.append(answer_features(e.analysis, e.evidence, best, chosen, logits))
+        rows.append(candidate_answer(e.analysis, e.evidence, model)[2])
         labels.append(int(e.item.answerable))
     clf = LogisticRegression(C=c, max_iter=5000).fit(np.array(rows), np.array(labels))
     return clf.coef_[0], float(clf.intercept_[0])

@@ -55,7 +55,7 @@ def _table(rows: dict[str, dict], cols: tuple[str, ...]) -> str:
 def write_report(args, settings, searcher, items, results, overall, ablations) -> Path:
     REPORTS.mkdir(parents=True, exist_ok=True)
     split = args.split
-    manifest = searcher.index.manifest if searcher is not None else {}
+    manifest = searcher.backend.info().manifest if searcher is not None else {}
     hybrid = results["hybrid"]
     first = next(iter(results))
     by_kind = {mode: group(r, lambda x: x.item.kind) for mode, r in results.items()}
@@ -66,7 +66,8 @@ def write_report(args, settings, searcher, items, results, overall, ablations) -
         f"- generated: {datetime.now(timezone.utc).isoformat(timespec='seconds')}, commit `{_commit()}`",
         f"- split: **{split}** ({sum(i.answerable for i in items)} answerable, {sum(not i.answerable for i in items)} unanswerable questions);"
         " thresholds and fusion settings were chosen on `dev` only",
-        f"- scored: {'over HTTP at ' + args.url if args.url else 'in-process'}",
+        f"- scored: {'over HTTP at ' + args.url if args.url else 'in-process'}"
+        + (f", backend `{searcher.backend.name}`" if searcher is not None else ""),
         f"- model: `{manifest.get('config', {}).get('model', 'see service')}`; index build `{manifest.get('build_id', '?')}`",
         f"- chunking: {asdict(settings.chunk)}; fusion: {asdict(settings.fusion)}; user dictionary: {settings.use_userdict}; "
         f"title/section context: {settings.index_context}"

@@ -12,6 +12,7 @@ import json
 import sys
 import textwrap
 
+from .backend import BackendUnavailable, open_backend, selected_backend
 from .config import Settings
 from .store import IndexUnavailable, build, current_build, load, read_manifest, stale_reasons
 
@@ -25,6 +26,12 @@ def _up_to_date(settings: Settings) -> list[str]:
 
 
 def cmd_build(args, settings: Settings) -> int:
+    if selected_backend() == "milvus":  # POLICYQA_BACKEND=milvus: build into the Milvus at POLICYQA_MILVUS_URI
+        from .milvus_backend import MilvusConfig
+        from .milvus_build import build as build_milvus
+
+        build_milvus(settings, MilvusConfig.from_env(), force=args.force)
+        return 0
     reasons = _up_to_date(settings)
     if not args.force and not reasons:
         print(f"index is up to date: {current_build(settings)}")
@@ -52,7 +59,7 @@ def cmd_ask(args, settings: Settings) -> int:
     from .dense import Encoder
     from .search import Searcher
 
-    searcher = Searcher(load(settings), Encoder(settings.model_dir), settings)
+    searcher = Searcher(open_backend(settings), Encoder(settings.model_dir), settings)
     result = searcher.search(args.question, top_k=args.k, mode=args.mode)
     if result.answer:
         a = result.answer
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return cmd_status(args, settings)
         return cmd_ask(args, settings)
-    except IndexUnavailable as err:
+    except (IndexUnavailable, BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

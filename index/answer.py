@@ -32,7 +32,7 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
-                   "type_near", "names_passage", "dense", "chinese")
+                   "type_near", "names_passage", "dense", "chinese", "no_span")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -129,61 +129,73 @@ class Evidence:
     sentences: list[Sentence]
     ranks: np.ndarray  # best passage rank holding each sentence
     X: np.ndarray  # [n, len(FEATURES)]
-    missing: list[str]  # constraints no top passage mentions
+    missing: list[str]  # constraints no candidate mentions on topic
     match_terms: list[str]  # the question's words as they can appear in the documents
     term_idf: dict[str, float] = field(default_factory=dict)
     contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
+    on_constraint: np.ndarray | None = None  # sentences whose passages meet the most constraints, on topic
 
 
 def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
            tokens: list[str], match_text: str, idf, passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
-    """Candidate sentences of the top passages and their features."""
+    """Candidate sentences of the top passages and their features. (Texts are lower-cased once
+    here; the helpers below take lower-cased text.)"""
     top = hits[:passages_considered]
     ids, ranks, passage_of = [], [], []
     seen: set[int] = set()
     for hit in top:
-        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]]:
-            if int(sid) not in seen:
-                seen.add(int(sid))
-                ids.append(int(sid))
+        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]].tolist():
+            if sid not in seen:
+                seen.add(sid)
+                ids.append(sid)
                 ranks.append(hit.rank)
                 passage_of.append(hit)
     sentences = [table.sentence(i, documents) for i in ids]
-    previous = [table.previous(i, documents) for i in ids]
-    contexts = [_context(h) for h in top]
-    missing = [c for c in analysis.constraints if not any(_mentions(ctx, c) for ctx in contexts)]
+    lowered = [s.text.lower() for s in sentences]
+    previous = [table.previous(i, documents).lower() for i in ids]
     terms = sorted(set(tokens), key=len, reverse=True)
     term_idf = {t: idf(t) for t in terms}
+    context_of = {h.rank: _context(h) for h in top}
+    contexts = [context_of[h.rank] for h in passage_of]
+    lowered_context = {rank: c.lower() for rank, c in context_of.items()}
+    windows = [lowered_context[h.rank] for h in passage_of]
+    # A constraint (a place, a year) must be met near the answer: in the passage the sentence
+    # comes from (with its title and section), and that passage must also hold another word of
+    # the question (a table naming 成都 among fifty cities does not make 成都's policy "found").
+    constraints = analysis.constraints
+    variants = {c: [v.lower() for v in name_variants(c)] for c in analysis.names}
+    topic = [t for t in terms if not any(t in c.lower() or c.lower() in t for c in constraints)]
+    on_topic = {rank: not topic or any(t in w for t in topic) for rank, w in lowered_context.items()}
+    met_in = {rank: {c for c in constraints if on_topic[rank] and _mentions(w, variants[c])}
+              for rank, w in lowered_context.items()}
+    missing = [c for c in constraints if not any(c in m for m in met_in.values())]
+    # Answers come from the passages that meet the most constraints (all of them, usually).
+    count = np.array([len(met_in[h.rank]) for h in passage_of])
+    on_constraint = count == count.max() if len(count) else np.zeros(0, dtype=bool)
     if not sentences:
         return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
     dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
-
-    def lexical_of(text: str) -> float:
-        return _coverage(text, term_idf)
-
-    lexical = np.array([lexical_of(s.text) for s in sentences])
+    lexical = np.array([_coverage(t, term_idf) for t in lowered])
     grams = _bigrams(match_text.lower())
-    bigram = np.array([sum(g in s.text.lower() for g in grams) / len(grams) if grams else 0.0 for s in sentences])
+    bigram = np.array([sum(g in t for g in grams) / len(grams) if grams else 0.0 for t in lowered])
     typed = analysis.answer_type in TYPED
     has_type = np.array([typed and s.has(analysis.answer_type) for s in sentences], dtype=np.float64)
     near = np.array([_type_nearness(s.text, analysis, terms) if typed and has_type[i] else 0.0
                      for i, s in enumerate(sentences)])
-    cons = analysis.names
-    cons_sentence = np.array([_share(s.text, cons) for s in sentences])
-    context_of = {h.rank: _context(h) for h in top}
-    sentence_contexts = [context_of[h.rank] for h in passage_of]
-    cons_passage = np.array([_share(c, cons) for c in sentence_contexts])
+    names = [variants[c] for c in analysis.names]
+    share_in = {rank: _share(w, names) for rank, w in lowered_context.items()}
     X = np.column_stack([
         dense, dense - dense.max(), lexical, lexical - lexical.max(), bigram, has_type,
-        np.full(len(sentences), float(typed)) - has_type, near, cons_sentence, cons_passage,
+        np.full(len(sentences), float(typed)) - has_type, near, [_share(t, names) for t in lowered],
+        [share_in[h.rank] for h in passage_of],
         1.0 / np.array(ranks, dtype=np.float64), [float(s.is_heading) for s in sentences],
         [math.log(len(s.text)) for s in sentences],
         [float(analysis.answer_type == "reason" and REASON_CUE.search(s.text) is not None) for s in sentences],
         bigram - bigram.max(), _is_top(dense), _is_top(lexical),
         # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
-        [lexical_of(p) for p in previous],
+        [_coverage(p, term_idf) for p in previous],
     ])
-    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts)
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, contexts, on_constraint)
 
 
 def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
@@ -194,19 +206,28 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
         return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
     if not evidence.sentences:
         return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
-    best, chosen, logits = select(analysis, evidence, model)
-    confidence = model.answerability(answer_features(analysis, evidence, best, chosen, logits))
-    if confidence < (model.threshold if zh else model.threshold_foreign):
-        return Verdict(None, _weak_reason(analysis, evidence), confidence)
+    chosen, span, features = candidate_answer(analysis, evidence, model)
     sents = [evidence.sentences[i] for i in chosen]
     first = sents[0]
-    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    confidence = model.answerability(features)
+    if confidence < (model.threshold if zh else model.threshold_foreign):
+        return Verdict(None, _weak_reason(analysis, evidence, span), confidence)
     return Verdict(Answer(
         text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
         char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
         sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
                    for s, i in zip(sents, chosen)],
         span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def candidate_answer(analysis: QuestionAnalysis, evidence: Evidence,
+                     model: ReaderModel) -> tuple[list[int], Span | None, np.ndarray]:
+    """The sentences the reader would answer with, the typed span in the first, and the
+    answer's ANSWER_FEATURES (what the answerability model judges)."""
+    best, chosen, logits = select(analysis, evidence, model)
+    first = evidence.sentences[chosen[0]]
+    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    return chosen, span, answer_features(analysis, evidence, best, chosen, logits, span)
 
 
 def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> tuple[int, list[int], np.ndarray]:
@@ -223,33 +244,36 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
             logits[after] = max(logits[after], logits[best])
     if not headings.all():
         logits[headings] = -np.inf  # a bare heading names a topic; it never answers by itself
+    logits[~evidence.on_constraint] = -np.inf  # only where the question's place and year are met
     best = int(np.argmax(logits))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
 
 
 def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],
-                    logits: np.ndarray) -> np.ndarray:
+                    logits: np.ndarray, span: Span | None) -> np.ndarray:
     """ANSWER_FEATURES of the chosen answer."""
     finite = np.sort(logits[np.isfinite(logits)])[::-1]
     top = float(finite[0]) if len(finite) else 0.0
     margin = top - float(finite[1]) if len(finite) > 1 else 0.0
-    answer_text = "".join(evidence.sentences[i].text for i in chosen)
-    context = evidence.contexts[best]
-    absent = [v for t, v in evidence.term_idf.items() if t not in context.lower()]
+    answer_text = "".join(evidence.sentences[i].text for i in chosen).lower()
+    context = evidence.contexts[best].lower()
+    absent = [v for t, v in evidence.term_idf.items() if t not in context]
     max_idf = max(evidence.term_idf.values(), default=0.0) or 1.0
     i = FEATURES.index
     return np.array([
         top, margin, _coverage(answer_text, evidence.term_idf), _coverage(context, evidence.term_idf),
         max(absent, default=0.0) / max_idf, evidence.X[best, i("type_missing")], evidence.X[best, i("type_near")],
         evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
+        # a typed question whose answer holds no amount/date/name beyond what the question says
+        float(analysis.answer_type in TYPED and span is None),
     ])
 
 
-def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence) -> str:
+def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence, span: Span | None) -> str:
     zh = analysis.is_chinese
     kind = analysis.answer_type
-    if kind in _TYPE_WORDS and not any(s.has(kind) for s in evidence.sentences):
+    if kind in _TYPE_WORDS and span is None:
         word_zh, word_en = _TYPE_WORDS[kind]
         return f"文件中没有给出相关的{word_zh}" if zh else f"The documents give no {word_en} for this."
     return "文件中没有足以回答这个问题的内容" if zh else "The documents don't say."
@@ -326,19 +350,19 @@ def _context(hit) -> str:
     return f"{p.title}\n{p.section}\n{p.text}"
 
 
-def _mentions(text: str, name: str) -> bool:
-    return any(v.lower() in text.lower() for v in name_variants(name))
+def _mentions(lowered: str, variants: list[str]) -> bool:
+    return any(v in lowered for v in variants)
 
 
-def _coverage(text: str, term_idf: dict[str, float]) -> float:
-    """Share of the question's idf mass whose terms occur in `text`."""
+def _coverage(lowered: str, term_idf: dict[str, float]) -> float:
+    """Share of the question's idf mass whose terms occur in `lowered` (lower-cased text)."""
     total = sum(term_idf.values())
-    lowered = text.lower()
     return sum(v for t, v in term_idf.items() if t in lowered) / total if total else 0.0
 
 
-def _share(text: str, names: list[str]) -> float:
-    return sum(_mentions(text, n) for n in names) / len(names) if names else 1.0
+def _share(lowered: str, names: list[list[str]]) -> float:
+    """Share of the names (each as its variants) that `lowered` mentions."""
+    return sum(_mentions(lowered, n) for n in names) / len(names) if names else 1.0
 
 
 @lru_cache(maxsize=1024)

@@ -25,8 +25,11 @@ class FusionParams:
 
     k: int = 5
     bm25_weight: float = 1.0
-    dense_weight: float = 0.3
+    dense_weight: float = 0.5
     candidates: int = 50  # how deep each side's ranking goes into the fusion
+    # Small-to-big: the dense side ranks its candidates (and BM25's) by passage similarity plus
+    # their best sentence's similarity, as a lookup often sits in one sentence of a long passage.
+    sentence_dense: bool = True
     # Scale the BM25 weight by the share of query tokens the corpus knows (see fuse.bm25_weight).
     coverage_weighting: bool = True
 

@@ -5,6 +5,7 @@ a local folder; nothing is fetched from a model hub (HF_HUB_OFFLINE is forced on
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -37,8 +38,36 @@ ENCODERS = ("torch", "onnx", "onnx-int8")
 DEFAULT_ENCODER = "onnx"
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) -> str:
+    """POLICYQA_DEVICE=cpu|cuda (default cpu). cuda is used when this machine can run the encoder
+    on a GPU: onnxruntime's CUDA provider (onnx encoders) or a CUDA build of torch (torch encoder).
+    Otherwise one clear log line says why, and the encoder runs on the CPU."""
+    wanted = (wanted or os.environ.get("POLICYQA_DEVICE", "cpu")).strip().lower() or "cpu"
+    if wanted not in DEVICES:
+        raise ValueError(f"POLICYQA_DEVICE={wanted!r}: use one of {', '.join(DEVICES)}")
+    if wanted == "cpu":
+        return "cpu"
+    if backend.startswith("onnx"):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return "cuda"
+        why = "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu on a CUDA machine)"
+    else:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        why = "torch sees no CUDA device (this torch is a CPU build or there is no GPU)"
+    logging.getLogger(__name__).warning("POLICYQA_DEVICE=cuda but %s: encoding on the CPU", why)
+    return "cpu"
+
+
 class Encoder:
-    def __init__(self, model_dir: Path, device: str = "cpu", backend: str | None = None):
+    def __init__(self, model_dir: Path, device: str | None = None, backend: str | None = None):
         if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
             raise ModelMissing(
                 f"No sentence-transformers model at {model_dir}. The default model is converted from the "
@@ -53,12 +82,16 @@ class Encoder:
             raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
         self.model_dir = model_dir
         self.backend = backend
-        self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+        self.device = resolve_device(device, backend)
+        # The torch model also serves the ONNX path's tokenizer; it stays on the CPU there.
+        st_device = self.device if backend == "torch" else "cpu"
+        self.model = SentenceTransformer(str(model_dir), device=st_device, local_files_only=True)
         self.dim = self.model.get_embedding_dimension()
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None
-        self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8") if backend != "torch" else None
+        self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8", device=self.device) \
+            if backend != "torch" else None
 
     @property
     def model_id(self) -> str:
@@ -97,7 +130,7 @@ class OnnxEncoder:
     from the local weights, cached beside them in `<model>/onnx/`, and run by onnxruntime.
     Needs the `onnxruntime` and `onnx` packages (project dependencies)."""
 
-    def __init__(self, st_model, model_dir: Path, int8: bool = False, threads: int | None = None):
+    def __init__(self, st_model, model_dir: Path, int8: bool = False, threads: int | None = None, device: str = "cpu"):
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -109,7 +142,8 @@ class OnnxEncoder:
         opts.intra_op_num_threads = threads or _torch_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), opts, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     @staticmethod

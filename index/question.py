@@ -28,7 +28,8 @@ _ZH_RULES = [
     (r"多少|几[个项家名所年倍次万亿千百]|多大|多高|多长|多久|比例|百分之|几成|占比|金额|数额|规模多", "quantity"),
     (r"哪一?年|哪一?天|何时|什么时[候间]|哪个月|几月|几号|日期|时间是", "date"),
     (r"谁|哪位|哪些人|什么人", "person"),
-    (r"哪个?(?:部门|单位|机构|组织|企业|公司|高校|学校|院校|协会|政府|委员会)|哪些(?:部门|单位|机构|组织|企业|高校)"
+    (r"哪个?(?:部门|单位|机构|组织|企业|公司|高校|学校|院校|协会|政府|委员会|银行|医院|大学)|哪家|哪所"
+     r"|哪些(?:部门|单位|机构|组织|企业|高校|银行|医院|大学)"
      r"|什么(?:部门|单位|机构|组织)|由谁|主办方|承办方", "organization"),
     (r"哪里|哪儿|在哪|何处|什么地方|哪个?(?:城市|地区|省|市|县|区|镇|地方)|哪些(?:城市|地区|地方)", "place"),
     (r"什么(?:文件|规划|方案|政策文件|意见|协议|办法|条例|纲要)|哪(?:份|个|部)(?:文件|规划|方案|协议|意见)"
@@ -56,7 +57,8 @@ _EN_COMPILED = [(re.compile(p, re.I), t) for p, t in _EN_RULES]
 
 # Generic suffixes of Chinese place and organisation names (the tagger often calls such words nr/n).
 _PLACE_SUFFIX = re.compile(r"(?:省|市|区|县|镇|乡|村|州|岛|港|湾|新区|开发区|高新区)$")
-_ORG_SUFFIX = re.compile(r"(?:局|厅|委|委员会|办公室|办|部|署|院|研究院|大学|学院|中心|公司|集团|协会|学会|银行|政府|法院|检察院|联合会)$")
+# Multi-character suffixes only: 中心, 部 or 办 end too many ordinary words (数据中心, 东部).
+_ORG_SUFFIX = re.compile(r"(?:局|厅|部门|委员会|委会|办公室|研究院|研究所|大学|学院|医院|公司|集团|协会|学会|银行|政府|法院|检察院|联合会|管委会)$")
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=\s*年|\b)")
 _EN_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -109,6 +111,7 @@ def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
 
 
+@lru_cache(maxsize=2048)
 def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
     kind = answer_type(question)

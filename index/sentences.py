@@ -30,6 +30,7 @@ QUANTITY = re.compile(
     r"(?:元|个|项|家|名|人|位|所|座|套|次|倍|批|类|条|期|年|个月|月|天|日|小时|公里|平方公里|亩|公顷|吨|户|万人|%|成|篇|本|场|份|张|台)"
     r"|\d+(?:\.\d+)?\s*(?:%|％)|百分之[零一二三四五六七八九十百点\d]+")
 DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+                  r"|\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|中)"
                   r"|[一二三四五六七八九十〇零]{4}年|(?:19|20)\d{2}[-./]\d{1,2}(?:[-./]\d{1,2})?")
 TITLE = re.compile(r"《[^《》\n]{2,60}》")
 
@@ -107,6 +108,17 @@ class SentenceTable:
         _, first = np.unique(ids, return_index=True)
         return ids[np.sort(first)]
 
+    def best_similarity(self, passage_ids: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """For each passage, the highest dense similarity of one of its sentences to the query."""
+        counts = self.ptr[passage_ids + 1] - self.ptr[passage_ids]
+        rows = np.concatenate([self.ids[self.ptr[p]:self.ptr[p + 1]] for p in passage_ids]) if len(passage_ids) else []
+        sims = np.asarray(self.vectors[rows] @ qvec) if len(rows) else np.zeros(0)
+        out = np.full(len(passage_ids), -1.0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        nonempty = counts > 0
+        out[nonempty] = np.maximum.reduceat(sims, starts[nonempty]) if nonempty.any() else out[nonempty]
+        return out
+
     def sentence(self, i: int, documents: dict) -> Sentence:
         doc, start, end = (int(x) for x in self.offsets[i])
         source = self.sources[doc]
@@ -128,10 +140,12 @@ class SentenceTable:
 
     @classmethod
     def load(cls, folder: Path, sources: list[str]) -> "SentenceTable":
-        table = cls(sources, np.load(folder / "sentence_offsets.npy", mmap_mode="r"),
-                    np.load(folder / "sentence_kinds.npy", mmap_mode="r"),
-                    np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
-                    np.load(folder / "passage_sentence_ptr.npy"), np.load(folder / "passage_sentences.npy", mmap_mode="r"))
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray view of the mapping: indexing an np.memmap costs a subclass object per call.
+            return np.asarray(np.load(folder / name, mmap_mode="r"))
+
+        table = cls(sources, mapped("sentence_offsets.npy"), mapped("sentence_kinds.npy"), mapped("sentence_vectors.npy"),
+                    np.load(folder / "passage_sentence_ptr.npy"), mapped("passage_sentences.npy"))
         if not (len(table.offsets) == len(table.kinds) == len(table.vectors)):
             raise ValueError(f"sentence files disagree: {len(table.offsets)} offsets, {len(table.kinds)} kinds, "
                              f"{len(table.vectors)} vectors")

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
@@ -59,9 +60,11 @@ def current_engine(request: Request) -> Engine:
     """Dependency: the engine serving now. A request keeps this one reference to the end,
     so a reload that swaps engines never changes the index under it."""
     holder: EngineHolder = request.app.state.holder
-    current = holder.engine
+    current = holder.engine or holder.retry_if_due()
     if current is None:
         reason = holder.error or "not loaded yet"
+        if holder._unreachable_since is not None:  # the store is down: no rebuild needed, it retries by itself
+            raise HTTPException(503, f"The index is not available: {reason}")
         if BUILD_COMMAND not in reason:
             reason += f". Build it with: {BUILD_COMMAND}"
         raise HTTPException(503, f"The index is not available: {reason}; then restart or reload the service.")
@@ -104,11 +107,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def query(req: QueryRequest, eng: EngineDep, request: Request, response: Response) -> QueryResponse:
         """Find the passages that answer `query`, best first, with citations and an extractive answer."""
         # Which index build answered: offsets index into that build's documents (they change on reload).
-        response.headers["X-Index-Build"] = str(eng.index.manifest.get("build_id", ""))
+        response.headers["X-Index-Build"] = eng.info.build_id
         request.state.query_chars = len(req.query)
         if request.app.state.log_queries:
             request.state.query_text = req.query
-        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode)
+        try:
+            sources = validate_sources(req.sources, eng.backend)
+        except BadFilter as err:
+            raise HTTPException(422, str(err)) from err
+        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode, sources=sources)
         request.state.timings = result.timings_ms
         passages = [
             PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,
@@ -123,33 +130,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/documents", response_model=DocumentList, responses=errors)
     def documents(eng: EngineDep, request: Request) -> DocumentList:
-        return document_list(eng, request.app.state.jobs)
+        return document_list(eng, request.app.state.jobs)  # with library metadata (service/library_api.py)
 
     @app.get("/api/documents/{source}", response_model=DocumentOut, responses={**errors, 404: {"model": ErrorOut}})
     def document(source: str, eng: EngineDep) -> DocumentOut:
         """The clean text that passage and answer offsets index into."""
-        doc = eng.index.documents.get(source)
+        doc = eng.backend.document(source)
         if doc is None:
             raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
         return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
-                           passages=eng.passage_counts.get(source, 0),
+                           passages=eng.backend.passage_count(source),
                            headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings],
-                           page_starts=doc.page_starts)
+                           page_starts=getattr(doc, "page_starts", None))
 
     @app.get("/api/health", response_model=Health)
     async def health() -> JSONResponse:
         # async: it only reads a reference, so it answers on the event loop without waiting
         # for a threadpool slot; its latency under load shows the loop is not blocked.
+        eng = holder.engine
+        if eng is None and holder._unreachable_since is not None:
+            await run_in_threadpool(holder.retry_if_due)
+        elif eng is not None and eng.backend.name != "local":
+            # A remote store can go away under a loaded engine; ask it (briefly) whether it still answers.
+            try:
+                await run_in_threadpool(eng.backend.health)
+            except BackendUnavailable as err:
+                body = Health(status="unavailable", backend=eng.backend.name, index_loaded=True,
+                              build_id=eng.info.build_id, detail=str(err))
+                return JSONResponse(body.model_dump(), status_code=503)
         return health_response()
 
     def health_response() -> JSONResponse:
         eng = holder.engine
         if eng is None:
-            body = Health(status="unavailable", index_loaded=False, detail=holder.error)
+            body = Health(status="unavailable", backend=holder.backend_name, index_loaded=False, detail=holder.error)
             return JSONResponse(body.model_dump(), status_code=503)
-        m = eng.index.manifest
-        return JSONResponse(Health(status="ok", index_loaded=True, build_id=m["build_id"], documents=len(eng.index.documents),
-                                   passages=len(eng.index.passages), model=m["config"]["model"]).model_dump())
+        i = eng.info
+        return JSONResponse(Health(status="ok", backend=i.backend, index_loaded=True, build_id=i.build_id,
+                                   documents=i.documents, passages=i.passages, model=i.model).model_dump())
 
     @app.post("/api/admin/reload", response_model=Health,
               responses={**body_errors, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
@@ -321,6 +339,18 @@ def _add_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse({"detail": "The request body is not valid JSON."}, 400)
         return JSONResponse({"detail": "; ".join(_plain(e) for e in errors)[:1000]}, 422)
+
+    @app.exception_handler(BackendUnavailable)
+    async def store_down(request: Request, exc: BackendUnavailable) -> JSONResponse:
+        # Milvus went away mid-request or answered too slowly: name it, no stack trace; the next
+        # request reconnects by itself.
+        log.warning("index store unavailable on %s: %s", request.url.path, exc)
+        if type(exc).__name__ == "BuildReplaced":  # a newer Milvus build is current: serve it from now on
+            try:
+                await run_in_threadpool(request.app.state.holder.load)
+            except (IndexUnavailable, RuntimeError):
+                pass
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

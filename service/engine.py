@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import Counter
+import time
 from dataclasses import dataclass, field
 
+from index.backend import Backend, BackendUnavailable, IndexInfo, open_backend, selected_backend
 from index.config import Settings
 from index.dense import Encoder
 from index.search import Searcher
-from index.store import IndexUnavailable, LoadedIndex, load
+from index.store import IndexUnavailable
 
 log = logging.getLogger("policyqa")
 
@@ -40,22 +41,31 @@ def torch_threads() -> int:
 
 @dataclass
 class Engine:
-    index: LoadedIndex
+    backend: Backend
     searcher: Searcher
-    passage_counts: dict[str, int] = field(default_factory=dict)  # per document, counted once at load
+    info: IndexInfo = field(default=None)  # read once at load: health answers without a round trip
 
     def __post_init__(self) -> None:
-        if not self.passage_counts:
-            self.passage_counts = dict(Counter(p.source for p in self.index.passages))
+        if self.info is None:
+            self.info = self.backend.info()
+
+    @property
+    def index(self) -> Backend:  # the name older callers use
+        return self.backend
 
 
 class EngineHolder:
+    RETRY_SECONDS = 5.0  # while the backend is unreachable, a request tries to load again at most this often
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine: Engine | None = None
         self.error: str | None = None
+        self.backend_name = selected_backend()
         self._encoder: Encoder | None = None
         self._lock = threading.Lock()
+        self._unreachable_since: float | None = None  # set when loading failed because the store was down
+        self._last_try = 0.0
 
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
@@ -70,14 +80,34 @@ class EngineHolder:
     def load(self) -> Engine:
         """Load the current index; on failure keep serving the previous one (if any)."""
         with self._lock:
+            self._last_try = time.monotonic()
+            backend = None
             try:
-                index = load(self.settings)
-                engine = Engine(index, Searcher(index, self.encoder(), self.settings))
+                backend = open_backend(self.settings)
+                engine = Engine(backend, Searcher(backend, self.encoder(), self.settings))
                 engine.searcher.search("预热 warm-up", top_k=1)  # first call pays lazy init; not a user
-            except (IndexUnavailable, RuntimeError) as err:
+            except (IndexUnavailable, RuntimeError) as err:  # BackendUnavailable is a RuntimeError
+                if backend is not None:
+                    backend.close()
                 self.error = str(err)
+                self._unreachable_since = self._unreachable_since or time.monotonic() \
+                    if isinstance(err, BackendUnavailable) else None
                 log.error("index not loaded: %s", err)
                 raise
-            self.engine, self.error = engine, None
-            log.info("index loaded: %s (%d passages)", index.folder.name, len(index.passages))
+            previous, self.engine, self.error, self._unreachable_since = self.engine, engine, None, None
+            if previous is not None and previous.backend is not backend and previous.backend.name != "local":
+                previous.backend.close()  # a local index is left to the garbage collector: requests may still hold it
+            log.info("index loaded: %s backend, build %s (%d passages) at %s", engine.info.backend,
+                     engine.info.build_id, engine.info.passages, engine.info.location)
             return engine
+
+    def retry_if_due(self) -> Engine | None:
+        """No engine because the index store was unreachable: try again, at most every RETRY_SECONDS,
+        so the service recovers by itself when the store comes back."""
+        if self.engine is None and self._unreachable_since is not None \
+                and time.monotonic() - self._last_try >= self.RETRY_SECONDS:
+            try:
+                return self.load()
+            except (IndexUnavailable, RuntimeError):
+                return None
+        return self.engine

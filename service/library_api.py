@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
+from index.ingest import seed_paths
 from index.library import sanitize_name
 from index.parse import ParseError, sniff
 from index.parse.docx import check_archive
@@ -112,12 +113,17 @@ def _runner(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
+def _local_only(request: Request) -> None:
+    """Library jobs rebuild the local index files; a Milvus-served index is not changed by them (yet)."""
+    backend = getattr(request.app.state.holder, "backend_name", "local")
+    if backend != "local":
+        raise HTTPException(409, f"Uploads and deletes work on the local index backend; this service runs on "
+                                 f"{backend} (POLICYQA_BACKEND).")
+
+
 def _seed_names(request: Request) -> set[str]:
-    eng = request.app.state.holder.engine
-    if eng is None:
-        return set()
-    library = {e["source"] for e in eng.index.manifest.get("library") or []}
-    return {s for s in eng.index.documents if s not in library}
+    """Names of the built-in documents (the seeds folder): the library API cannot replace or delete them."""
+    return {p.name for p in seed_paths(request.app.state.holder.settings.seeds_dir)}
 
 
 @router.post("/api/documents", status_code=202, response_model=JobCreated,
@@ -129,6 +135,7 @@ def upload(request: Request, files: Annotated[list[UploadFile], File(description
     library document replaces it (same content: nothing to do)."""
     if not token_ok(x_admin_token):
         raise HTTPException(403, TOKEN_MESSAGE)
+    _local_only(request)
     if not files:
         raise HTTPException(400, "No file was sent; put the documents in the multipart field `files`.")
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -170,6 +177,7 @@ def delete(source: str, request: Request, x_admin_token: Annotated[str | None, H
     """Remove a library document; the built-in seed documents cannot be removed."""
     if not token_ok(x_admin_token):
         raise HTTPException(403, TOKEN_MESSAGE)
+    _local_only(request)
     runner = _runner(request)
     if source not in {e["source"] for e in runner.library.entries()}:
         if source in _seed_names(request):
@@ -192,19 +200,21 @@ def job(job_id: str, request: Request) -> JobOut:
 
 def document_list(eng, runner: JobRunner) -> DocumentList:
     """The served documents with their library metadata, then documents still being indexed."""
-    library = {e["source"]: e for e in eng.index.manifest.get("library") or []}
-    counts = eng.passage_counts
+    try:
+        library = {e["source"]: e for e in runner.library.entries()}
+    except ValueError:  # an unreadable library.json: list what is served, without metadata
+        library = {}
     out = []
-    for d in eng.index.documents.values():
+    for d in eng.backend.list_documents():
         e = library.get(d.source)
         meta = ({"format": e.get("format", "text"), "pages": e.get("pages"), "size": e.get("size"),
                  "added": e.get("added"), "origin": "library"} if e else {"format": "text", "origin": "seed"})
-        out.append(DocumentSummary(source=d.source, title=d.title, length=len(d.text),
-                                   passages=counts.get(d.source, 0), **meta))
+        out.append(DocumentSummary(source=d.source, title=d.title, length=d.length, passages=d.passages, **meta))
     served = {d.source for d in out}
     for job in runner.pending():
         for f in job["files"]:
             if f["source"] not in served:
-                out.append(DocumentSummary(source=f["source"], title=f["source"], length=0, passages=0, format=f.get("format", "text"),
-                                           size=f["size"], status="processing", origin="library"))
+                out.append(DocumentSummary(source=f["source"], title=f["source"], length=0, passages=0,
+                                           format=f.get("format", "text"), size=f["size"], status="processing",
+                                           origin="library"))
     return DocumentList(documents=out)

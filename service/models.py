@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUERY_CHARS = 2000
 QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+MAX_SOURCES = 100
+MAX_SOURCE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -21,6 +23,19 @@ class QueryRequest(BaseModel):
                        json_schema_extra={"minLength": 1, "pattern": QUERY_PATTERN})
     top_k: int = Field(5, ge=1, le=50, description="How many passages to return (1-50).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
+    sources: list[str] | None = Field(None, min_length=1, max_length=MAX_SOURCES,
+                                      description="Only search these documents (names as GET /api/documents lists them); "
+                                                  "omit to search all.")
+
+    @field_validator("sources")
+    @classmethod
+    def clean_sources(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            if not name.strip() or len(name) > MAX_SOURCE_CHARS or _CONTROL.search(name) or _SURROGATE.search(name):
+                raise ValueError(f"sources holds {name[:60]!r}, which is not a document name; GET /api/documents lists them")
+        return value
 
     @field_validator("query")
     @classmethod
@@ -128,6 +143,7 @@ class DocumentOut(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
+    backend: Literal["local", "milvus"] = "local"
     index_loaded: bool
     build_id: str | None = None
     documents: int = 0

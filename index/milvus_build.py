@@ -1,0 +1,174 @@
+"""Build the index into Milvus: `POLICYQA_BACKEND=milvus python -m index ensure`.
+
+Stages: read and clean the seeds, chunk, write the passages to a work file, write documents
+and term statistics, then the encode stage (index/encode_stage.py) streams passages through
+the encoder and upserts them into Milvus batch by batch, checkpointing after each. A killed
+build resumes where it stopped (same seeds and settings => same work folder and build tag).
+Only when every row is written and flushed does the "current" meta row switch to the new
+build; the previous build's collections are then dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .chunk import chunk_corpus
+from .config import Settings
+from .encode_stage import Checkpoint, encode_stream, write_records
+from .ingest import load_corpus
+from .milvus_backend import (
+    Collections, MilvusConfig, MilvusStore, SentenceSplitter, TOKEN_VEC, _batches, document_rows, okapi_idf,
+    passage_rows, stale_reasons, term_counts,
+)
+from .store import IndexUnavailable, build_config, corpus_fingerprint, index_text
+from .tokenize import Tokenizer, build_userdict
+
+
+def _say(msg: str) -> None:
+    print(f"[build] {msg}", file=sys.stderr, flush=True)
+
+
+def up_to_date(store: MilvusStore, settings: Settings) -> tuple[dict | None, list[str]]:
+    if not store.has(store.meta):
+        return None, [f"no policyqa index in {store.cfg.where()}"]
+    store.load(store.meta)
+    current = store.get_meta("current")
+    if not current:
+        return None, [f"no policyqa index in {store.cfg.where()}"]
+    missing = [c for c in Collections(store.cfg.prefix, current["build"]).all() if not store.has(c)]
+    if missing:
+        return current, [f"collections {', '.join(missing)} are missing"]
+    return current, stale_reasons(current, settings)
+
+
+def build(settings: Settings, cfg: MilvusConfig, encoder=None, force: bool = False, progress: bool = True) -> str:
+    """Build (or resume building) into Milvus unless it is up to date. Returns the build tag."""
+    store = MilvusStore(cfg)
+    try:
+        store.ensure_meta()
+        current, reasons = up_to_date(store, settings)
+        if current and not reasons and not force:
+            print(f"index is up to date in {cfg.where()}: build {current['build']}")
+            return current["build"]
+        for r in reasons:
+            _say(f"building into {cfg.where()}: {r}")
+        return _build(store, settings, cfg, encoder, current, progress)
+    finally:
+        store.close()
+
+
+def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, current: dict | None,
+           progress: bool) -> str:
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    corpus_hash, seeds = corpus_fingerprint(settings.seeds_dir)
+    config = build_config(settings)
+    key = json.dumps({"corpus": corpus_hash, "config": config, "uri": cfg.uri, "db": cfg.db_name, "prefix": cfg.prefix},
+                     sort_keys=True)
+    work = settings.var_dir / "milvus-build" / hashlib.sha1(key.encode()).hexdigest()[:16]
+    checkpoint = Checkpoint(work / "checkpoint.json")
+    state = checkpoint.load()
+    tag = state.get("tag")
+    if not tag or not store.has(Collections(cfg.prefix, tag).passages) or (current and current["build"] == tag):
+        tag = "b" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        shutil.rmtree(work, ignore_errors=True)
+        state = {"tag": tag}
+        checkpoint.save(state)
+    cols = Collections(cfg.prefix, tag)
+
+    t = time.perf_counter()
+    docs, skipped = load_corpus(settings.seeds_dir)
+    if not docs:
+        raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
+    passages = chunk_corpus(docs, settings.chunk)
+    records = work / "passages.jsonl"
+    if not records.exists() or state.get("records") != len(passages):
+        write_records(records, ((p, index_text(p, settings.index_context)) for p in passages))
+        state["records"] = len(passages)
+        checkpoint.save({**checkpoint.load(), **state})
+    userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
+    tokenizer = Tokenizer(userdict)
+    timings["read, clean, chunk"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    if encoder is None:
+        from .dense import Encoder
+
+        encoder = Encoder(settings.model_dir)
+    timings["load model"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    store.create_build(cols, encoder.dim, userdict)
+    counts: dict[str, int] = {}
+    for p in passages:
+        counts[p.source] = counts.get(p.source, 0) + 1
+    for doc in docs:
+        store.call("upsert", cols.documents, document_rows(doc, counts.get(doc.source, 0), gen=0))
+    df = term_counts(tokenizer, (index_text(p, settings.index_context) for p in passages))
+    for batch in _batches(sorted(df), 2000):
+        store.call("upsert", cols.terms, [{"term": term, "df": df[term], "vec": TOKEN_VEC} for term in batch])
+    store.flush(cols.documents, cols.terms)
+    n_docs, n_passages = len(docs), len(passages)
+    del docs, passages  # the encode stage streams from the work file
+    timings["documents and terms"] = round(time.perf_counter() - t, 3)
+
+    splitter = SentenceSplitter(userdict)
+    resumed = int(checkpoint.load().get("done", 0))
+    if resumed:  # the sentence before the first resumed passage's sentences is in the passage before it
+        from .encode_stage import read_records
+
+        splitter.rows([next(read_records(records, skip=resumed - 1))[0]], lambda texts: np.zeros((len(texts), 1)), 0)
+
+    def sink(first, batch_passages, texts, vectors):
+        # sentences first: a passage row is only written once its sentences are there
+        sids, sentence_rows = splitter.rows(batch_passages, encoder.encode_passages, gen=0)
+        if sentence_rows:
+            store.call("upsert", cols.sentences, sentence_rows)
+        store.call("upsert", cols.passages, passage_rows(batch_passages, texts, vectors, gen=0, sentence_ids=sids))
+
+    stats = encode_stream(records, n_passages, encoder.encode_passages, sink, checkpoint, batch=cfg.batch,
+                          state={"tag": tag, "records": n_passages}, progress=progress)
+    timings["encode and write passages"] = round(stats.seconds, 3)
+    t = time.perf_counter()
+    store.flush(cols.passages, cols.sentences)
+    store.load(*cols.all())
+    rows = store.call("query", cols.passages, filter="", output_fields=["count(*)"])
+    stored = int(rows[0]["count(*)"]) if rows else 0
+    if stored != n_passages:
+        raise IndexUnavailable(f"{cfg.where()} holds {stored} passages of build {tag}, expected {n_passages}; "
+                               f"run {' '.join(sys.argv[:1])} ensure again to resume")
+    timings["flush and verify"] = round(time.perf_counter() - t, 3)
+
+    idf = [okapi_idf(n, n_passages) for n in df.values()]
+    mean_idf = sum(idf) / len(idf) if idf else 0.0
+    store.put_blob(f"blob:{tag}:userdict", userdict)
+    manifest = {
+        "build": tag, "build_id": tag, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "corpus_hash": corpus_hash, "seeds": seeds, "skipped": [s.source for s in skipped], "config": config,
+        "documents": n_docs, "passages": n_passages, "terms": len(df), "dim": int(encoder.dim),
+        # BM25Okapi floors a negative idf at 0.25 x the mean idf; an unknown term counts as the rarest.
+        "idf_floor": 0.25 * mean_idf, "idf_max": max(idf, default=1.0), "timings_s": timings,
+        "encode": {"passages_per_s": round(stats.per_second, 2), "resumed_at": stats.resumed_at},
+    }
+    manifest["previous"] = current.get("build") if current and current.get("build") != tag else None
+    store.put_meta("current", manifest)  # the switch: readers that load from now on see this build
+    # Replicas still serving the previous build keep it until they reload (like the local
+    # index's two kept builds); anything older goes.
+    keep = {tag, manifest["previous"]}
+    prefix = f"{cfg.prefix}_"
+    for old in {c[len(prefix):].rsplit("_", 1)[0] for c in store.call("list_collections")
+                if c.startswith(prefix) and c != store.meta} - keep:
+        store.drop_build(Collections(cfg.prefix, old))
+        for k in store.meta_keys(f"blob:{old}:"):
+            store.delete_meta(k)
+    shutil.rmtree(work, ignore_errors=True)
+    _say(f"index {tag} in {cfg.where()}: {n_docs} documents, {n_passages} passages, "
+         f"{time.perf_counter() - t_start:.1f}s in all ({stats.per_second:.1f} passages/s encoded"
+         + (f", resumed at {stats.resumed_at}" if stats.resumed_at else "") + ")")
+    return tag

@@ -1,0 +1,354 @@
+"""The Milvus backend against a real Milvus-protocol server: `milvus-lite server` started here
+(a separate process on a loopback port, one data folder), reached by URI as a cluster would be.
+
+One server and one small build are shared by the module; tests that stop the server restart it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from index.backend import BackendUnavailable, BadFilter, LocalBackend, validate_sources
+from index.chunk import chunk_document
+from index.clean import CleanDocument
+from index.config import REPO_ROOT, Settings
+from index.milvus_backend import MilvusBackend, MilvusConfig, MilvusStore, analyzer_params
+from index.milvus_build import build as build_milvus
+from index.search import Searcher
+from index.store import build as build_local, index_text, load
+from tests.conftest import free_port, start_server, stop_server
+from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
+
+pytestmark = pytest.mark.slow
+REAL_SMALL = "004_add29a2c5c193579.txt"
+
+
+class MilvusServer:
+    """`milvus-lite server` in its own process: it can be stopped and started again on the same data."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir, self.port = data_dir, port
+        self.uri = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
+             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from pymilvus import MilvusClient
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "milvus-lite server exited at start"
+            try:
+                client = MilvusClient(uri=self.uri, timeout=2)
+                client.list_collections(timeout=2)
+                client.close()
+                return
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.3)
+        raise RuntimeError("milvus-lite server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)  # as a crash would: no clean shutdown
+            self.proc.wait(30)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = MilvusServer(tmp_path_factory.mktemp("milvus") / "data", free_port())
+    srv.start()
+    yield srv
+    srv.kill()
+
+
+def make_seeds(folder: Path, docs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "seeds" / REAL_SMALL, folder)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, server, encoder):
+    """Three small documents built both into Milvus and into a local index folder."""
+    root = tmp_path_factory.mktemp("corpus")
+    seeds = make_seeds(root / "seeds", {"100_ocean.txt": OCEAN, "200_forest.txt": FOREST_OLD, "300_drones.txt": DRONES})
+    settings = Settings(seeds_dir=seeds, var_dir=root / "var")
+    cfg = MilvusConfig(uri=server.uri, prefix="t_main", timeout=5)
+    build_milvus(settings, cfg, encoder=encoder, progress=False)
+    build_local(settings, encoder=encoder, progress=False)
+    return settings, cfg
+
+
+def milvus_searcher(corpus, encoder) -> Searcher:
+    settings, cfg = corpus
+    return Searcher(MilvusBackend.open(cfg, settings), encoder, settings)
+
+
+QUERIES = ["海洋牧场 人工鱼礁", "森林防火隔离带和瞭望塔", "无人机快递进社区", "How are drones used for delivery?"]
+
+
+def test_collections_use_the_documented_analyzer_shape(corpus, server):
+    settings, cfg = corpus
+    store = MilvusStore(cfg)
+    current = store.get_meta("current")
+    fields = {f["name"]: f for f in store.call("describe_collection", f"{cfg.prefix}_{current['build']}_passages")["fields"]}
+    params = fields["index_text"]["params"]
+    analyzer = params["analyzer_params"]
+    analyzer = json.loads(analyzer) if isinstance(analyzer, str) else analyzer
+    tok = analyzer["tokenizer"]
+    assert tok["type"] == "jieba" and tok["mode"] == "search" and tok["dict"][0] == "_default_"
+    stop = [f for f in analyzer["filter"] if isinstance(f, dict) and f["type"] == "stop"][0]
+    assert "的" in stop["stop_words"] and "，" in stop["stop_words"]
+    assert analyzer == analyzer_params(tok["dict"][1:])
+    assert {"sparse", "dense", "source", "title", "section", "char_start", "char_end", "page", "chunk_id"} <= set(fields)
+    store.close()
+
+
+def test_milvus_and_local_agree_on_the_best_passage(corpus, encoder):
+    settings, _ = corpus
+    remote = milvus_searcher(corpus, encoder)
+    local = Searcher(load(settings), encoder, settings)
+    assert remote.backend.name == "milvus" and local.backend.name == "local"
+    for q in QUERIES:
+        for mode in ("hybrid", "bm25", "dense"):
+            r, l = remote.search(q, top_k=3, mode=mode), local.search(q, top_k=3, mode=mode)
+            if mode == "bm25" and not l.hits:
+                assert not r.hits  # an English question: no Chinese tokens for BM25 either side
+                continue
+            assert r.hits[0].passage.chunk_id == l.hits[0].passage.chunk_id, (q, mode)
+            if mode == "dense":  # the same vectors, exact search on both: the same ranking and cosines
+                assert [h.passage.chunk_id for h in r.hits] == [h.passage.chunk_id for h in l.hits]
+                assert np.allclose([h.dense for h in r.hits], [h.dense for h in l.hits], atol=1e-5)
+    doc = remote.backend.document("100_ocean.txt")
+    hit = remote.search("海洋牧场 人工鱼礁", top_k=1).hits[0].passage
+    assert doc.text[hit.char_start:hit.char_end] == hit.text  # offsets index into the stored clean text
+    assert doc.text == local.backend.document("100_ocean.txt").text
+    assert {d.source: d.passages for d in remote.backend.list_documents()} == \
+           {d.source: d.passages for d in local.backend.list_documents()}
+    tokens = ["海洋", "zzzz"]
+    assert remote.backend.coverage(tokens) == local.backend.coverage(tokens) == 0.5
+    assert remote.backend.term_idf("海洋") == pytest.approx(local.backend.term_idf("海洋"), abs=1e-6)
+    assert remote.backend.term_idf("zzzz") == pytest.approx(local.backend.term_idf("zzzz"), abs=1e-6)
+    remote.backend.close()
+
+
+def test_sentence_evidence_matches_the_local_table(corpus, encoder):
+    settings, _ = corpus
+    remote = milvus_searcher(corpus, encoder)
+    local = Searcher(load(settings), encoder, settings)
+    for q in ("海洋牧场 人工鱼礁", "无人机快递进社区"):
+        r_hits, l_hits = remote.search(q, top_k=3, with_answer=False).hits, local.search(q, top_k=3, with_answer=False).hits
+        assert [h.passage.chunk_id for h in r_hits] == [h.passage.chunk_id for h in l_hits]
+        rt, rd, rh = remote.backend.sentence_evidence(r_hits)
+        lt, ld, lh = local.backend.sentence_evidence(l_hits)
+        for a, b in zip(rh, lh):
+            r_ids = rt.ids[rt.ptr[a.passage_id]:rt.ptr[a.passage_id + 1]]
+            l_ids = lt.ids[lt.ptr[b.passage_id]:lt.ptr[b.passage_id + 1]]
+            rs, ls = [rt.sentence(i, rd) for i in r_ids], [lt.sentence(i, ld) for i in l_ids]
+            assert [(s.source, s.char_start, s.char_end, s.text, s.kinds) for s in rs] == \
+                   [(s.source, s.char_start, s.char_end, s.text, s.kinds) for s in ls]
+            assert [rt.previous(i, rd) for i in r_ids] == [lt.previous(i, ld) for i in l_ids]
+            assert np.allclose(np.asarray(rt.vectors)[r_ids], np.asarray(lt.vectors)[l_ids], atol=1e-5)
+        r, l = remote.search(q, top_k=3), local.search(q, top_k=3)
+        assert (r.answer.text if r.answer else None) == (l.answer.text if l.answer else None)
+        assert r.abstain_reason == l.abstain_reason
+    remote.backend.close()
+
+
+@pytest.mark.parametrize("backend_name", ["milvus", "local"])
+def test_sources_filter_restricts_results_on_both_backends(corpus, encoder, backend_name):
+    settings, _ = corpus
+    searcher = milvus_searcher(corpus, encoder) if backend_name == "milvus" else Searcher(load(settings), encoder, settings)
+    wanted = ["200_forest.txt"]
+    for mode in ("hybrid", "bm25", "dense"):
+        hits = searcher.search("海洋牧场 人工鱼礁 森林", top_k=5, mode=mode, sources=wanted).hits
+        assert hits and {h.passage.source for h in hits} == set(wanted), mode
+    unfiltered = searcher.search("海洋牧场 人工鱼礁", top_k=5).hits
+    assert unfiltered[0].passage.source == "100_ocean.txt"
+    assert validate_sources(["200_forest.txt", "200_forest.txt"], searcher.backend) == ["200_forest.txt"]
+    with pytest.raises(BadFilter, match="nope.txt"):
+        validate_sources(["nope.txt"], searcher.backend)
+    searcher.backend.close()
+
+
+def test_add_replace_delete_a_document(corpus, encoder, server):
+    settings, cfg = corpus
+    backend = MilvusBackend.open(cfg, settings)
+    searcher = Searcher(backend, encoder, settings)
+
+    def write(source, text):
+        doc = CleanDocument(source, text.split("\n")[0], text)
+        passages = chunk_document(doc, settings.chunk)
+        texts = [index_text(p, settings.index_context) for p in passages]
+        backend.add_document(doc, passages, texts, encoder.encode_passages(texts), encode=encoder.encode_passages)
+        return passages
+
+    n0 = backend.info().passages
+    added = write("400_garbage.txt", FOREST_NEW)
+    assert searcher.search("厨余垃圾 厌氧发酵", top_k=1).hits[0].passage.source == "400_garbage.txt"
+    assert backend.passage_count("400_garbage.txt") == len(added) and backend.info().passages == n0 + len(added)
+    replaced = write("400_garbage.txt", OCEAN)  # replace: none of the old text may remain findable
+    rows = backend.store.call("query", backend.cols.passages, filter='source == "400_garbage.txt"',
+                              output_fields=["pid", "text"])
+    assert len(rows) == len(replaced) and all("厨余" not in r["text"] for r in rows)
+    assert backend.document("400_garbage.txt").text == OCEAN
+    assert backend.delete_document("400_garbage.txt") == len(replaced)
+    for table in (backend.cols.passages, backend.cols.documents):
+        assert backend.store.call("query", table, filter='source == "400_garbage.txt"', output_fields=["source"]) == []
+    assert backend.document("400_garbage.txt") is None and backend.info().passages == n0
+    assert all(h.passage.source != "400_garbage.txt" for h in searcher.search("海洋牧场", top_k=10).hits)
+    backend.close()
+
+
+def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, server):
+    settings, cfg = corpus
+    backend = MilvusBackend.open(cfg, settings)
+    big = "\n\n".join(f"第{i}部分。{FOREST_NEW}" for i in range(12))  # several passages, written in batches of 2
+    doc = CleanDocument("500_big.txt", "城市生活垃圾分类实施办法", big)
+    passages = chunk_document(doc, settings.chunk)
+    texts = [index_text(p, settings.index_context) for p in passages]
+    vectors = encoder.encode_passages(texts)
+    assert len(passages) >= 4
+    backend.cfg = backend.store.cfg = MilvusConfig(**{**vars(cfg), "batch": 2})
+    real_call, upserts = backend.store.call, []
+
+    def crash_after_first_batch(method, *args, **kwargs):
+        out = real_call(method, *args, **kwargs)
+        if method == "upsert" and args and args[0] == backend.cols.passages:
+            upserts.append(len(args[1]))
+            server.kill()  # Milvus dies mid-write: one batch of the new document is stored
+        return out
+
+    backend.store.call = crash_after_first_batch
+    with pytest.raises(BackendUnavailable, match=server.uri.replace(".", r"\.")):
+        backend.add_document(doc, passages, texts, vectors, encode=encoder.encode_passages)
+    assert upserts == [2]
+    backend.close()
+    server.start()
+    reopened = MilvusBackend.open(cfg, settings)  # finds the job row and undoes the half write
+    store = reopened.store
+    assert store.get_meta(reopened._job_key()) is None
+    assert store.call("query", reopened.cols.passages, filter='source == "500_big.txt"', output_fields=["pid"]) == []
+    assert reopened.document("500_big.txt") is None
+    # BM25 and dense agree on which passages exist: every id either side returns has a row.
+    searcher = Searcher(reopened, encoder, settings)
+    q = "厨余垃圾由专用车辆收运至餐厨处理厂"
+    ids = np.concatenate([reopened.bm25_search(q, reopened.tokenizer.tokenize(q), 50).ids,
+                          reopened.dense_search(encoder.encode_query(q), 50).ids])
+    assert len(reopened.get_passages(np.unique(ids))) == len(np.unique(ids))
+    assert reopened.info().passages == sum(d.passages for d in reopened.list_documents())
+    assert searcher.search(q, top_k=1).hits
+    reopened.close()
+
+
+def test_killed_build_resumes_where_it_stopped(tmp_path, server):
+    seeds = make_seeds(tmp_path / "seeds", {"100_ocean.txt": OCEAN, "300_drones.txt": DRONES})
+    shutil.copy(REPO_ROOT / "seeds" / "000_0bf3d725d3d5bf69.txt", seeds)
+    env = {**os.environ, "POLICYQA_BACKEND": "milvus", "POLICYQA_MILVUS_URI": server.uri,
+           "POLICYQA_MILVUS_PREFIX": "t_resume", "POLICYQA_BUILD_BATCH": "4", "POLICYQA_SEEDS_DIR": str(seeds),
+           "POLICYQA_VAR_DIR": str(tmp_path / "var"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "index", "ensure"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in proc.stderr:  # kill it once two batches are recorded
+            seen.append(line)
+            if line.startswith("[build] encoded 8/"):
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-2000:]
+    total = int(seen[-1].split("/")[1].split()[0])
+    assert total > 8
+    done = subprocess.run([sys.executable, "-m", "index", "ensure"], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming the encode stage at passage 8 of" in done.stderr
+    assert f"encoded 12/{total}" in done.stderr and "encoded 4/" not in done.stderr  # batches 1-2 not redone
+    settings = Settings(seeds_dir=seeds, var_dir=tmp_path / "var")
+    backend = MilvusBackend.open(MilvusConfig(uri=server.uri, prefix="t_resume"), settings)
+    assert backend.info().passages == total
+    assert backend.store.call("query", backend.cols.passages, filter="", output_fields=["count(*)"])[0]["count(*)"] == total
+    backend.close()
+    again = subprocess.run([sys.executable, "-m", "index", "ensure"], cwd=REPO_ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert "up to date" in again.stdout
+
+
+def test_service_on_milvus_survives_the_store_going_away(corpus, server):
+    settings, cfg = corpus
+    env = {"POLICYQA_BACKEND": "milvus", "POLICYQA_MILVUS_URI": server.uri, "POLICYQA_MILVUS_PREFIX": cfg.prefix,
+           "POLICYQA_MILVUS_TIMEOUT": "3", "POLICYQA_SEEDS_DIR": str(settings.seeds_dir),
+           "POLICYQA_VAR_DIR": str(settings.var_dir)}
+    server.kill()  # unreachable at start
+    proc, url = start_server(env)
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    body = {"query": "海洋牧场 人工鱼礁", "top_k": 3}
+    try:
+        r = httpx.post(f"{url}/api/query", json=body, timeout=30)
+        assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+        h = httpx.get(f"{url}/api/health", timeout=30)
+        assert h.status_code == 503 and h.json()["backend"] == "milvus" and server.uri in h.json()["detail"]
+        server.start()  # it comes back: the service recovers without a restart
+        _wait_for(lambda: _status(url, body) == 200)
+        h = httpx.get(f"{url}/api/health", timeout=30).json()
+        assert h["status"] == "ok" and h["backend"] == "milvus" and h["passages"] > 0
+        r = httpx.post(f"{url}/api/query", json={**body, "sources": ["300_drones.txt"]}, timeout=30)
+        assert r.status_code == 200 and {p["source"] for p in r.json()["passages"]} == {"300_drones.txt"}
+        r = httpx.post(f"{url}/api/query", json={**body, "sources": ["nope.txt"]}, timeout=30)
+        assert r.status_code == 422 and "nope.txt" in r.json()["detail"]
+        server.kill()  # lost while serving
+        r = httpx.post(f"{url}/api/query", json=body, timeout=60)
+        assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+        assert httpx.get(f"{url}/api/health", timeout=30).status_code == 503
+        server.start()
+        _wait_for(lambda: _status(url, body) == 200)
+        assert httpx.post(f"{url}/api/query", json=body, timeout=30).json()["passages"][0]["source"] == "100_ocean.txt"
+        server.proc.send_signal(signal.SIGSTOP)  # alive but answering nothing: too slow
+        try:
+            t0 = time.monotonic()
+            r = httpx.post(f"{url}/api/query", json=body, timeout=60)
+            assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+            assert time.monotonic() - t0 < 30  # bounded by POLICYQA_MILVUS_TIMEOUT, not hanging
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        _wait_for(lambda: _status(url, body) == 200)
+    finally:
+        stop_server(proc)
+        if server.proc is None:
+            server.start()
+
+
+def _status(url: str, body: dict) -> int:
+    try:
+        return httpx.post(f"{url}/api/query", json=body, timeout=120).status_code
+    except httpx.TimeoutException:  # still reloading on a busy machine
+        return 0
+
+
+def _wait_for(check, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError("the service did not recover in time")
