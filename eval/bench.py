@@ -33,7 +33,9 @@ from index.chunk import Passage, sentence_spans  # noqa: E402
 from index.config import REPO_ROOT, Settings  # noqa: E402
 from index.dense import DEFAULT_ENCODER, DenseIndex, Encoder  # noqa: E402
 from index.ingest import load_corpus  # noqa: E402
+from index.question import tag  # noqa: E402
 from index.search import Searcher  # noqa: E402
+from index.sentences import SentenceTable, kinds_of  # noqa: E402
 
 STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
 SCALES = {"real": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -273,6 +275,33 @@ class SynthIndex:
     tokenizer: object
     bm25: BM25Index
     dense: DenseIndex
+    sentences: SentenceTable
+    documents: dict
+
+
+class BankSentences:
+    """The sentence bank as the reader's sentence evidence: each real sentence typed and
+    embedded once; a synthetic passage's sentences are the bank sentences it was made of."""
+
+    def __init__(self, bank: SentenceBank, encoder: Encoder):
+        docs = bank.docs
+        self.documents = {d.source: d for d in docs}
+        offsets = []
+        for d, doc in enumerate(docs):  # the same spans SentenceBank kept, stripped
+            for s, e in sentence_spans(doc.text, 200):
+                piece = doc.text[s:e]
+                if len(piece.strip()) >= 4:
+                    lead = len(piece) - len(piece.lstrip())
+                    offsets.append((d, s + lead, s + lead + len(piece.strip())))
+        assert len(offsets) == len(bank.texts)
+        self.offsets = np.array(offsets, dtype=np.int64)
+        self.kinds = np.array([kinds_of(t, tag(t)) for t in bank.texts], dtype=np.uint8)
+        self.encode_s, self.vectors = timed(encoder.encode_passages, bank.texts)
+        self.sources = [d.source for d in docs]
+
+    def table(self, corpus: SynthCorpus) -> SentenceTable:
+        return SentenceTable(self.sources, self.offsets, self.kinds, self.vectors, corpus.off.astype(np.int64),
+                             corpus.sent.astype(np.int64))
 
 
 # ---------------------------------------------------------------- query latency
@@ -358,6 +387,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sample sizes, no 1M, under 2 minutes")
     ap.add_argument("--queries", type=int, default=None, help="queries per latency measurement")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--no-upload", action="store_true", help="skip the upload section (eval/bench_upload.py)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     args.scales = args.scales or ("real,10k" if args.quick else "real,10k,100k,1m")
@@ -433,7 +463,7 @@ def main(argv=None) -> int:
             else:
                 t0 = time.perf_counter()
                 parts = make_index(docs, settings, e)
-                idx = SynthIndex(parts.passages, parts.tokenizer, parts.bm25, parts.dense)
+                idx = SynthIndex(parts.passages, parts.tokenizer, parts.bm25, parts.dense, parts.sentences, parts.documents)
                 log(f"  {b}: index built in {time.perf_counter() - t0:.1f}s")
             s = Searcher(idx, e, settings)
             rows.append([b, hit_at_5(s, items, "hybrid"), hit_at_5(s, items, "dense")])
@@ -444,6 +474,9 @@ def main(argv=None) -> int:
                   ["encoder", "hybrid hit@5 %", "dense hit@5 %", "hybrid Δ pts", "dense Δ pts"], rows)
 
     # ------------------------------------------------ query latency per scale
+    log(f"sentence evidence: typing and encoding the {len(bank.texts)} bank sentences")
+    bank_sentences = BankSentences(bank, enc)
+    sent_rate = len(bank.texts) / bank_sentences.encode_s
     lat_rows, build_rows, bm25_rows, dense_rows, ann_rows, mem_rows = [], [], [], [], [], []
     qs = (questions * (n_q // len(questions) + 1))[:n_q]
     for scale in scales:
@@ -467,7 +500,8 @@ def main(argv=None) -> int:
         vec_s = time.perf_counter() - t0
         faiss_s, dense = timed(DenseIndex.build, vectors)
         log(f"{scale}: faiss {dense.kind} built in {faiss_s:.1f}s")
-        idx = SynthIndex(LazyPassages(corpus), real.tokenizer, bm25, dense)
+        idx = SynthIndex(LazyPassages(corpus), real.tokenizer, bm25, dense, bank_sentences.table(corpus),
+                         bank_sentences.documents)
         searcher = Searcher(idx, enc, settings)
         lat_rows += latency_rows(scale, n, latency(searcher, qs))
         ref_build = float("nan")
@@ -526,6 +560,12 @@ def main(argv=None) -> int:
         gc.collect()
 
     rep.table("Query latency in process (Searcher.search, hybrid, with answer)", LAT_HEADER, lat_rows)
+    per_passage = real.sentences.size / len(real.passages)
+    rep.table("Sentence evidence: build-time cost (the reader's sentence vectors)",
+              ["sentences per passage (real index)", "sentences encoded/s", "passages encoded/s (plain fp32)",
+               "extra encode time per 1,000 passages (s)", "sentence vectors MB per 1,000 passages"],
+              [[per_passage, sent_rate, len(sample_texts) / (plain_s or 1), 1000 * per_passage / sent_rate,
+                1000 * per_passage * real.dense.vectors.shape[1] * 4 / 2**20]])
     if build_rows:
         rep.table("Build at synthetic scales (seconds)",
                   ["scale", "passages", "generate", "bm25 (vectorised)", "bm25 (BM25Okapi-based)", "speed-up",
@@ -564,6 +604,15 @@ def main(argv=None) -> int:
                      f"model); each 100k passages add about {per:.0f} MiB (measured in process at 100k: BM25 weights, "
                      f"vectors, FAISS index and Passage objects); 2 workers hold two copies of the model, while "
                      f"memory-mapped index files are shared through the page cache.")
+        log("HTTP: chat path against the stub LLM (eval/chat_bench.py)")
+        try:
+            from .chat_bench import rows as chat_rows, run as chat_run
+
+            chat = chat_run(seconds=15 if quick else 60)
+            rep.table("Chat path, POST /api/chat streamed, stub LLM test double (eval/chat_bench.py)", ["measure", "value"],
+                      chat_rows(chat))
+        except Exception as err:  # report it, keep the rest of the report
+            rep.note(f"chat bench failed: {type(err).__name__}: {err}")
     if mem_rows:
         rep.table("Memory added by 100k passages (MiB)",
                   ["scale", "passages", "RSS added", "BM25 weights", "vectors", "FAISS index"], mem_rows)
@@ -573,6 +622,11 @@ def main(argv=None) -> int:
              "(weight U(0.5,1)) plus N(0, 0.02²) noise per dimension, renormalised.")
     rep.note("HNSW is not built at 1M here: on 2 cores its build takes minutes; IVF-Flat builds in well under a "
              "minute. DenseIndex.build(ann='hnsw') stays available and is tested.")
+    if not args.no_upload:
+        log("uploads: eval/bench_upload.py")
+        from .bench_upload import run as upload_bench
+
+        upload_bench(rep)
     rep.note(f"total bench time {time.perf_counter() - t_start:.0f}s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(rep.markdown(args), encoding="utf-8")

@@ -138,63 +138,64 @@ class Evidence:
 
 def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
            tokens: list[str], match_text: str, idf, passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
-    """Candidate sentences of the top passages and their features."""
+    """Candidate sentences of the top passages and their features. (Texts are lower-cased once
+    here; the helpers below take lower-cased text.)"""
     top = hits[:passages_considered]
     ids, ranks, passage_of = [], [], []
     seen: set[int] = set()
     for hit in top:
-        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]]:
-            if int(sid) not in seen:
-                seen.add(int(sid))
-                ids.append(int(sid))
+        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]].tolist():
+            if sid not in seen:
+                seen.add(sid)
+                ids.append(sid)
                 ranks.append(hit.rank)
                 passage_of.append(hit)
     sentences = [table.sentence(i, documents) for i in ids]
-    previous = [table.previous(i, documents) for i in ids]
+    lowered = [s.text.lower() for s in sentences]
+    previous = [table.previous(i, documents).lower() for i in ids]
     terms = sorted(set(tokens), key=len, reverse=True)
     term_idf = {t: idf(t) for t in terms}
+    context_of = {h.rank: _context(h) for h in top}
+    contexts = [context_of[h.rank] for h in passage_of]
+    lowered_context = {rank: c.lower() for rank, c in context_of.items()}
+    windows = [lowered_context[h.rank] for h in passage_of]
     # A constraint (a place, a year) must be met near the answer: in the passage the sentence
     # comes from (with its title and section), and that passage must also hold another word of
     # the question (a table naming 成都 among fifty cities does not make 成都's policy "found").
-    windows = [_context(h).lower() for h in passage_of]
     constraints = analysis.constraints
+    variants = {c: [v.lower() for v in name_variants(c)] for c in analysis.names}
     topic = [t for t in terms if not any(t in c.lower() or c.lower() in t for c in constraints)]
-    on_topic = [not topic or any(t in w for t in topic) for w in windows]
-    met = {c: [ok and _mentions(w, c) for w, ok in zip(windows, on_topic)] for c in constraints}
-    missing = [c for c in constraints if not any(met[c])]
+    on_topic = {rank: not topic or any(t in w for t in topic) for rank, w in lowered_context.items()}
+    met_in = {rank: {c for c in constraints if on_topic[rank] and _mentions(w, variants[c])}
+              for rank, w in lowered_context.items()}
+    missing = [c for c in constraints if not any(c in m for m in met_in.values())]
     # Answers come from the passages that meet the most constraints (all of them, usually).
-    count = np.array([sum(met[c][i] for c in constraints) for i in range(len(sentences))])
+    count = np.array([len(met_in[h.rank]) for h in passage_of])
     on_constraint = count == count.max() if len(count) else np.zeros(0, dtype=bool)
     if not sentences:
         return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
     dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
-
-    def lexical_of(text: str) -> float:
-        return _coverage(text, term_idf)
-
-    lexical = np.array([lexical_of(s.text) for s in sentences])
+    lexical = np.array([_coverage(t, term_idf) for t in lowered])
     grams = _bigrams(match_text.lower())
-    bigram = np.array([sum(g in s.text.lower() for g in grams) / len(grams) if grams else 0.0 for s in sentences])
+    bigram = np.array([sum(g in t for g in grams) / len(grams) if grams else 0.0 for t in lowered])
     typed = analysis.answer_type in TYPED
     has_type = np.array([typed and s.has(analysis.answer_type) for s in sentences], dtype=np.float64)
     near = np.array([_type_nearness(s.text, analysis, terms) if typed and has_type[i] else 0.0
                      for i, s in enumerate(sentences)])
-    cons = analysis.names
-    cons_sentence = np.array([_share(s.text, cons) for s in sentences])
-    context_of = {h.rank: _context(h) for h in top}
-    sentence_contexts = [context_of[h.rank] for h in passage_of]
-    cons_passage = np.array([_share(c, cons) for c in sentence_contexts])
+    names = [variants[c] for c in analysis.names]
+    share_in = {rank: _share(w, names) for rank, w in lowered_context.items()}
     X = np.column_stack([
         dense, dense - dense.max(), lexical, lexical - lexical.max(), bigram, has_type,
-        np.full(len(sentences), float(typed)) - has_type, near, cons_sentence, cons_passage,
+        np.full(len(sentences), float(typed)) - has_type, near, [_share(t, names) for t in lowered],
+        [share_in[h.rank] for h in passage_of],
         1.0 / np.array(ranks, dtype=np.float64), [float(s.is_heading) for s in sentences],
         [math.log(len(s.text)) for s in sentences],
         [float(analysis.answer_type == "reason" and REASON_CUE.search(s.text) is not None) for s in sentences],
         bigram - bigram.max(), _is_top(dense), _is_top(lexical),
         # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
-        [lexical_of(p) for p in previous],
+        [_coverage(p, term_idf) for p in previous],
     ])
-    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, sentence_contexts, on_constraint)
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, contexts, on_constraint)
 
 
 def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
@@ -255,9 +256,9 @@ def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, c
     finite = np.sort(logits[np.isfinite(logits)])[::-1]
     top = float(finite[0]) if len(finite) else 0.0
     margin = top - float(finite[1]) if len(finite) > 1 else 0.0
-    answer_text = "".join(evidence.sentences[i].text for i in chosen)
-    context = evidence.contexts[best]
-    absent = [v for t, v in evidence.term_idf.items() if t not in context.lower()]
+    answer_text = "".join(evidence.sentences[i].text for i in chosen).lower()
+    context = evidence.contexts[best].lower()
+    absent = [v for t, v in evidence.term_idf.items() if t not in context]
     max_idf = max(evidence.term_idf.values(), default=0.0) or 1.0
     i = FEATURES.index
     return np.array([
@@ -349,19 +350,19 @@ def _context(hit) -> str:
     return f"{p.title}\n{p.section}\n{p.text}"
 
 
-def _mentions(text: str, name: str) -> bool:
-    return any(v.lower() in text.lower() for v in name_variants(name))
+def _mentions(lowered: str, variants: list[str]) -> bool:
+    return any(v in lowered for v in variants)
 
 
-def _coverage(text: str, term_idf: dict[str, float]) -> float:
-    """Share of the question's idf mass whose terms occur in `text`."""
+def _coverage(lowered: str, term_idf: dict[str, float]) -> float:
+    """Share of the question's idf mass whose terms occur in `lowered` (lower-cased text)."""
     total = sum(term_idf.values())
-    lowered = text.lower()
     return sum(v for t, v in term_idf.items() if t in lowered) / total if total else 0.0
 
 
-def _share(text: str, names: list[str]) -> float:
-    return sum(_mentions(text, n) for n in names) / len(names) if names else 1.0
+def _share(lowered: str, names: list[list[str]]) -> float:
+    """Share of the names (each as its variants) that `lowered` mentions."""
+    return sum(_mentions(lowered, n) for n in names) / len(names) if names else 1.0
 
 
 @lru_cache(maxsize=1024)

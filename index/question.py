@@ -36,7 +36,7 @@ _ZH_RULES = [
      r"|叫什么|名称|称为什么|题目|标题", "title"),
     (r"为什么|为何|原因|何故|目的是|意义", "reason"),
     (r"怎么|怎样|如何|什么方式|哪些方式|做法|途径|举措是", "method"),
-    (r"哪些|哪[两三四五六七八九几]个|有什么|包括什么|包括哪|几方面|哪几|措施|任务", "list"),
+    (r"哪些|哪[两三四五六七八九几][个项步条类点种大层]|分别|有什么|包括什么|包括哪|几方面|哪几|措施|任务", "list"),
     (r"是否|能否|能不能|可不可以|可否|有没有|是不是|会不会|吗[？?]?$", "yesno"),
 ]
 _EN_RULES = [
@@ -111,6 +111,7 @@ def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
 
 
+@lru_cache(maxsize=2048)
 def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
     kind = answer_type(question)

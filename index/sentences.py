@@ -140,10 +140,12 @@ class SentenceTable:
 
     @classmethod
     def load(cls, folder: Path, sources: list[str]) -> "SentenceTable":
-        table = cls(sources, np.load(folder / "sentence_offsets.npy", mmap_mode="r"),
-                    np.load(folder / "sentence_kinds.npy", mmap_mode="r"),
-                    np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
-                    np.load(folder / "passage_sentence_ptr.npy"), np.load(folder / "passage_sentences.npy", mmap_mode="r"))
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray view of the mapping: indexing an np.memmap costs a subclass object per call.
+            return np.asarray(np.load(folder / name, mmap_mode="r"))
+
+        table = cls(sources, mapped("sentence_offsets.npy"), mapped("sentence_kinds.npy"), mapped("sentence_vectors.npy"),
+                    np.load(folder / "passage_sentence_ptr.npy"), mapped("passage_sentences.npy"))
         if not (len(table.offsets) == len(table.kinds) == len(table.vectors)):
             raise ValueError(f"sentence files disagree: {len(table.offsets)} offsets, {len(table.kinds)} kinds, "
                              f"{len(table.vectors)} vectors")
