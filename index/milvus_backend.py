@@ -468,6 +468,7 @@ class MilvusBackend:
         self.current = current
         self.cols = Collections(self.cfg.prefix, current["build"])
         self.tokenizer = Tokenizer(userdict)
+        self.translation: dict[str, list[str]] | None = None
         self._idf: dict[str, float] = {}
         self._idf_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -490,6 +491,8 @@ class MilvusBackend:
             cols = Collections(cfg.prefix, current["build"])
             store.load(*cols.all())
             backend = cls(store, current, store.get_blob(f"blob:{current['build']}:userdict"))
+            # English questions reach BM25 through this build's mapping (none: the glossary alone)
+            backend.translation = {k: list(v) for k, v in store.get_blob(f"blob:{current['build']}:translation")} or None
             backend.recover()
             return backend
         except BaseException:

@@ -148,6 +148,11 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     idf = [okapi_idf(n, n_passages) for n in df.values()]
     mean_idf = sum(idf) / len(idf) if idf else 0.0
     store.put_blob(f"blob:{tag}:userdict", userdict)
+    # the build's English -> Chinese mapping (CC-CEDICT x this corpus's vocabulary), as the local build keeps it
+    from .cedict import build_translation
+
+    translation = build_translation(dict(df), n_passages)
+    store.put_blob(f"blob:{tag}:translation", sorted([k, list(v)] for k, v in (translation or {}).items()))
     manifest = {
         "build": tag, "build_id": tag, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "corpus_hash": corpus_hash, "seeds": seeds, "skipped": [s.source for s in skipped], "config": config,
