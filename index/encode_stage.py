@@ -120,13 +120,26 @@ def encode_stream(records_path: Path, total: int, encode: Callable[[list[str]], 
 
 
 class VectorFileSink:
-    """Vectors into a preallocated float32 file, memory-mapped, row = passage position (the local
-    index's dense_vectors layout). Flushed per batch, so the checkpoint never runs ahead of it."""
+    """Vectors into a preallocated float32 file, row = passage position (the local index's
+    dense_vectors layout), written with pwrite and fsynced per batch, so the checkpoint never
+    runs ahead of the file. Not memory-mapped: mapped pages written would stay in this
+    process's RSS and grow it with the corpus."""
 
     def __init__(self, path: Path, total: int, dim: int):
-        mode = "r+" if path.exists() and path.stat().st_size == total * dim * 4 else "w+"
-        self.vectors = np.memmap(path, dtype=np.float32, mode=mode, shape=(total, dim))
+        self.path, self.total, self.dim = path, total, dim
+        size = total * dim * 4
+        fresh = not (path.exists() and path.stat().st_size == size)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fresh:
+            os.ftruncate(self.fd, size)
 
     def __call__(self, first: int, passages, texts, vectors: np.ndarray) -> None:
-        self.vectors[first : first + len(vectors)] = vectors
-        self.vectors.flush()
+        data = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+        os.pwrite(self.fd, data, first * self.dim * 4)
+        os.fsync(self.fd)
+
+    def row(self, i: int) -> np.ndarray:
+        return np.frombuffer(os.pread(self.fd, self.dim * 4, i * self.dim * 4), dtype=np.float32)
+
+    def close(self) -> None:
+        os.close(self.fd)
