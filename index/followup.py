@@ -13,9 +13,8 @@
    the follow-up replaces the previous place) and its topic words the follow-up lacks are put
    in front of the follow-up: "示范区 人才 绿卡 待遇 具体标准是多少？".
 
-Places, organisations and topic words come from index.question.analyze() (jieba's part-of-speech
-tags), plus the place names of the Yangtze River Delta demonstration zone that jieba tags as
-person names (吴江).
+Places, organisations, topic words and subject nouns come from index.question.analyze() (jieba's
+part-of-speech tags and dictionary: 吴江 is a place because 吴江市 is one).
 """
 from __future__ import annotations
 
@@ -25,10 +24,6 @@ from dataclasses import dataclass, field
 _CUE_START = re.compile(r"^\s*(那么|那|还有|另外|此外|以及|它们|它|其|该|这个|这些|这|此|具体|上述|那个|那些|再|又|and |what about |how about )",
                         re.I)
 _CUE_END = re.compile(r"(呢|吗|呀)?\s*[?？。！!]*\s*$")
-_PLACE_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,6}(省|市|区|县|镇|乡|街道|新区|高新区|开发区)$")
-# Places of the demonstration zone that jieba's dictionary tags as names or common nouns.
-KNOWN_PLACES = frozenset("""上海 江苏 浙江 安徽 苏州 嘉兴 杭州 南京 合肥 宁波 青浦 吴江 嘉善 金泽 黎里 汾湖 西塘 姚庄
-    朱家角 练塘 盛泽 震泽 长三角 虹桥 松江 昆山 太仓""".split())
 _STOP = frozenset("""是 有 要 会 能 可以 什么 哪些 哪个 多少 如何 怎么 怎样 为什么 是否 具体 情况 问题 方面 相关 规定
     内容 要求 标准 呢 吗 请问 还有 那么 进行 需要 应该 哪里 时候 主要""".split())
 
@@ -38,16 +33,16 @@ class Facts:
     places: list[str] = field(default_factory=list)
     orgs: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # topic words: nouns and verbs that are not places/orgs
+    subjects: list[str] = field(default_factory=list)  # nouns naming what the question is about
 
 
 def facts(question: str) -> Facts:
-    """Places, organisations and topic words of a question, from index.question.analyze()
-    (jieba part-of-speech tags), with the zone's place names jieba tags as people (吴江) moved to places."""
-    from .question import analyze
+    """Places, organisations, topic words and subjects of a question, from index.question.analyze()."""
+    from .question import analyze, is_place_name
 
     a = analyze(question)
-    out = Facts()
-    for word in a.places + [w for w in a.people if _is_place(w)] + [w for w in a.terms if _is_place(w)]:
+    out = Facts(subjects=list(a.subjects))
+    for word in a.places + [w for w in a.people + a.terms if is_place_name(w)]:
         _add(out.places, word)
     for word in a.orgs:
         if word not in out.places:
@@ -59,10 +54,6 @@ def facts(question: str) -> Facts:
     return out
 
 
-def _is_place(word: str) -> bool:
-    return word in KNOWN_PLACES or re.sub(r"(区|县|市|镇)$", "", word) in KNOWN_PLACES or bool(_PLACE_SUFFIX.match(word))
-
-
 def _add(items: list[str], word: str) -> None:
     if word not in items:
         items.append(word)
@@ -71,9 +62,9 @@ def _add(items: list[str], word: str) -> None:
 def is_followup(question: str, f: Facts | None = None) -> bool:
     f = f or facts(question)
     core = _CUE_END.sub("", question).strip()
-    # Without a place or organisation of its own, two topic words are too few to stand alone
-    # ("由哪个部门负责？"); a new question names its subject ("示范区要加快建设哪些…").
-    thin = not f.places and not f.orgs and len(f.terms) < 3
+    # A new question names its subject ("高温津贴每月发多少？"); one that names none, or names
+    # no place or organisation and too little else, leans on the one before ("由哪个部门负责？").
+    thin = not f.subjects or (not f.places and not f.orgs and len(f.subjects) < 2 and len(f.terms) < 3)
     return bool(_CUE_START.match(question) or re.search(r"呢\s*[?？]?\s*$", question) or thin or len(core) <= 4)
 
 

@@ -379,3 +379,21 @@ def test_screenshot(chromium, live_server, tmp_path):
     head = out.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", head[16:24]) == (1280, 900)
+
+
+# issue 9: the reader's typed span in bold, one citation per answer sentence, the abstain reason
+def test_typed_answer_bolds_its_span_and_abstention_shows_its_reason(ui):
+    page = ui().page
+    turn, data = ask_and_capture(page, "嘉兴给来嘉工作、首次购房的博士多少购房补助?")
+    answer = data["answer"]
+    assert answer["span"] and answer["span"]["text"] == "35万元", answer
+    expect(turn.locator(".answer-text strong.answer-span")).to_have_text("35万元")
+    # every answer sentence carries its own citation marker
+    assert turn.locator(".answer-text .sentence").count() == len(answer["sentences"])
+    for i in range(len(answer["sentences"])):
+        expect(turn.locator(".answer-text .sentence").nth(i).locator(".cite").first).to_be_visible()
+
+    turn, data = ask_and_capture(page, "成都对引进的博士给多少安家费？")
+    assert data["answer"]["abstain_reason"] == "文件中未找到“成都”的相关内容", data["answer"]
+    expect(turn.locator(".abstain-reason")).to_contain_text("文件中未找到“成都”的相关内容")
+    expect(turn.locator(".answer-text strong.answer-span")).to_have_count(0)

@@ -35,6 +35,11 @@ def test_standalone_questions_and_first_questions_are_left_alone():
     assert is_followup("那吴江呢？") and is_followup("一共开了多少场会？")
 
 
+def test_a_new_question_with_its_own_subject_is_not_a_follow_up():
+    assert rewrite("高温津贴每月发多少？", "共享单车骑行怎样折算碳积分？") == "高温津贴每月发多少？"
+    assert rewrite("示范区人才公寓怎么申请？", "那吴江呢？") == "示范区人才公寓怎么申请？"
+
+
 def test_a_chain_of_follow_ups_keeps_the_first_topic():
     out = rewrite_conversation(["青浦区有哪些人才政策？", "那吴江呢？", "具体标准是多少？"])
     assert "吴江" in out and "人才" in out and "青浦" not in out
