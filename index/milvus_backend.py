@@ -459,6 +459,7 @@ class MilvusBackend:
         self._idf: dict[str, float] = {}
         self._idf_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.translation: dict[str, list[str]] | None = None
 
     @classmethod
     def open(cls, cfg: MilvusConfig, settings=None, check_stale: bool = True) -> "MilvusBackend":
@@ -478,6 +479,8 @@ class MilvusBackend:
             cols = Collections(cfg.prefix, current["build"])
             store.load(*cols.all())
             backend = cls(store, current, store.get_blob(f"blob:{current['build']}:userdict"))
+            # English -> Chinese mapping of this build; builds made before it existed use the glossary alone
+            backend.translation = {k: list(v) for k, v in store.get_blob(f"blob:{current['build']}:translation")} or None
             backend.recover()
             return backend
         except BaseException:

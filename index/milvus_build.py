@@ -148,6 +148,10 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     idf = [okapi_idf(n, n_passages) for n in df.values()]
     mean_idf = sum(idf) / len(idf) if idf else 0.0
     store.put_blob(f"blob:{tag}:userdict", userdict)
+    # the build's English mapping (index/cedict.py), from the same vocabulary and passage counts as BM25's
+    from .cedict import build_translation
+
+    store.put_blob(f"blob:{tag}:translation", sorted(build_translation(dict(df), n_passages).items()))
     manifest = {
         "build": tag, "build_id": tag, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "corpus_hash": corpus_hash, "seeds": seeds, "skipped": [s.source for s in skipped], "config": config,
