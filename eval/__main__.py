@@ -2,6 +2,8 @@
 
     python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
     python -m eval fit-reader     fit the reader (weights, confidence thresholds) on the dev split
+    python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
+    python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
 `run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
@@ -133,6 +135,20 @@ def cmd_fit_reader(args) -> int:
     return 0
 
 
+def cmd_followups(args) -> int:
+    from .multiturn import run
+
+    print(run(_searcher(Settings())))
+    return 0
+
+
+def cmd_citations(args) -> int:
+    from .citation_calibration import run
+
+    print(run(_searcher(Settings())))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,8 +159,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-report", action="store_true")
     sub.add_parser("gate")
     sub.add_parser("fit-reader")
+    sub.add_parser("followups")
+    sub.add_parser("citations")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader}[args.command](args)
+    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "followups": cmd_followups,
+            "citations": cmd_citations}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -604,6 +604,15 @@ def main(argv=None) -> int:
                      f"model); each 100k passages add about {per:.0f} MiB (measured in process at 100k: BM25 weights, "
                      f"vectors, FAISS index and Passage objects); 2 workers hold two copies of the model, while "
                      f"memory-mapped index files are shared through the page cache.")
+        log("HTTP: chat path against the stub LLM (eval/chat_bench.py)")
+        try:
+            from .chat_bench import rows as chat_rows, run as chat_run
+
+            chat = chat_run(seconds=15 if quick else 60)
+            rep.table("Chat path, POST /api/chat streamed, stub LLM test double (eval/chat_bench.py)", ["measure", "value"],
+                      chat_rows(chat))
+        except Exception as err:  # report it, keep the rest of the report
+            rep.note(f"chat bench failed: {type(err).__name__}: {err}")
     if mem_rows:
         rep.table("Memory added by 100k passages (MiB)",
                   ["scale", "passages", "RSS added", "BM25 weights", "vectors", "FAISS index"], mem_rows)

@@ -36,7 +36,7 @@ _ZH_RULES = [
      r"|叫什么|名称|称为什么|题目|标题", "title"),
     (r"为什么|为何|原因|何故|目的是|意义", "reason"),
     (r"怎么|怎样|如何|什么方式|哪些方式|做法|途径|举措是", "method"),
-    (r"哪些|哪[两三四五六七八九几]个|有什么|包括什么|包括哪|几方面|哪几|措施|任务", "list"),
+    (r"哪些|哪[两三四五六七八九几][个项步条类点种大层]|分别|有什么|包括什么|包括哪|几方面|哪几|措施|任务", "list"),
     (r"是否|能否|能不能|可不可以|可否|有没有|是不是|会不会|吗[？?]?$", "yesno"),
 ]
 _EN_RULES = [
@@ -73,6 +73,9 @@ class QuestionAnalysis:
     years: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # content words, in question order
     is_chinese: bool = True
+    # nouns that name what the question is about (not the generic 标准/情况/部门 of a question);
+    # a question without one leans on the conversation before it
+    subjects: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -118,12 +121,12 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     if not has_chinese(question):
         return QuestionAnalysis(kind, years=_EN_YEAR.findall(question), is_chinese=False,
                                 terms=[w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", question.lower()) if w not in STOPWORDS])
-    places, orgs, people, terms = [], [], [], []
+    places, orgs, people, terms, subjects = [], [], [], [], []
     for word, flag in tag(question, tuple(userdict)):
         word = word.strip()
         if not _HAN.search(word):
             continue
-        if flag == "ns" or (flag.startswith(("nr", "n")) and len(word) >= 3 and _PLACE_SUFFIX.search(word)):
+        if flag == "ns" or (flag.startswith(("nr", "n")) and (is_place_name(word))):
             places.append(word)
         elif flag == "nt" or (flag.startswith("n") and is_org_name(word)):
             orgs.append(word)
@@ -132,12 +135,29 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
         if flag[0] in "nvi" or flag in ("l", "j", "eng"):
             if word not in STOPWORDS and len(word) >= 2:
                 terms.append(word)
+                if (flag[0] == "n" or flag in ("vn", "eng")) and word not in GENERIC_NOUNS:
+                    subjects.append(word)
     return QuestionAnalysis(kind, _unique(places), _unique(orgs), _unique(people), _unique(_YEAR.findall(question)),
-                            _unique(terms), True)
+                            _unique(terms), True, _unique(subjects))
 
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# Nouns any question may use without naming its subject ("具体标准是多少？", "由哪个部门负责？").
+GENERIC_NOUNS = frozenset("""标准 情况 问题 方面 内容 要求 规定 部门 单位 机构 时间 条件 方式 办法 措施 政策 时候 地方 东西
+    事情 具体 相关 费用 金额 数量 比例 原因 目的 作用 意义 步骤 流程 程序 材料 手续 名称 人员""".split())
+
+
+@lru_cache(maxsize=4096)
+def is_place_name(word: str) -> bool:
+    """A place written with its suffix (青浦区, 嘉善县), or a name jieba's dictionary knows as a
+    place once a suffix is added (it tags 吴江 as a person but 吴江市 as a place)."""
+    if len(word) >= 3 and _PLACE_SUFFIX.search(word):
+        return True
+    tags = jieba.posseg.dt.word_tag_tab
+    return len(word) >= 2 and any(tags.get(word + suffix) == "ns" for suffix in "市县区镇省")
 
 
 def is_org_name(word: str) -> bool:

@@ -29,6 +29,7 @@ from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
+from .chat_models import CHAT_BODY_BYTES
 from .docs_ui import DOCS_CSP, install_docs
 from .engine import Engine, EngineHolder
 from .jobs import JobRunner
@@ -42,6 +43,8 @@ from .models import (
 log = logging.getLogger("policyqa")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 16 * 1024
+# Chat requests carry a conversation; they get a larger body cap than single queries.
+BODY_LIMITS = {"/api/chat": CHAT_BODY_BYTES, "/v1/chat/completions": CHAT_BODY_BYTES}
 MAX_JSON_DEPTH = 16  # a query body is one flat object; deeper nesting is never legitimate
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 SECURITY_HEADERS = {
@@ -190,6 +193,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    from .chat import router as chat_router
+
+    app.include_router(chat_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -217,7 +223,7 @@ class RequestLimits:
     """Pure ASGI middleware guarding request bodies before FastAPI parses them.
 
     The body is read here whether it comes with a Content-Length or chunked, and the
-    16 KiB cap is enforced on the bytes actually received. Bodies sent to /api/* must
+    16 KiB cap (BODY_LIMITS for chat paths) is enforced on the bytes actually received. Bodies sent to /api/* must
     be JSON (415 otherwise) and may not nest deeper than MAX_JSON_DEPTH (400), so the
     JSON parser never recurses deeply. The checked body is then replayed to the app.
     """
@@ -233,13 +239,14 @@ class RequestLimits:
             await upload_gate(self.app, scope, receive, send)
             return
         headers = Headers(scope=scope)
+        limit = BODY_LIMITS.get(scope["path"], MAX_BODY_BYTES)
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():
                 await _reject(400, "The Content-Length header is not a number.", scope, receive, send)
                 return
-            if int(length) > MAX_BODY_BYTES:
-                await _reject(413, f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes.", scope, receive, send)
+            if int(length) > limit:
+                await _reject(413, f"Request body is too large; the limit is {limit} bytes.", scope, receive, send)
                 return
         body = bytearray()
         while True:
@@ -247,12 +254,12 @@ class RequestLimits:
             if message["type"] == "http.disconnect":
                 return  # the client went away; nothing to answer
             body += message.get("body", b"")
-            if len(body) > MAX_BODY_BYTES:
-                await _reject(413, f"Request body is too large; the limit is {MAX_BODY_BYTES} bytes.", scope, receive, send)
+            if len(body) > limit:
+                await _reject(413, f"Request body is too large; the limit is {limit} bytes.", scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
-        if scope["path"].startswith("/api/"):
+        if scope["path"].startswith(("/api/", "/v1/")):
             ctype = headers.get("content-type")
             if (ctype is not None or body) and not _is_json(ctype or ""):
                 await _reject(415, "Send the request body as JSON (Content-Type: application/json).", scope, receive, send)

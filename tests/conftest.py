@@ -110,3 +110,28 @@ def loaded_corpus():
     docs, skipped = load_corpus(REPO_ROOT / "seeds")
     assert not skipped
     return docs
+
+
+@pytest.fixture(scope="session")
+def stub_llm():
+    """TEST DOUBLE: the stub OpenAI-compatible LLM server (tests/stub_llm.py) on a free port."""
+    from tests.stub_llm import StubLLM
+
+    stub = StubLLM().start()
+    yield stub
+    stub.stop()
+
+
+STUB_API_KEY = "test-key-123"
+
+
+@pytest.fixture(scope="session")
+def llm_server(settings, stub_llm) -> str:
+    """A real uvicorn server answering with the stub LLM behind it (short LLM timeouts so a
+    stalled stub fails fast) and the /v1 API behind a bearer key."""
+    proc, url = start_server({"POLICYQA_LLM_BASE_URL": stub_llm.base_url, "POLICYQA_LLM_MODEL": "stub-model",
+                              "POLICYQA_LLM_TIMEOUT": "4", "POLICYQA_LLM_TOTAL_TIMEOUT": "20",
+                              "POLICYQA_API_KEY": STUB_API_KEY})
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    yield url
+    stop_server(proc)

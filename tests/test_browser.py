@@ -53,7 +53,7 @@ class Page:
         self.page.goto("/")
 
     def _on_request(self, request) -> None:
-        if request.url.endswith("/api/query"):
+        if request.url.endswith("/api/chat"):
             self.queries.append(request.post_data_json or {})
 
     def csp_errors(self) -> list[str]:
@@ -76,11 +76,31 @@ def ui(chromium, live_server):
         p.context.close()
 
 
+def parse_sse(text: str) -> dict:
+    """The events of a /api/chat stream as {name: data} (passages, answer, done)."""
+    out = {}
+    for block in text.strip().split("\n\n"):
+        lines = block.split("\n")
+        name = next((ln[7:] for ln in lines if ln.startswith("event: ")), "message")
+        data = "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))
+        if data and name != "delta":
+            out[name] = json.loads(data)
+    return out
+
+
+def sse_body(events: list[tuple[str, dict]]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in events)
+
+
 def ask_and_capture(page, question: str):
-    """Ask through the page and return (turn locator, the JSON the page received)."""
-    with page.expect_response(lambda r: r.url.endswith("/api/query")) as info:
+    """Ask through the page and return (turn locator, the chat events the page received:
+    {"passages": [...], "answer": {...}, "rewritten_query": str})."""
+    with page.expect_response(lambda r: r.url.endswith("/api/chat")) as info:
         turn = ask(page, question)
-    return turn, info.value.json()
+    turn.locator(".answered-by").wait_for(timeout=60_000)
+    events = parse_sse(info.value.text())
+    return turn, {"passages": events["passages"]["passages"], "answer": events["answer"],
+                  "rewritten_query": events["passages"]["rewritten_query"]}
 
 
 def document_json(live_server: str, source: str) -> dict:
@@ -99,9 +119,10 @@ def test_question_gets_answer_with_citations_and_cards(ui):
     expect(turn.locator(".bubble")).to_have_text(EXAMPLE)
     answer = turn.locator(".answer-text")
     expect(answer).to_be_visible()
-    assert data["answer"] is not None, data
+    assert data["answer"]["sentences"], data
     expect(answer).not_to_have_text(NOT_FOUND)
-    expect(answer).to_contain_text(data["answer"]["text"])
+    expect(answer).to_contain_text(data["answer"]["sentences"][0]["text"])
+    expect(turn.locator(".answered-by")).to_contain_text("Extractive answer")  # no LLM behind live_server
     markers = turn.locator(".answer .cite")
     assert markers.count() >= 2  # the answer's own marker and the source list
     assert re.fullmatch(r"\[\d+\]", markers.first.inner_text().strip())
@@ -144,9 +165,9 @@ def test_citation_opens_document_with_cited_span_in_view(ui, live_server):
     assert mark.text_content() == expected
     expect(mark).to_be_in_viewport()
     # The answer sentence is marked inside the cited passage.
-    answer = data["answer"]
-    if answer["passage_rank"] == rank:
-        assert panel.locator("mark.cited-answer").text_content() == doc["text"][answer["char_start"]:answer["char_end"]]
+    first = data["answer"]["sentences"][0]
+    if first["citations"][0] == rank:
+        assert panel.locator("mark.cited-answer").text_content() == doc["text"][first["char_start"]:first["char_end"]]
 
     # Escape closes; focus goes back to the marker.
     page.keyboard.press("Escape")
@@ -202,7 +223,7 @@ def test_server_422_message_is_shown(ui):
     assert len(u.queries) == 1
     error = turn.locator(".msg.bot.error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("the query is empty; type a question")
+    expect(error).to_contain_text("is empty; type a question")
     expect(error).to_contain_text("422")
 
 
@@ -210,7 +231,7 @@ def test_loading_state_then_api_error_detail(ui):
     u = ui()
     page = u.page
     held = []
-    page.route("**/api/query", lambda route: held.append(route))
+    page.route("**/api/chat", lambda route: held.append(route))
     page.locator("#question").fill("测试问题")
     page.locator("#question").press("Enter")
     loading = page.locator("#conversation .msg.loading")
@@ -247,12 +268,16 @@ def test_markup_in_api_data_is_literal_text(ui):
     passage = {"rank": 1, "score": 1.0, "text": text, "source": "evil.txt", "title": f"标题{evil}",
                "section": evil, "char_start": 2, "char_end": 2 + len(text), "chunk_id": "x",
                "scores": {"bm25": 1.0, "dense": 1.0}}
-    body = {"query": "q", "mode": "hybrid", "passages": [passage], "timings_ms": {"total": 1.0},
-            "answer": {"text": evil, "passage_rank": 1, "source": "evil.txt", "char_start": 4,
-                       "char_end": 4 + len(evil), "score": 1.0}}
+    sentence = {"text": evil, "citations": [1], "supported": True, "source": "evil.txt", "char_start": 4,
+                "char_end": 4 + len(evil), "problem": None,
+                "evidence": [{"n": 1, "source": "evil.txt", "char_start": 4, "char_end": 4 + len(evil), "score": 1.0}]}
+    body = sse_body([("passages", {"rewritten_query": evil, "passages": [passage]}),
+                     ("answer", {"text": evil, "sentences": [sentence, {**sentence, "supported": False, "problem": evil}],
+                                 "llm": evil, "rewritten_query": evil, "abstain_reason": None, "llm_error": evil}),
+                     ("done", {"timings_ms": {"total": 1.0}})])
     document = {"source": "evil.txt", "title": f"标题{evil}", "text": "xx" + text + "yy", "length": 4 + len(text),
                 "passages": 1, "headings": []}
-    page.route("**/api/query", lambda r: r.fulfill(json=body))
+    page.route("**/api/chat", lambda r: r.fulfill(body=body, content_type="text/event-stream"))
     page.route("**/api/documents/evil.txt", lambda r: r.fulfill(json=document))
     turn = ask(page, "onerror")
     expect(turn.locator(".answer-text")).to_contain_text(evil)
@@ -324,7 +349,7 @@ def test_mode_and_top_k_are_sent(ui):
     page.locator("#mode").select_option("bm25")
     page.locator("#topk").fill("3")
     turn = ask(page, EXAMPLE)
-    assert u.queries[-1] == {"query": EXAMPLE, "top_k": 3, "mode": "bm25"}
+    assert u.queries[-1] == {"messages": [{"role": "user", "content": EXAMPLE}], "top_k": 3, "mode": "bm25", "stream": True}
     expect(turn.locator(".reply-meta")).to_contain_text("BM25")
     assert 1 <= turn.locator(".card").count() <= 3
 
@@ -345,7 +370,7 @@ def test_example_question_is_asked_on_click(ui):
     page.get_by_role("button", name="在示范区买房能享受户籍待遇吗？").click()
     turn = page.locator("#conversation .turn").first
     turn.locator(".msg.bot:not(.loading)").wait_for(timeout=60_000)
-    assert u.queries[0]["query"] == "在示范区买房能享受户籍待遇吗？"
+    assert u.queries[0]["messages"][-1]["content"] == "在示范区买房能享受户籍待遇吗？"
     expect(turn.locator(".bubble")).to_have_text("在示范区买房能享受户籍待遇吗？")
 
 
@@ -354,3 +379,21 @@ def test_screenshot(chromium, live_server, tmp_path):
     head = out.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", head[16:24]) == (1280, 900)
+
+
+# issue 9: the reader's typed span in bold, one citation per answer sentence, the abstain reason
+def test_typed_answer_bolds_its_span_and_abstention_shows_its_reason(ui):
+    page = ui().page
+    turn, data = ask_and_capture(page, "嘉兴给来嘉工作、首次购房的博士多少购房补助?")
+    answer = data["answer"]
+    assert answer["span"] and answer["span"]["text"] == "35万元", answer
+    expect(turn.locator(".answer-text strong.answer-span")).to_have_text("35万元")
+    # every answer sentence carries its own citation marker
+    assert turn.locator(".answer-text .sentence").count() == len(answer["sentences"])
+    for i in range(len(answer["sentences"])):
+        expect(turn.locator(".answer-text .sentence").nth(i).locator(".cite").first).to_be_visible()
+
+    turn, data = ask_and_capture(page, "成都对引进的博士给多少安家费？")
+    assert data["answer"]["abstain_reason"] == "文件中未找到“成都”的相关内容", data["answer"]
+    expect(turn.locator(".abstain-reason")).to_contain_text("文件中未找到“成都”的相关内容")
+    expect(turn.locator(".answer-text strong.answer-span")).to_have_count(0)

@@ -9,6 +9,8 @@
 (() => {
   const MAX_QUERY_CHARS = 2000;
   const REQUEST_TIMEOUT_MS = 60000;
+  const IDLE_TIMEOUT_MS = 90000; // a streamed answer may take long, but not silently
+  const MAX_HISTORY = 12; // messages sent back for follow-ups (the server uses the last 6)
   const NOT_FOUND = "未在文档中找到答案 / Not found in the documents";
 
   const byId = (id) => document.getElementById(id);
@@ -20,6 +22,7 @@
     mode: byId("mode"),
     topk: byId("topk"),
     newChat: byId("new-chat"),
+    stop: byId("stop"),
     scroller: byId("scroller"),
     welcome: byId("welcome"),
     conversation: byId("conversation"),
@@ -181,12 +184,68 @@
     return body;
   }
 
-  function postQuery(query, topK, mode) {
-    return apiFetch("/api/query", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ query, top_k: topK, mode }),
-    });
+  /* ---------- chat stream (POST /api/chat, Server-Sent Events) ---------- */
+
+  /** Posts the conversation and calls onEvent(name, data) for each Server-Sent Event.
+   *  Aborts when `signal` fires (the stop button) or after IDLE_TIMEOUT_MS without data. */
+  async function streamChat(messages, topK, mode, signal, onEvent) {
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
+    const stopAll = () => idle.abort();
+    signal.addEventListener("abort", stopAll);
+    let response;
+    try {
+      response = await fetch("/api/chat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ messages, top_k: topK, mode, stream: true }),
+        signal: idle.signal,
+      });
+      if (!response.ok) {
+        let body = null;
+        try {
+          body = await response.json();
+        } catch {
+          body = null;
+        }
+        throw new ApiError(detailOf(body, response), response.status);
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        clearTimeout(timer);
+        timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+          if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+        }
+      }
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      if (err && err.name === "AbortError") {
+        if (signal.aborted) throw new ApiError("STOPPED", 0);
+        throw new ApiError("请求超时，请稍后重试。 The request timed out; please try again.", 0);
+      }
+      if (err instanceof SyntaxError) {
+        throw new ApiError("服务返回了无法解析的响应。 The service sent a response that could not be read.", 0);
+      }
+      throw new ApiError("无法连接到服务，请检查网络后重试。 Could not reach the service; check the connection and try again.", 0);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", stopAll);
+    }
   }
 
   const documentCache = new Map(); // source -> Promise<document>
@@ -224,10 +283,13 @@
   /* ---------- conversation ---------- */
 
   let pending = false;
+  let controller = null; // aborts the answer being streamed (the stop button)
+  const history = []; // the conversation so far, sent with each question for follow-ups
 
   function setPending(on) {
     pending = on;
     els.send.disabled = on;
+    els.stop.hidden = !on;
     els.form.setAttribute("aria-busy", on ? "true" : "false");
   }
 
@@ -265,16 +327,52 @@
     els.conversation.append(turn);
     scrollToTurn(turn);
     els.question.value = "";
+    controller = new AbortController();
     setPending(true);
+    const messages = [...history.slice(-MAX_HISTORY), { role: "user", content: query }];
+    const view = { reply, query, mode, passages: [], answer: null, streamed: "", answerText: null, meta: null };
     try {
-      const data = await postQuery(query, topK, mode);
-      renderReply(reply, data, query);
+      await streamChat(messages, topK, mode, controller.signal, (name, data) => onChatEvent(view, name, data));
+      if (view.answer) {
+        history.push({ role: "user", content: query }, { role: "assistant", content: view.answer.text });
+      } else if (!view.failed) {
+        throw new ApiError("回答不完整。 The answer was cut off.", 0);
+      }
     } catch (err) {
-      renderError(reply, err);
-      if (!els.question.value) els.question.value = query; // keep the question for a retry
+      if (err instanceof ApiError && err.message === "STOPPED") {
+        markStopped(view);
+      } else if (view.answerText) {
+        markFailed(view, err); // passages are shown; keep them and say what went wrong
+      } else {
+        renderError(reply, err);
+        if (!els.question.value) els.question.value = query; // keep the question for a retry
+      }
     } finally {
+      controller = null;
       setPending(false);
       scrollToTurn(turn);
+    }
+  }
+
+  function onChatEvent(view, name, data) {
+    if (name === "passages") {
+      view.passages = Array.isArray(data.passages) ? data.passages : [];
+      renderSkeleton(view, data.rewritten_query);
+    } else if (name === "delta" && view.answerText) {
+      view.streamed += String(data.text || "");
+      view.answerText.textContent = view.streamed;
+      view.answerText.classList.add("streaming");
+    } else if (name === "answer" && view.answerText) {
+      view.answer = data;
+      renderAnswer(view, data);
+    } else if (name === "done" && view.meta) {
+      const total = data.timings_ms && data.timings_ms.total;
+      if (typeof total === "number") view.meta.append(` · ${Math.round(total)} ms`);
+    } else if (name === "error") {
+      view.failed = true;
+      const err = new ApiError(String(data.detail || "error"), data.status || 0);
+      if (view.answerText) markFailed(view, err);
+      else renderError(view.reply, err);
     }
   }
 
@@ -295,38 +393,42 @@
     );
   }
 
-  function renderReply(reply, data, query) {
+  function markStopped(view) {
+    if (!view.answerText) {
+      view.reply.className = "msg bot stopped";
+      view.reply.removeAttribute("aria-busy");
+      view.reply.replaceChildren(el("p", { className: "stopped-note" }, [bilingual("已停止。", "Stopped.")]));
+      return;
+    }
+    view.answerText.classList.remove("streaming");
+    view.answerText.after(el("p", { className: "stopped-note" }, [bilingual("已停止，回答不完整。", "Stopped; the answer is incomplete.")]));
+  }
+
+  function markFailed(view, err) {
+    view.answerText.classList.remove("streaming");
+    view.answerText.after(el("p", { className: "error-detail", text: err && err.message ? err.message : String(err) }));
+  }
+
+  /** After retrieval: the answer box (filled as the answer streams in) and the passage cards. */
+  function renderSkeleton(view, rewritten) {
+    const reply = view.reply;
     reply.className = "msg bot";
     reply.removeAttribute("aria-busy");
-    const terms = queryTerms(query);
-    const passages = Array.isArray(data.passages) ? data.passages : [];
-    const byRank = new Map(passages.map((p) => [p.rank, p]));
+    const terms = queryTerms(rewritten || view.query);
+    const passages = view.passages;
 
     const answerBox = el("section", { className: "answer", attrs: { "aria-label": "回答 Answer" } });
     answerBox.append(el("p", { className: "section-label" }, [bilingual("回答", "Answer")]));
-    const answerText = el("p", { className: "answer-text" });
-    const answer = data.answer;
-    if (answer && typeof answer.text === "string") {
-      answerText.append(highlighted(answer.text, terms));
-      const cited = byRank.get(answer.passage_rank);
-      if (cited) {
-        answerText.append(" ", citeButton(cited, { start: answer.char_start, end: answer.char_end }));
-      }
-    } else {
-      answerText.classList.add("not-found");
-      answerText.textContent = NOT_FOUND;
+    if (rewritten && rewritten !== view.query) {
+      answerBox.append(el("p", { className: "rewritten" }, [bilingual("按此检索：", "Searched as:"), " ", el("q", { text: rewritten })]));
     }
-    answerBox.append(answerText);
-
-    if (passages.length) {
-      const sources = el("p", { className: "sources" }, [bilingual("引用", "Sources", "sources-label")]);
-      for (const p of passages) sources.append(" ", citeButton(p, null));
-      answerBox.append(sources);
-    }
-    const meta = [`${modeLabel(data.mode)}`, `${passages.length} 段 passages`];
-    const total = data.timings_ms && (data.timings_ms.total ?? data.timings_ms.total_ms);
-    if (typeof total === "number") meta.push(`${Math.round(total)} ms`);
-    answerBox.append(el("p", { className: "reply-meta", text: meta.join(" · ") }));
+    view.answerText = el("p", { className: "answer-text streaming", attrs: { "aria-live": "off" } }, [bilingual("正在回答…", "Answering…")]);
+    answerBox.append(view.answerText);
+    view.sources = el("p", { className: "sources" });
+    answerBox.append(view.sources);
+    view.meta = el("p", { className: "reply-meta", text: `${modeLabel(view.mode)} · ${passages.length} 段 passages` });
+    answerBox.append(view.meta);
+    view.terms = terms;
 
     const children = [answerBox];
     if (passages.length) {
@@ -339,13 +441,62 @@
     reply.replaceChildren(...children);
   }
 
+  /** The checked answer: each sentence with its own citations; unsupported ones marked. */
+  function renderAnswer(view, answer) {
+    const byRank = new Map(view.passages.map((p) => [p.rank, p]));
+    const box = view.answerText;
+    box.classList.remove("streaming");
+    box.replaceChildren();
+    const sentences = Array.isArray(answer.sentences) ? answer.sentences : [];
+    if (!sentences.length) {
+      box.classList.add("not-found");
+      box.append(NOT_FOUND);
+      if (answer.abstain_reason) box.append(el("span", { className: "abstain-reason", text: ` — ${answer.abstain_reason}` }));
+    }
+    sentences.forEach((s, i) => {
+      const node = el("span", { className: s.supported ? "sentence" : "sentence unsupported" });
+      const text = String(s.text || "");
+      const span = i === 0 && answer.span ? answer.span : null;
+      const at = span && s.char_start !== null ? span.char_start - s.char_start : -1;
+      if (span && at >= 0 && text.slice(at, at + span.text.length) === span.text) {
+        node.append(highlighted(text.slice(0, at), view.terms), el("strong", { className: "answer-span", text: span.text }),
+          highlighted(text.slice(at + span.text.length), view.terms));
+      } else {
+        node.append(highlighted(text, view.terms));
+      }
+      const evidence = new Map((s.evidence || []).map((e) => [e.n, e]));
+      for (const n of s.citations || []) {
+        const passage = byRank.get(n);
+        const ev = evidence.get(n);
+        if (passage) node.append(citeButton(passage, ev ? { start: ev.char_start, end: ev.char_end } : null, true));
+        else node.append(el("span", { className: "cite-missing", text: `[${n}]` }));
+      }
+      if (!s.supported) {
+        const why = s.problem || "not supported by the cited passage";
+        node.setAttribute("title", `未经原文证实 Not supported: ${why}`);
+        node.append(el("span", { className: "unsupported-tag", text: `未经原文证实 Unsupported: ${why}` }));
+      }
+      box.append(node);
+    });
+    if (view.passages.length) {
+      view.sources.replaceChildren(bilingual("引用", "Sources", "sources-label"));
+      for (const p of view.passages) view.sources.append(" ", citeButton(p, null));
+    }
+    const who = answer.llm ? bilingual(`由 ${answer.llm} 生成`, `Written by ${answer.llm}`, "answered-by llm")
+      : bilingual("抽取式回答", "Extractive answer", "answered-by extractive");
+    view.meta.prepend(who, " · ");
+    if (answer.llm_error) {
+      box.after(el("p", { className: "llm-error", text: `LLM 未能回答，以下为抽取式回答 · The LLM failed (${answer.llm_error}); this is the extractive answer.` }));
+    }
+  }
+
   function modeLabel(mode) {
     return { hybrid: "混合 Hybrid", bm25: "关键词 BM25", dense: "语义 Dense" }[mode] || String(mode || "");
   }
 
-  function citeButton(passage, answerSpan) {
+  function citeButton(passage, answerSpan, inSentence = false) {
     const button = el("button", {
-      className: answerSpan ? "cite cite-answer" : "cite",
+      className: answerSpan || inSentence ? "cite cite-answer" : "cite",
       text: `[${passage.rank}]`,
       attrs: {
         type: "button",
@@ -550,9 +701,14 @@
     });
   }
 
+  els.stop.addEventListener("click", () => {
+    if (controller) controller.abort();
+  });
+
   els.newChat.addEventListener("click", () => {
     if (pending) return;
     closeDocument();
+    history.length = 0;
     els.conversation.replaceChildren();
     els.welcome.hidden = false;
     els.newChat.hidden = true;
