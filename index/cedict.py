@@ -66,21 +66,18 @@ def english_keys(definition: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _entries() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(simplified word, English phrases) for every CC-CEDICT entry with a word of 2+ characters."""
-    out = []
+def _lines() -> dict[str, str]:
+    """Simplified word (2+ characters) -> its CC-CEDICT definitions ("/def/def/"), read once per process."""
+    out: dict[str, str] = {}
     with gzip.open(cedict_file(), "rt", encoding="utf-8") as f:
         for line in f:
             if line.startswith("#"):
                 continue
-            head, _, defs = line.partition("/")
+            head, sep, defs = line.partition("/")
             parts = head.split(" ", 2)
-            if len(parts) < 2 or len(parts[1]) < 2:
-                continue
-            keys = tuple(k for d in defs.rstrip("/\n").split("/") for k in english_keys(d))
-            if keys:
-                out.append((parts[1], keys))
-    return tuple(out)
+            if sep and len(parts) >= 2 and len(parts[1]) >= 2:
+                out[parts[1]] = out.get(parts[1], "") + "/" + defs.rstrip("/\n")
+    return out
 
 
 def build_translation(doc_freq: dict[str, int], n_passages: int,
@@ -90,9 +87,11 @@ def build_translation(doc_freq: dict[str, int], n_passages: int,
     passages are left out: they say little (主要, 全国) and only raise BM25's say in fusion."""
     common = max(3, MAX_SHARE * n_passages)
     candidates: dict[str, set[str]] = {}
-    for word, keys in _entries():
-        if doc_freq.get(word, common + 1) <= common:
-            for key in keys:
+    lines = _lines()
+    for word, n in doc_freq.items():  # the index's words only: a few thousand lookups, not 120k entries
+        defs = lines.get(word) if n <= common else None
+        if defs:
+            for key in {k for d in defs.split("/") if d for k in english_keys(d)}:
                 candidates.setdefault(key, set()).add(word)
     mapping = {key: sorted(words, key=lambda w: (-doc_freq[w], w))[:MAX_CANDIDATES] for key, words in candidates.items()}
     mapping.update({key: list(terms) for key, terms in (load_glossary() if glossary is None else glossary).items()})

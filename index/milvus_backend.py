@@ -472,6 +472,7 @@ class MilvusBackend:
         self._idf: dict[str, float] = {}
         self._idf_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.translation: dict[str, list[str]] | None = None
 
     @classmethod
     def open(cls, cfg: MilvusConfig, settings=None, check_stale: bool = True) -> "MilvusBackend":
