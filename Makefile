@@ -10,12 +10,12 @@ WORKERS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test model index eval bench loadtest browser-deps clean-index
+.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index
 
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test model index browser-deps
+test: install-test model index browser-deps ocr-deps
 	$(PY) -m pytest -q
 
 # torch is installed first and alone so that pip takes the CPU build from local disk.
@@ -30,7 +30,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e ".[test,milvus]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ocr-deps
 install-test: $(VENV)/.installed-test
 
 model: install
@@ -41,6 +41,12 @@ index: model
 	$(if $(filter milvus,$(POLICYQA_BACKEND)),$(PY) -m pip install -q -e ".[milvus]")
 	$(PY) -m index ensure
 
+# OpenCV (pulled in by rapidocr-onnxruntime for OCR of scans) loads libGL and glib (Debian packages; needs root).
+ocr-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q "libGL.so.1 " || ! ldconfig -p 2>/dev/null | grep -q "libglib-2.0.so.0 "; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null; \
+	fi
+
 # Headless Chromium and a CJK font for the browser tests (Debian packages; needs root).
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then \
@@ -50,7 +56,7 @@ browser-deps:
 eval: install-test model index
 	$(PY) -m eval run
 
-bench: install-test model index
+bench: install-test model index browser-deps
 	$(PY) -m eval.bench
 	$(PY) -m eval.bench_encode
 

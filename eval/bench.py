@@ -387,6 +387,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sample sizes, no 1M, under 2 minutes")
     ap.add_argument("--queries", type=int, default=None, help="queries per latency measurement")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--no-upload", action="store_true", help="skip the upload section (eval/bench_upload.py)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     args.scales = args.scales or ("real,10k" if args.quick else "real,10k,100k,1m")
@@ -621,6 +622,11 @@ def main(argv=None) -> int:
              "(weight U(0.5,1)) plus N(0, 0.02²) noise per dimension, renormalised.")
     rep.note("HNSW is not built at 1M here: on 2 cores its build takes minutes; IVF-Flat builds in well under a "
              "minute. DenseIndex.build(ann='hnsw') stays available and is tested.")
+    if not args.no_upload:
+        log("uploads: eval/bench_upload.py")
+        from .bench_upload import run as upload_bench
+
+        upload_bench(rep)
     rep.note(f"total bench time {time.perf_counter() - t_start:.0f}s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(rep.markdown(args), encoding="utf-8")

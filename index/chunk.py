@@ -32,6 +32,7 @@ class Passage:
     char_start: int
     char_end: int
     text: str
+    page: int | None = None  # first page its characters came from (PDFs, images); None without pages
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +128,7 @@ def _make_passage(doc: CleanDocument, start: int, end: int) -> Passage:
         char_start=start,
         char_end=end,
         text=text,
+        page=doc.page_at(start),
     )
 
 

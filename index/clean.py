@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -52,6 +53,14 @@ class CleanDocument:
     text: str
     # (char offset of a heading line in `text`, heading level, heading text)
     headings: list[tuple[int, int, str]] = field(default_factory=list)
+    # Where each original page starts in `text` (PDFs and images); None for sources without pages.
+    page_starts: list[int] | None = None
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page that the character at `offset` came from; None without pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
 
     def section_at(self, offset: int) -> str:
         """The nearest heading at or before `offset`, with its parent when nested."""

@@ -51,6 +51,11 @@ class Settings:
         return Path(_env("INDEX_DIR", str(self.var_dir / "index")))
 
     @property
+    def library_dir(self) -> Path:
+        """Uploaded documents (index/library.py)."""
+        return Path(_env("LIBRARY_DIR", str(self.var_dir / "library")))
+
+    @property
     def model_dir(self) -> Path:
         if self.model:
             return Path(self.model)

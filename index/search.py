@@ -97,7 +97,8 @@ class Searcher:
         depth = max(fusion.candidates, top_k)
         timer = _Timer()
         # An English question is matched by BM25 through the Chinese terms of its words.
-        translated = to_chinese_terms(query)
+        # the build's own English mapping (index/cedict.py); the glossary alone for builds without one
+        translated = to_chinese_terms(query, getattr(backend, "translation", None))
         match_text = " ".join(translated) if translated else query
         tokens = backend.tokenizer.tokenize(match_text)
         timer.lap("tokenize")

@@ -28,11 +28,13 @@ import numpy as np
 
 from .bm25 import BM25Index
 from .chunk import Passage, chunk_corpus
+from .cedict import build_translation
 from .clean import CleanDocument
 from .config import BUILD_COMMAND, Settings
 from .dense import DenseIndex, Encoder, model_fingerprint
 from . import ingest
-from .ingest import load_corpus, seed_paths
+from .ingest import SkippedFile, load_corpus, seed_paths
+from .library import Library, fingerprint as library_fingerprint
 from .question import tag
 from .sentences import FILES as SENTENCE_FILES, SentenceTable, build_table
 from .tokenize import Tokenizer, build_userdict
@@ -40,6 +42,7 @@ from .tokenize import Tokenizer, build_userdict
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: sentence evidence
 KEEP_BUILDS = 2
+TRANSLATION_VERSION = "cc-cedict+glossary-3"  # builds hold their English mapping (translation.json)
 # Every build holds these; a manifest that does not list one of them is not trusted.
 REQUIRED_FILES = ("documents.json", "passages.jsonl", "index_texts.json", "userdict.txt", "bm25_weights.npz",
                   "bm25_vocab.json", "dense.faiss", "dense_vectors.npy") + SENTENCE_FILES
@@ -59,6 +62,7 @@ class LoadedIndex:
     bm25: BM25Index
     dense: DenseIndex
     sentences: SentenceTable
+    translation: dict[str, list[str]] | None = None  # English phrase -> Chinese words (index/cedict.py)
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -79,6 +83,17 @@ def corpus_fingerprint(seeds_dir: Path) -> tuple[str, list[dict]]:
     return digest.hexdigest(), files
 
 
+def corpus_state(settings: Settings, library_entries: list[dict] | None = None) -> tuple[str, list[dict], list[dict]]:
+    """(corpus hash, seed files, library entries): the seeds plus the uploaded documents.
+    Without uploads the hash is the seeds' alone, so builds made before the library existed stay valid."""
+    seeds_hash, seed_files = corpus_fingerprint(settings.seeds_dir)
+    entries = Library(settings.library_dir).entries() if library_entries is None else library_entries
+    if not entries:
+        return seeds_hash, seed_files, []
+    combined = hashlib.sha256(f"{seeds_hash}\0{library_fingerprint(entries)}".encode()).hexdigest()
+    return combined, seed_files, entries
+
+
 def build_config(settings: Settings) -> dict:
     """Everything that changes what a build contains; a mismatch means rebuild."""
     return {
@@ -87,14 +102,19 @@ def build_config(settings: Settings) -> dict:
         "chunk": asdict(settings.chunk),
         "userdict": settings.use_userdict,
         "index_context": settings.index_context,
+        "translation": TRANSLATION_VERSION,
     }
 
 
 def stale_reasons(manifest: dict, settings: Settings) -> list[str]:
     reasons = []
-    corpus_hash, _ = corpus_fingerprint(settings.seeds_dir)
+    try:
+        corpus_hash, _, _ = corpus_state(settings)
+    except ValueError as err:  # an unreadable library.json
+        return [str(err)]
     if manifest.get("corpus_hash") != corpus_hash:
-        reasons.append(f"the seed files in {settings.seeds_dir} changed since the index was built")
+        reasons.append(f"the seed files in {settings.seeds_dir} or the document library in {settings.library_dir} "
+                       "changed since the index was built")
     wanted = build_config(settings)
     for key, value in wanted.items():
         if manifest.get("config", {}).get(key) != value:
@@ -151,13 +171,15 @@ class IndexParts:
     bm25: BM25Index
     dense: DenseIndex
     sentences: SentenceTable
+    translation: dict[str, list[str]] | None = None
 
 
 def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
                vector_cache: dict[str, np.ndarray] | None = None, timings: dict | None = None,
-               progress: bool = False) -> IndexParts:
+               progress: bool = False, on_progress=None) -> IndexParts:
     """Chunk, tokenize and embed `docs`. Vectors found in `vector_cache` (index text ->
-    vector, same model) are reused, and new ones are added to it."""
+    vector, same model) are reused, and new ones are added to it. `on_progress(stage, done,
+    total)` hears how the encoding goes (the upload jobs report it)."""
     timings = {} if timings is None else timings
     cache = {} if vector_cache is None else vector_cache
     with _stage("chunk", timings):
@@ -169,10 +191,12 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         tokens = [tokenizer.tokenize(t) for t in texts]
     with _stage("bm25", timings):
         bm25 = BM25Index.build(tokens)
+    with _stage("English mapping (CC-CEDICT x vocabulary)", timings):
+        doc_freq = np.diff(bm25.weights.tocsc().indptr)
+        translation = build_translation({t: int(doc_freq[i]) for t, i in bm25.vocab.items()}, bm25.size)
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(texts)} passages", timings):
-        if missing:
-            cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        _encode_into(cache, missing, encoder, progress, on_progress, "encoding passages")
         vectors = np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
     with _stage("faiss", timings):
         dense = DenseIndex.build(vectors)
@@ -182,15 +206,31 @@ def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
         sentences, sentence_texts = build_table(passages, documents, lambda t: tag(t, userdict))
     missing = [t for t in dict.fromkeys(sentence_texts) if t not in cache]
     with _stage(f"encode {len(missing)} of {len(sentence_texts)} sentences", timings):
-        if missing:
-            cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        _encode_into(cache, missing, encoder, progress, on_progress, "encoding sentences")
         sentences.vectors = (np.stack([np.asarray(cache[t], dtype=np.float32) for t in sentence_texts])
                              if sentence_texts else np.zeros((0, vectors.shape[1]), dtype=np.float32))
-    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences)
+    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences, translation)
 
 
-def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True) -> Path:
-    """Build a complete index and make it current. Returns the build folder."""
+def _encode_into(cache: dict, missing: list[str], encoder: Encoder, progress: bool, on_progress, label: str) -> None:
+    """Embed `missing` texts into `cache`; in batches that report progress when someone listens."""
+    if not missing:
+        return
+    if on_progress is None:
+        cache.update(zip(missing, encoder.encode_passages(missing, progress=progress)))
+        return
+    for i in range(0, len(missing), 32):
+        on_progress(label, i, len(missing))
+        batch = missing[i : i + 32]
+        cache.update(zip(batch, encoder.encode_passages(batch)))
+    on_progress(label, len(missing), len(missing))
+
+
+def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True,
+          library_entries: list[dict] | None = None, on_progress=None) -> Path:
+    """Build a complete index of the seeds and the library and make it current. Returns the
+    build folder. `library_entries` overrides the committed library (an upload job builds
+    with the library as it will be, and commits it only once this build is current)."""
     timings: dict[str, float] = {}
     root = settings.index_root
     builds = root / "builds"
@@ -200,14 +240,19 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
     t_start = time.perf_counter()
     try:
         tmp.mkdir()
-        with _stage("read and clean seeds", timings):
-            corpus_hash, seed_files = corpus_fingerprint(settings.seeds_dir)
+        with _stage("read and clean seeds and library", timings):
+            corpus_hash, seed_files, entries = corpus_state(settings, library_entries)
             docs, skipped = load_corpus(settings.seeds_dir)
+            library_docs, failed = Library(settings.library_dir).documents(entries)
+            taken = {d.source for d in docs}
+            docs += [d for d in library_docs if d.source not in taken]
+            skipped += [SkippedFile(source, reason) for source, reason in failed]
             if not docs:
                 raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
         with _stage("load model", timings):
             encoder = encoder or Encoder(settings.model_dir)
-        parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress)
+        parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress,
+                           on_progress)
         with _stage("write", timings):
             _write(tmp, parts)
             manifest = {
@@ -215,6 +260,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "corpus_hash": corpus_hash,
                 "seeds": seed_files,
+                "library": entries,
                 "skipped": [asdict(s) for s in skipped],
                 "config": build_config(settings),
                 "model_dir": str(settings.model_dir),
@@ -267,7 +313,8 @@ def _previous_vectors(previous: Path, encoder: Encoder) -> dict[str, np.ndarray]
 
 def _write(folder: Path, parts: IndexParts) -> None:
     documents = [
-        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings} for d in parts.documents.values()
+        {"source": d.source, "title": d.title, "text": d.text, "headings": d.headings, "page_starts": d.page_starts}
+        for d in parts.documents.values()
     ]
     (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
     with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
@@ -278,6 +325,8 @@ def _write(folder: Path, parts: IndexParts) -> None:
     parts.bm25.save(folder)
     parts.dense.save(folder)
     parts.sentences.save(folder)
+    if parts.translation is not None:
+        (folder / "translation.json").write_text(json.dumps(parts.translation, ensure_ascii=False), encoding="utf-8")
     for path in folder.iterdir():
         with path.open("rb") as f:
             os.fsync(f.fileno())
@@ -391,7 +440,8 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     # The checksums above catch damage to any file; these loaders still name the file that
     # fails to parse, should a build ever write a bad file with a matching checksum.
     docs = _load_part(folder, "documents.json", lambda: {
-        d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]])
+        d["source"]: CleanDocument(d["source"], d["title"], d["text"], [tuple(h) for h in d["headings"]],
+                                   d.get("page_starts"))  # builds before pages existed have none
         for d in json.loads((folder / "documents.json").read_text(encoding="utf-8"))
     })
     passages = _load_part(folder, "passages.jsonl", lambda: _read_passages(folder / "passages.jsonl"))
@@ -409,4 +459,8 @@ def load(settings: Settings, check_stale: bool = True) -> LoadedIndex:
     if len(sentences.ptr) != len(passages) + 1:
         raise IndexUnavailable(f"Index in {folder} is inconsistent: passage_sentence_ptr.npy covers {len(sentences.ptr) - 1} "
                                f"passages, passages.jsonl holds {len(passages)}. Rebuild with: {BUILD_COMMAND}")
-    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense, sentences)
+    translation = None  # builds made before the mapping existed translate with the glossary alone
+    if "translation.json" in manifest.get("files", {}):
+        translation = _load_part(folder, "translation.json", lambda: {
+            k: list(v) for k, v in json.loads((folder / "translation.json").read_text(encoding="utf-8")).items()})
+    return LoadedIndex(folder, manifest, docs, passages, tokenizer, bm25, dense, sentences, translation)

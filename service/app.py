@@ -30,10 +30,13 @@ from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
 from .chat_models import CHAT_BODY_BYTES
+from .docs_ui import DOCS_CSP, install_docs
 from .engine import Engine, EngineHolder
+from .jobs import JobRunner
+from .library_api import document_list, is_upload, router as library_router, upload_gate
 from .models import (
     MAX_QUERY_CHARS,
-    AnswerOut, DocumentList, DocumentOut, DocumentSummary, ErrorOut, Health, Heading, PassageOut,
+    AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Heading, PassageOut,
     PassageScores, QueryRequest, QueryResponse,
 )
 
@@ -53,9 +56,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-# The Swagger UI at /docs loads its own inline script and assets; it gets a looser policy.
-DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; " \
-           "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
+# The Swagger UI at /docs is served from local files (service/docs_ui.py); its policy allows nothing external.
 
 
 def current_engine(request: Request) -> Engine:
@@ -93,8 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Question answering over Chinese policy documents: hybrid BM25 + dense retrieval with exact citations.",
         lifespan=lifespan,
+        docs_url=None,  # served from installed assets by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.holder = holder
+    app.state.jobs = JobRunner(settings, holder)  # before the index loads: finishes what a stopped job left
     app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
     _add_middleware(app)
     _add_error_handlers(app)
@@ -120,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,
                        title=h.passage.title, section=h.passage.section, char_start=h.passage.char_start,
                        char_end=h.passage.char_end, chunk_id=h.passage.chunk_id,
-                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)))
+                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)), page=h.passage.page)
             for h in result.hits
         ]
         answer = AnswerOut.model_validate(asdict(result.answer)) if result.answer else None
@@ -128,8 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              passages=passages, timings_ms=result.timings_ms)
 
     @app.get("/api/documents", response_model=DocumentList, responses=errors)
-    def documents(eng: EngineDep) -> DocumentList:
-        return DocumentList(documents=[DocumentSummary(**vars(d)) for d in eng.backend.list_documents()])
+    def documents(eng: EngineDep, request: Request) -> DocumentList:
+        return document_list(eng, request.app.state.jobs)  # with library metadata (service/library_api.py)
 
     @app.get("/api/documents/{source}", response_model=DocumentOut, responses={**errors, 404: {"model": ErrorOut}})
     def document(source: str, eng: EngineDep) -> DocumentOut:
@@ -139,7 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
         return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
                            passages=eng.backend.passage_count(source),
-                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings])
+                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings],
+                           page_starts=getattr(doc, "page_starts", None))
 
     @app.get("/api/health", response_model=Health)
     async def health() -> JSONResponse:
@@ -180,6 +185,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (IndexUnavailable, RuntimeError) as err:
             raise HTTPException(503, f"Reload failed, still serving the previous index: {err}") from err
         return health_response()
+
+    app.include_router(library_router)
+    install_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -226,6 +234,9 @@ class RequestLimits:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
+            return
+        if is_upload(scope):  # multipart uploads have their own gate and size limit
+            await upload_gate(self.app, scope, receive, send)
             return
         headers = Headers(scope=scope)
         limit = BODY_LIMITS.get(scope["path"], MAX_BODY_BYTES)
@@ -310,7 +321,7 @@ def json_depth(data: bytes) -> int:
 def _finish(request: Request, response, request_id: str, t0: float):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.url.path in ("/docs", "/redoc"):
+    if request.url.path == "/docs":
         response.headers["Content-Security-Policy"] = DOCS_CSP
     response.headers["X-Request-ID"] = request_id
     record = {"request_id": request_id, "method": request.method, "path": request.url.path,

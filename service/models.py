@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUERY_CHARS = 2000
+QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -16,7 +17,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 class QueryRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"query": "示范区要加快建设哪些新一代信息基础设施？", "top_k": 5, "mode": "hybrid"}]})
 
-    query: str = Field(max_length=MAX_QUERY_CHARS, description="The question, in Chinese or English (1-2000 characters).")
+    # The schema says what clean_query accepts: at least one character that is neither
+    # whitespace (str.isspace) nor a control character, as they are stripped before the check.
+    query: str = Field(max_length=MAX_QUERY_CHARS, description="The question, in Chinese or English (1-2000 characters).",
+                       json_schema_extra={"minLength": 1, "pattern": QUERY_PATTERN})
     top_k: int = Field(5, ge=1, le=50, description="How many passages to return (1-50).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
     sources: list[str] | None = Field(None, min_length=1, max_length=MAX_SOURCES,
@@ -61,6 +65,7 @@ class PassageOut(BaseModel):
     char_end: int
     chunk_id: str
     scores: PassageScores
+    page: int | None = Field(None, description="Page of the original (PDF, image) the passage starts on; null without pages.")
 
 
 class AnswerSentenceOut(BaseModel):
@@ -107,6 +112,13 @@ class DocumentSummary(BaseModel):
     title: str
     length: int
     passages: int
+    # library metadata (issue 11); the seeds are "seed" documents
+    format: str = "text"
+    pages: int | None = None
+    size: int | None = None
+    added: str | None = None
+    status: Literal["ready", "processing"] = "ready"
+    origin: Literal["seed", "library"] = "seed"
 
 
 class DocumentList(BaseModel):
@@ -126,6 +138,7 @@ class DocumentOut(BaseModel):
     length: int
     passages: int
     headings: list[Heading]
+    page_starts: list[int] | None = Field(None, description="Offset in `text` where each original page starts (PDF, image).")
 
 
 class Health(BaseModel):

@@ -77,7 +77,8 @@ def test_query_contract_fields_and_types(client):
     assert body["query"] == GOLDEN and body["mode"] == "hybrid"
     assert isinstance(body["passages"], list) and len(body["passages"]) == 5
     types = {"rank": int, "score": float, "text": str, "source": str, "title": str, "section": str,
-             "char_start": int, "char_end": int, "chunk_id": str, "scores": dict}
+             "char_start": int, "char_end": int, "chunk_id": str, "scores": dict,
+             "page": (int, type(None))}
     for i, p in enumerate(body["passages"]):
         assert set(p) == set(types)
         for key, kind in types.items():

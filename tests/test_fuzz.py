@@ -51,7 +51,7 @@ def http(server_url):
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           negative_data_rejection]
 OPERATIONS = ["POST /api/query", "GET /api/documents", "GET /api/documents/{source}", "GET /api/health",
-              "POST /api/admin/reload"]
+              "POST /api/admin/reload", "POST /api/documents", "DELETE /api/documents/{source}", "GET /api/jobs/{job_id}"]
 
 
 def _operation(api_schema, label: str):

@@ -261,6 +261,9 @@
     return documentCache.get(source);
   }
 
+  // The library view (library.js) drops cached documents after an upload or delete.
+  window.policyqa = { forgetDocuments: () => documentCache.clear() };
+
   /* ---------- validation ---------- */
 
   function showValidation(message, field) {
@@ -613,6 +616,14 @@
     if (pos < to) parent.append(text.slice(pos, to));
   }
 
+  /** 1-based page of the original (PDF, image) that clean-text `offset` came from; null without pages. */
+  function pageAt(pageStarts, offset) {
+    if (!Array.isArray(pageStarts) || !pageStarts.length) return null;
+    let page = 1;
+    pageStarts.forEach((s, i) => { if (s <= offset) page = i + 1; });
+    return page;
+  }
+
   function renderDocument(doc, passage, answerSpan) {
     const text = String(doc.text || "");
     const start = clamp(passage.char_start, 0, text.length);
@@ -622,7 +633,10 @@
     const parts = [`文件 File: ${doc.source}`];
     if (passage.section) parts.push(`章节 Section: ${passage.section}`);
     parts.push(`引用 Citation [${passage.rank}] · 字符 chars ${start}–${end}`);
+    const page = pageAt(doc.page_starts, answerSpan ? answerSpan.start : start);
+    if (page) parts.push(`第${page}页 Page ${page}`);
     els.docMeta.textContent = parts.join(" · ");
+    els.docMeta.dataset.page = page || "";
 
     const body = el("div", { className: "doc-text", attrs: { lang: "zh-CN" } });
     appendText(body, text, 0, start, headings);

@@ -1,0 +1,42 @@
+"""What every parser returns, and the error they raise."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+# progress(stage, done, total), e.g. ("OCR page", 3, 10)
+Progress = Callable[[str, int, int], None]
+
+
+class ParseError(ValueError):
+    """A file that cannot be used as a document, with a reason a person understands."""
+
+    status = 422  # the HTTP status an upload of such a file gets
+
+
+class UnsupportedFormat(ParseError):
+    """The bytes are not a format we read (whatever the file name says)."""
+
+    status = 415
+
+
+@dataclass
+class ParsedDocument:
+    format: str              # pdf, image, docx, html, markdown, text
+    pages: list[str]         # text per page; one entry for formats without pages
+    paged: bool = False      # True when the pages are real pages (PDF, image) worth citing
+    title: str | None = None  # when the format carries one (HTML <title>, DOCX core properties)
+    ocr_pages: int = 0       # pages whose text came from OCR
+
+    def to_dict(self) -> dict:
+        return {"format": self.format, "pages": self.pages, "paged": self.paged, "title": self.title,
+                "ocr_pages": self.ocr_pages}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ParsedDocument":
+        return cls(d["format"], list(d["pages"]), bool(d.get("paged")), d.get("title"), int(d.get("ocr_pages", 0)))
+
+
+def report(progress: Progress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)

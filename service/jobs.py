@@ -1,0 +1,182 @@
+"""Library jobs (upload, delete) run one at a time in a background thread.
+
+A job parses the new documents, builds a complete new index of seeds + library as it will
+be (vectors of unchanged passages are reused from the current build), makes that build
+current, then commits the library and swaps the serving engine. Until then queries are
+served from the previous build, and the library is unchanged if the job fails.
+
+Job records are kept in <library_dir>/jobs.json. On start, a job left queued or running by
+a stopped service is marked failed, and the library is brought back in line with the
+index build that is current (the build is what was really finished).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+from index.config import Settings
+from index.library import Library, atomic_write_json, fingerprint
+from index.parse import ParseError, to_clean_document
+from index.store import build, current_build, read_manifest
+
+log = logging.getLogger("policyqa")
+MAX_PENDING_JOBS = 8
+KEEP_JOBS = 200
+INTERRUPTED = "the service stopped before this job finished; the library was left as it was"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, holder):
+        self.settings = settings
+        self.holder = holder
+        self.library = Library(settings.library_dir)
+        self.jobs_file = settings.library_dir / "jobs.json"
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.jobs: dict[str, dict] = {}
+        self._recover()
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self) -> None:
+        try:
+            self.jobs = {j["id"]: j for j in json.loads(self.jobs_file.read_text(encoding="utf-8"))}
+        except (OSError, ValueError, KeyError, TypeError):
+            self.jobs = {}
+        changed = False
+        for job in self.jobs.values():
+            if job["status"] in ("queued", "running"):
+                job.update(status="failed", reason=INTERRUPTED, finished=_now())
+                changed = True
+        if changed:
+            self._save()
+        try:
+            manifest = read_manifest(current_build(self.settings))
+        except Exception:  # no index yet: nothing to line up with
+            return
+        built = manifest.get("library")
+        try:
+            committed = self.library.entries()
+        except ValueError:
+            committed = None
+        if isinstance(built, list) and (committed is None or fingerprint(built) != fingerprint(committed)):
+            if all(self.library.blob_path(e["sha256"]).exists() for e in built):
+                log.warning("library: lined up with the current index build %s", manifest.get("build_id"))
+                self.library.commit(built)
+        try:
+            self.library.collect_garbage()
+        except (OSError, ValueError) as err:
+            log.warning("library: garbage collection skipped: %s", err)
+
+    # ------------------------------------------------------------------ records
+
+    def _save(self) -> None:
+        recent = sorted(self.jobs.values(), key=lambda j: j["created"])[-KEEP_JOBS:]
+        atomic_write_json(self.jobs_file, recent)
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            return json.loads(json.dumps(job)) if job else None
+
+    def pending(self) -> list[dict]:
+        with self._lock:
+            return [dict(j) for j in self.jobs.values() if j["status"] in ("queued", "running")]
+
+    def _update(self, job: dict, persist: bool = False, **fields) -> None:
+        with self._lock:
+            job.update(fields)
+            if persist:
+                self._save()
+
+    def _progress(self, job: dict):
+        def report(stage: str, done: int, total: int) -> None:
+            self._update(job, stage=stage, progress={"done": done, "total": total}, message=f"{stage} {done}/{total}")
+        return report
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, kind: str, files: list[dict] | None = None, source: str | None = None) -> str:
+        with self._lock:
+            if sum(1 for j in self.jobs.values() if j["status"] in ("queued", "running")) >= MAX_PENDING_JOBS:
+                raise QueueFull(f"{MAX_PENDING_JOBS} library jobs are already waiting; try again when they have finished")
+            job = {"id": uuid.uuid4().hex[:16], "kind": kind, "status": "queued", "stage": "queued", "message": "waiting",
+                   "progress": None, "files": files or [], "source": source, "created": _now(), "finished": None,
+                   "reason": None, "result": None}
+            self.jobs[job["id"]] = job
+            self._save()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="library-jobs", daemon=True)
+                self._thread.start()
+        self._queue.put(job["id"])
+        return job["id"]
+
+    # ------------------------------------------------------------------ running
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs[self._queue.get()]
+            self._update(job, persist=True, status="running", stage="starting", message="starting")
+            t0 = time.perf_counter()
+            try:
+                result = self._upload(job) if job["kind"] == "upload" else self._delete(job)
+            except ParseError as err:
+                self._update(job, persist=True, status="failed", reason=str(err), finished=_now())
+            except Exception as err:  # the job fails with the reason; the service keeps serving
+                log.exception("library job %s failed", job["id"])
+                self._update(job, persist=True, status="failed", reason=f"{type(err).__name__}: {err}", finished=_now())
+            else:
+                result["seconds"] = round(time.perf_counter() - t0, 2)
+                self._update(job, persist=True, status="done", stage="done", message="done", result=result,
+                             finished=_now())
+
+    def _upload(self, job: dict) -> dict:
+        entries = {e["source"]: e for e in self.library.entries()}
+        new = []
+        for f in job["files"]:
+            old = entries.get(f["source"])
+            if old is not None and old["sha256"] == f["sha256"]:
+                continue  # same name, same content: nothing to do
+            entry = {"source": f["source"], "sha256": f["sha256"], "size": f["size"], "added": _now()}
+            try:
+                parsed = self.library.parsed(entry, self._progress(job))
+                doc = to_clean_document(entry["source"], parsed)
+            except ParseError as err:
+                raise ParseError(f"{f['source']}: {err}") from err
+            entry.update(format=parsed.format, pages=len(parsed.pages) if parsed.paged else None,
+                         ocr_pages=parsed.ocr_pages, title=doc.title)
+            new.append(entry)
+        if not new:
+            return {"changed": False, "documents": [f["source"] for f in job["files"]]}
+        for entry in new:
+            entries[entry["source"]] = entry
+        self._rebuild(job, list(entries.values()))
+        return {"changed": True, "documents": [e["source"] for e in new]}
+
+    def _delete(self, job: dict) -> dict:
+        entries = [e for e in self.library.entries() if e["source"] != job["source"]]
+        self._rebuild(job, entries)
+        return {"changed": True, "deleted": job["source"]}
+
+    def _rebuild(self, job: dict, entries: list[dict]) -> None:
+        """Build with the library as it will be; commit it only once that build is current."""
+        self._update(job, stage="indexing", message="indexing")
+        build(self.settings, encoder=self.holder.encoder(), progress=False, library_entries=entries,
+              on_progress=self._progress(job))
+        self.library.commit(entries)
+        self._update(job, stage="loading", message="loading the new index")
+        self.holder.load()
