@@ -43,7 +43,7 @@ class _Sentence:
 
 def scores(searcher, items) -> tuple[list[float], list[float]]:
     idx = searcher.index
-    scorer = SupportScorer(idx.tokenizer, idx.bm25.term_idf)
+    scorer = SupportScorer(idx.tokenizer, idx.term_idf)
     pos, neg = [], []
     for item in items:
         claim = claim_of(item)

@@ -101,7 +101,7 @@ def passage_out(hit) -> PassageOut:
     p = hit.passage
     return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
                       section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
-                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)))
+                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=getattr(p, "page", None))
 
 
 async def rewrite(llm: LLM | None, turn: Turn) -> tuple[str, str | None]:
@@ -152,7 +152,7 @@ def support_scorer(eng) -> SupportScorer:
     recur across questions (a reload brings a new engine and so a fresh cache)."""
     scorer = getattr(eng, "support_scorer", None)
     if scorer is None:
-        scorer = eng.support_scorer = SupportScorer(eng.index.tokenizer, eng.index.bm25.term_idf)
+        scorer = eng.support_scorer = SupportScorer(eng.backend.tokenizer, eng.backend.term_idf)  # any backend
     return scorer
 
 
