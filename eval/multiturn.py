@@ -78,7 +78,7 @@ def evaluate(searcher, items: list[FollowupItem], base_questions: dict[str, str]
         if not chosen:
             continue
         asked = [hit_at(searcher, q.question, q) for q in chosen]
-        rewritten = [hit_at(searcher, rewrite_conversation(q.history + [q.question]), q) for q in chosen]
+        rewritten = [hit_at(searcher, rewrite_conversation(q.history + [q.question], searcher.index.term_idf), q) for q in chosen]
         concat = [hit_at(searcher, " ".join(q.history + [q.question]), q) for q in chosen]
         standalone = [hit_at(searcher, base_questions[q.base], q) for q in chosen if q.base in base_questions]
         rows[split] = {"n": len(chosen), "as asked": sum(asked) / len(chosen), "rewritten (rule)": sum(rewritten) / len(chosen),
@@ -112,7 +112,8 @@ def run(searcher) -> str:
     items = load_followups()
     base = {q.id: q.question for q in load_qa()}
     rows = evaluate(searcher, items, base)
-    examples = [(q.history[-1], q.question, rewrite_conversation(q.history + [q.question])) for q in items[:12]]
+    examples = [(q.history[-1], q.question, rewrite_conversation(q.history + [q.question], searcher.index.term_idf))
+                for q in items[:12]]
     text = report(rows, examples)
     REPORT.write_text(text, encoding="utf-8")
     return text

@@ -59,22 +59,27 @@ def _add(items: list[str], word: str) -> None:
         items.append(word)
 
 
-def is_followup(question: str, f: Facts | None = None) -> bool:
+DISTINCT_IDF = 4.5  # a word in under ~1% of passages (or unknown to them) names a subject of its own (高温津贴), unlike 部门/负责
+
+
+def is_followup(question: str, f: Facts | None = None, idf=None) -> bool:
     f = f or facts(question)
     core = _CUE_END.sub("", question).strip()
-    # A new question names its subject ("高温津贴每月发多少？"); one that names none, or names
-    # no place or organisation and too little else, leans on the one before ("由哪个部门负责？").
-    thin = not f.subjects or (not f.places and not f.orgs and len(f.subjects) < 2 and len(f.terms) < 3)
+    # A new question names its subject ("高温津贴每月发多少？"); one that names none, or names no
+    # place or organisation and too little else, leans on the one before ("由哪个部门负责？"),
+    # unless it uses a word the corpus rarely does (with `idf`, the index's BM25 idf).
+    distinct = idf is not None and any(idf(t) >= DISTINCT_IDF for t in f.terms)
+    thin = not f.subjects or (not f.places and not f.orgs and len(f.subjects) < 2 and len(f.terms) < 3 and not distinct)
     return bool(_CUE_START.match(question) or re.search(r"呢\s*[?？]?\s*$", question) or thin or len(core) <= 4)
 
 
-def rewrite(question: str, previous: str | None) -> str:
+def rewrite(question: str, previous: str | None, idf=None) -> str:
     """The standalone form of `question` given the previous (already standalone) user question."""
     question = question.strip()
     if not previous or not previous.strip():
         return question
     now, before = facts(question), facts(previous)
-    if not is_followup(question, now):
+    if not is_followup(question, now, idf):
         return question
     if now.places and not now.terms and not now.orgs and before.places:
         # "那吴江呢？": the same question about another place
@@ -91,10 +96,10 @@ def rewrite(question: str, previous: str | None) -> str:
     return f"{' '.join(carried)} {core}".strip() if carried else question
 
 
-def rewrite_conversation(user_questions: list[str]) -> str:
+def rewrite_conversation(user_questions: list[str], idf=None) -> str:
     """The last question made standalone, each earlier one rewritten in turn first
     (so a third question can follow a follow-up)."""
     standalone: str | None = None
     for q in user_questions:
-        standalone = rewrite(q, standalone)
+        standalone = rewrite(q, standalone, idf)
     return standalone or ""

@@ -101,10 +101,10 @@ def passage_out(hit) -> PassageOut:
     p = hit.passage
     return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
                       section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
-                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)))
+                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=getattr(p, "page", None))
 
 
-async def rewrite(llm: LLM | None, turn: Turn) -> tuple[str, str | None]:
+async def rewrite(llm: LLM | None, turn: Turn, idf=None) -> tuple[str, str | None]:
     """(standalone question, why the LLM's rewrite was not used or None)."""
     users = [m["content"] for m in turn.history if m["role"] == "user"] + [turn.question]
     if len(users) == 1:
@@ -121,8 +121,8 @@ async def rewrite(llm: LLM | None, turn: Turn) -> tuple[str, str | None]:
             error = f"the LLM did not rewrite the question within {REWRITE_TIMEOUT_S:g} s"
         except LLMError as err:
             error = str(err)
-        return await run_in_threadpool(rewrite_conversation, users), f"{error}; the question was rewritten by rule"
-    return await run_in_threadpool(rewrite_conversation, users), None
+        return await run_in_threadpool(rewrite_conversation, users, idf), f"{error}; the question was rewritten by rule"
+    return await run_in_threadpool(rewrite_conversation, users, idf), None
 
 
 def not_covered(question: str, rewritten: str, reason: str | None) -> ChatAnswer:
@@ -152,7 +152,7 @@ def support_scorer(eng) -> SupportScorer:
     recur across questions (a reload brings a new engine and so a fresh cache)."""
     scorer = getattr(eng, "support_scorer", None)
     if scorer is None:
-        scorer = eng.support_scorer = SupportScorer(eng.index.tokenizer, eng.index.bm25.term_idf)
+        scorer = eng.support_scorer = SupportScorer(eng.backend.tokenizer, eng.backend.term_idf)  # any backend
     return scorer
 
 
@@ -171,7 +171,7 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     eng = current_engine(request)  # 503 before anything is streamed when no index is loaded
     t0 = time.perf_counter()
     llm = get_llm(request.app)
-    rewritten, rewrite_error = await rewrite(llm, turn)
+    rewritten, rewrite_error = await rewrite(llm, turn, eng.backend.term_idf)
     t_rewrite = time.perf_counter()
     # Passages go out as soon as they are ranked; the reader (answer or abstention) runs after.
     result = await run_in_threadpool(eng.searcher.search, rewritten, turn.top_k, turn.mode, False)

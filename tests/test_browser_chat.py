@@ -132,3 +132,33 @@ def test_failed_llm_shows_the_extractive_answer_and_why(pages, llm_server, stub)
     ask(page, GOLDEN)
     expect(page.locator(".answered-by")).to_contain_text("Extractive answer", timeout=60_000)
     expect(page.locator(".llm-error")).to_contain_text("HTTP 500")
+
+
+def test_typed_answer_span_is_bold_and_abstention_shows_its_reason(pages, live_server):
+    """Rendering of the reader's fields (issue 9): answer.span in bold, abstain_reason shown.
+    The stream is served by the test (page.route) so the exact fields are known."""
+    from test_browser import sse_body
+
+    passage = {"rank": 1, "score": 1.0, "text": "示范区执委会大楼一年里共召开各类会议1079场。", "source": "s.txt", "title": "标题",
+               "section": "", "char_start": 0, "char_end": 23, "chunk_id": "x", "scores": {"bm25": 1.0, "dense": 1.0}}
+    sentence = {"text": passage["text"], "citations": [1], "supported": True, "source": "s.txt", "char_start": 0,
+                "char_end": 23, "problem": None, "evidence": [{"n": 1, "source": "s.txt", "char_start": 0, "char_end": 23, "score": 1.0}]}
+    answered = sse_body([("passages", {"rewritten_query": "开了多少场会？", "passages": [passage]}),
+                         ("answer", {"text": passage["text"] + "[1]", "sentences": [sentence], "llm": None,
+                                     "rewritten_query": "开了多少场会？", "abstain_reason": None, "llm_error": None,
+                                     "span": {"text": "1079场", "char_start": 18, "char_end": 23}}),
+                         ("done", {"timings_ms": {"total": 1.0}})])
+    reason = "文件中未找到\"海南\"的相关内容"
+    abstained = sse_body([("passages", {"rewritten_query": "海南的人才政策？", "passages": [passage]}),
+                          ("answer", {"text": "文件中没有找到这个问题的答案。", "sentences": [], "llm": None,
+                                      "rewritten_query": "海南的人才政策？", "abstain_reason": reason, "llm_error": None}),
+                          ("done", {"timings_ms": {"total": 1.0}})])
+    bodies = [answered, abstained]
+    page = pages(live_server).page
+    page.route("**/api/chat", lambda r: r.fulfill(body=bodies.pop(0), content_type="text/event-stream"))
+    first = ask(page, "开了多少场会？")
+    expect(first.locator(".answer-text strong.answer-span")).to_have_text("1079场")
+    assert first.locator(".answer-span").evaluate("e => getComputedStyle(e).fontWeight") in ("700", "bold")
+    second = ask(page, "海南的人才政策？")
+    expect(second.locator(".answer-text.not-found")).to_contain_text("Not found in the documents")
+    expect(second.locator(".abstain-reason")).to_contain_text(reason)

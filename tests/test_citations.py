@@ -108,3 +108,15 @@ def test_each_citation_resolves_to_its_own_passage_sentence(passages, scorer):
     assert by_n[2].source == passages[1].source and by_n[2].score < by_n[1].score
     # the sentence as a whole points at its best support
     assert (checked.source, checked.char_start) == (passages[0].source, a_start)
+
+
+def test_english_sentences_are_split_and_checked_through_the_glossary(loaded_index, scorer):
+    parts = split_sentences("The turnover period is three years.[1] Talent cards give housing benefits. [2] Done")
+    assert [c for _, c in parts] == [[1], [2], []]
+    quota = next(p for p in loaded_index.passages if "周转期" in p.text and "用地指标" in p.text)
+    other = next(p for p in loaded_index.passages if "周转" not in p.text and "用地" not in p.text and len(p.text) > 200)
+    claim = "The turnover period for construction land quotas is limited.[1]"
+    [right] = check(claim, [quota], scorer)
+    [wrong] = check(claim, [other], scorer)
+    assert right.score > wrong.score
+    assert right.supported and not wrong.supported

@@ -67,3 +67,11 @@ def test_followup_validation_catches_a_broken_span(loaded_corpus):
     broken = replace(item, evidence=item.evidence + "（不存在的尾巴）", answer=item.answer)
     assert any("no longer an exact span" in p for p in problems([broken], texts))
     assert any("empty question or history" in p for p in problems([replace(item, history=[])], texts))
+
+
+def test_a_short_question_with_a_rare_subject_word_stands_alone(loaded_index):
+    idf = loaded_index.bm25.term_idf
+    # 高温津贴 is not in the seeds (unknown words count as rarest): a new subject, not a follow-up
+    assert rewrite("高温津贴每月发多少？", "共享单车骑行怎样折算碳积分？", idf) == "高温津贴每月发多少？"
+    # generic words (部门, 负责, 目标) still lean on the previous question
+    assert rewrite("由哪个部门负责？", "嘉善县的人才公寓怎么申请？", idf).startswith("嘉善县")
