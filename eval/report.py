@@ -117,9 +117,9 @@ def write_report(args, settings, searcher, items, results, overall, ablations) -
               f"(precision): **{h['abstain_precision']:.3f}**; answerable questions answered: **{h['answered_answerable']:.3f}**.", "",
               "| unanswerable set | n | abstained |", "|---|---|---|",
               *[f"| {name} | {len(rs)} | {sum(not r.answered for r in rs) / len(rs):.3f} |" for name, rs in sorted(by_set.items())],
-              "", "The reader answers when its confidence (the logistic-regression probability of its best sentence) "
-              "reaches the threshold fitted on dev; a question naming a place or year that no top passage mentions is "
-              "refused outright. The chart and table show the trade-off over all cuts on this split.", "",
+              "", "The reader answers when its confidence (the answerability model's probability for the answer it "
+              "chose) reaches the threshold fitted on dev; a question naming a place or year that no on-topic top "
+              "passage mentions is refused outright. The chart and table show the trade-off over all cuts on this split.", "",
               f"![abstention trade-off]({charts['abstention']})", "",
               "| confidence cut | answerable answered | unanswerable abstained |", "|---|---|---|",
               *[f"| {c:.3f} | {a:.3f} | {u:.3f} |" for c, a, u in _thin(curve(hybrid))], "",
