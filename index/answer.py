@@ -33,6 +33,8 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
                    "type_near", "names_passage", "dense", "chinese", "no_span")
+# The measure word a how-many question counts in (多少场, 几名, 多少亩).
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -319,6 +321,9 @@ def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str
     if kind in ("quantity", "date", "title"):
         pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}[kind]
         found = [(m.start(), m.end()) for m in pattern.finditer(text) if m.group().strip() not in given]
+        unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
+        if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
+            found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
     else:
         found = []
         pos = 0

@@ -76,6 +76,7 @@ class QuestionAnalysis:
     # nouns that name what the question is about (not the generic 标准/情况/部门 of a question);
     # a question without one leans on the conversation before it
     subjects: list[str] = field(default_factory=list)
+    question: str = ""  # as asked
 
     @property
     def names(self) -> list[str]:
@@ -119,7 +120,7 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
     """Answer type and constraints of `question`; `userdict` is the index's (Tokenizer.userdict)."""
     kind = answer_type(question)
     if not has_chinese(question):
-        return QuestionAnalysis(kind, years=_EN_YEAR.findall(question), is_chinese=False,
+        return QuestionAnalysis(kind, years=_EN_YEAR.findall(question), is_chinese=False, question=question,
                                 terms=[w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", question.lower()) if w not in STOPWORDS])
     places, orgs, people, terms, subjects = [], [], [], [], []
     for word, flag in tag(question, tuple(userdict)):
@@ -138,7 +139,7 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
                 if (flag[0] == "n" or flag in ("vn", "eng")) and word not in GENERIC_NOUNS:
                     subjects.append(word)
     return QuestionAnalysis(kind, _unique(places), _unique(orgs), _unique(people), _unique(_YEAR.findall(question)),
-                            _unique(terms), True, _unique(subjects))
+                            _unique(terms), True, _unique(subjects), question)
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -81,6 +81,12 @@ def test_typed_span_is_exact_and_nearest_the_question(question, sentence, span):
     assert sentence[got.char_start - s.char_start:got.char_end - s.char_start] == span
 
 
+def test_a_how_many_span_counts_in_the_questions_unit():
+    s = _sentence("示范区执委会大楼一年里共召开各类会议1079场,平均每天近3场。")
+    got = extract_span(s, analyze("示范区执委会大楼一年里一共开了多少场会?"), ["执委会", "大楼", "会议"])
+    assert got is not None and got.text == "1079场"
+
+
 def test_no_span_when_the_sentence_holds_no_answer_of_the_type():
     s = _sentence("推动示范区内科技创新券通用通兑。")
     assert extract_span(s, analyze("科技创新券每年最多能申领多少钱?"), ["科技创新券"]) is None
