@@ -244,9 +244,10 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
         after = _next_sentence(evidence.sentences, evidence.sentences[best])
         if after is not None and not headings[after]:
             logits[after] = max(logits[after], logits[best])
-    if not headings.all():
-        logits[headings] = -np.inf  # a bare heading names a topic; it never answers by itself
-    logits[~evidence.on_constraint] = -np.inf  # only where the question's place and year are met
+    # Only where the question's place and year are met, and not a bare heading (it names a
+    # topic; it never answers by itself) unless nothing else is left.
+    allowed = evidence.on_constraint & ~headings
+    logits[~(allowed if allowed.any() else evidence.on_constraint)] = -np.inf
     best = int(np.argmax(logits))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
