@@ -43,6 +43,8 @@ def cmd_build(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
+    if selected_backend() == "milvus":
+        return _milvus_status(settings)
     try:
         folder = current_build(settings)
     except IndexUnavailable as err:
@@ -51,6 +53,31 @@ def cmd_status(args, settings: Settings) -> int:
     manifest = read_manifest(folder)
     print(json.dumps({k: manifest[k] for k in ("build_id", "created", "counts", "config", "timings_s")}, ensure_ascii=False, indent=1))
     reasons = stale_reasons(manifest, settings)
+    print("stale: " + "; ".join(reasons) if reasons else "up to date")
+    return 1 if reasons else 0
+
+
+def _milvus_status(settings: Settings) -> int:
+    from .milvus_backend import SCHEMA_VERSION, Collections, MilvusConfig, MilvusStore, library_entries
+    from .milvus_build import up_to_date
+
+    cfg = MilvusConfig.from_env()
+    store = MilvusStore(cfg)
+    try:
+        current, reasons = up_to_date(store, settings)
+        if current is None:
+            print(reasons[0])
+            return 1
+        keys = ("build", "created", "schema", "documents", "library_documents", "passages", "terms", "config",
+                "timings_s", "encode")
+        shown = {k: current[k] for k in keys if k in current}
+        documents = Collections(cfg.prefix, current["build"]).documents
+        if current.get("schema") == SCHEMA_VERSION and store.has(documents):
+            store.load(documents)
+            shown["library"] = [e["source"] for e in library_entries(store, documents)]
+        print(json.dumps({"backend": "milvus", "where": cfg.where(), **shown}, ensure_ascii=False, indent=1))
+    finally:
+        store.close()
     print("stale: " + "; ".join(reasons) if reasons else "up to date")
     return 1 if reasons else 0
 

@@ -30,6 +30,11 @@ class BackendUnavailable(RuntimeError):
     where it lives. The service answers 503 with the message and keeps trying."""
 
 
+class BuildReplaced(BackendUnavailable):
+    """The build this backend reads is no longer the current one (a newer build replaced it).
+    Reload the backend; a write is redone on the new build."""
+
+
 class BadFilter(ValueError):
     """A query's `sources` filter names something that is not a document of the index."""
 
@@ -116,9 +121,15 @@ class Backend(Protocol):
     def has_documents(self, sources: list[str]) -> list[str]:
         """The names among `sources` that are not documents of the index."""
 
-    def add_document(self, doc: CleanDocument, passages: list[Passage], texts: list[str], vectors: np.ndarray) -> None:
+    def library_entries(self) -> list[dict]:
+        """The uploaded documents the index holds, as library entries (source, sha256, size,
+        format, pages, added); the seed documents are not among them."""
+
+    def add_document(self, doc: CleanDocument, passages: list[Passage], texts: list[str], vectors: np.ndarray,
+                     encode=None, library_entry: dict | None = None) -> None:
         """Store a document and its passages (index texts and vectors aligned with `passages`),
-        replacing any document of the same name. All of it is visible, or none of it."""
+        replacing any document of the same name. All of it is visible, or none of it. `encode`
+        embeds its sentences (the reader's evidence); `library_entry` marks an upload."""
 
     def delete_document(self, source: str) -> int:
         """Remove a document and every passage (and sentence) of it; returns the passages removed."""
@@ -268,13 +279,16 @@ class LocalBackend:
     def has_documents(self, sources):
         return [s for s in sources if s not in self.index.documents]
 
-    def add_document(self, doc, passages, texts, vectors):
-        raise NotImplementedError("the local index is rebuilt as a whole: write the document to the seeds "
-                                  "folder and run `python -m index build` (store.build reuses unchanged vectors)")
+    def library_entries(self):
+        return list((getattr(self.index, "manifest", {}) or {}).get("library") or [])
+
+    def add_document(self, doc, passages, texts, vectors, encode=None, library_entry=None):
+        raise NotImplementedError("the local index is rebuilt as a whole: upload through the library "
+                                  "(POST /api/documents) or add to the seeds folder and run `python -m index build`")
 
     def delete_document(self, source):
-        raise NotImplementedError("the local index is rebuilt as a whole: remove the document from the seeds "
-                                  "folder and run `python -m index build`")
+        raise NotImplementedError("the local index is rebuilt as a whole: delete through the library "
+                                  "(DELETE /api/documents/{source}) or remove it from the seeds folder and rebuild")
 
     def info(self):
         m = getattr(self.index, "manifest", {}) or {}

@@ -12,7 +12,10 @@ collections named by a build tag; the fixed meta collection names the current on
                                   char_start, char_end, page, chunk_id, gen), the passage text, the
                                   index text (analysed by jieba, search mode, corpus user dictionary,
                                   project stop words) with a BM25 Function into `sparse`, and `dense`
-    <prefix>_<tag>_documents      a document's clean text in parts of PART_CHARS, title, headings
+    <prefix>_<tag>_documents      a document's clean text in parts of PART_CHARS; the head row (part 0)
+                                  also holds title, headings, page starts and, for an uploaded
+                                  document, its library entry (name, sha256, format, pages, added):
+                                  the library lives in Milvus, so every replica lists the same one
     <prefix>_<tag>_terms          term -> passage frequency (df), for fusion coverage and answer idf
     <prefix>_<tag>_sentences      sentence evidence for the reader: offsets, text, the sentence before
                                   it, content kinds, vector; a passage row lists its sentence ids
@@ -36,7 +39,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .backend import BackendUnavailable, DocumentInfo, IndexInfo, Ranked
+from .backend import BackendUnavailable, BuildReplaced, DocumentInfo, IndexInfo, Ranked
 from .chunk import Passage
 from .clean import CleanDocument
 from .store import IndexUnavailable
@@ -53,6 +56,7 @@ PART_CHARS = 12_000  # document text per row: under Milvus's 65,535-byte VARCHAR
 MAX_TERM_CHARS = 60
 TOKEN_VEC = [1.0, 0.0]  # Milvus requires a vector field in every collection; meta/doc/term rows carry this one
 QUERY_LIMIT = 16_384  # Milvus's cap on one query's offset + limit
+SCHEMA_VERSION = 2  # bump when the collections' fields change: an older build is stale
 # jieba emits punctuation as tokens; Milvus's stop filter drops them with the project's stop words,
 # so the server-side analyzer keeps what policyqa's own tokenizer keeps.
 PUNCTUATION = list("，。、；：？！“”‘’（）《》【】〔〕…—·「」『』,.;:?!\"'()[]{}<>-_/\\|~`@#$%^&*+=")
@@ -134,10 +138,6 @@ class Collections:
 
 
 PASSAGE_FIELDS = ["pid", "chunk_id", "source", "title", "section", "char_start", "char_end", "page", "text"]
-
-
-class BuildReplaced(BackendUnavailable):
-    """The collections this backend reads were dropped: a newer build is current. Reload."""
 
 
 class MilvusStore:
@@ -333,6 +333,8 @@ class MilvusStore:
             s.add_field("length", DT.INT64)
             s.add_field("passages", DT.INT64)
             s.add_field("headings", DT.VARCHAR, max_length=65535)
+            s.add_field("page_starts", DT.VARCHAR, max_length=65535)  # JSON list, "" without pages
+            s.add_field("library", DT.VARCHAR, max_length=8192)  # JSON library entry, "" for a seed document
             s.add_field("text", DT.VARCHAR, max_length=65535)
             s.add_field("vec", DT.FLOAT_VECTOR, dim=2)
             idx = client.prepare_index_params()
@@ -427,16 +429,44 @@ class SentenceSplitter:
         return per_passage, rows
 
 
-def document_rows(doc: CleanDocument, n_passages: int, gen: int) -> list[dict]:
+def document_rows(doc: CleanDocument, n_passages: int, gen: int, library_entry: dict | None = None) -> list[dict]:
     parts = [doc.text[i : i + PART_CHARS] for i in range(0, len(doc.text), PART_CHARS)] or [""]
     headings = json.dumps([list(h) for h in doc.headings], ensure_ascii=False)
     if len(headings.encode()) > 65_000:  # a pathological heading list; offsets into the text stay right
         headings = "[]"
+    pages = json.dumps(doc.page_starts) if doc.page_starts else ""
+    if len(pages) > 65_000:  # over ~7,000 pages: passages keep their page numbers, the document loses its map
+        pages = ""
+    entry = json.dumps(library_entry, ensure_ascii=False) if library_entry else ""
+    if len(entry.encode()) > 8_000:
+        raise ValueError(f"{doc.source}: its library entry is too large to store")
     return [{
         "key": f"{doc.source}\0{i:06d}", "source": doc.source, "part": i, "parts": len(parts), "gen": gen,
         "title": doc.title, "length": len(doc.text), "passages": n_passages, "headings": headings if i == 0 else "[]",
-        "text": part, "vec": TOKEN_VEC,
+        "page_starts": pages if i == 0 else "", "library": entry if i == 0 else "", "text": part, "vec": TOKEN_VEC,
     } for i, part in enumerate(parts)]
+
+
+def read_document(store: "MilvusStore", collection: str, source: str) -> tuple[CleanDocument, dict | None] | None:
+    """A document of a build's documents collection, and its library entry (None for a seed)."""
+    rows = store.call("query", collection, filter=f"source == {quote(source)}",
+                      output_fields=["part", "gen", "title", "headings", "page_starts", "library", "text"],
+                      limit=QUERY_LIMIT)
+    head = next((r for r in rows if r["part"] == 0), None)
+    if head is None:
+        return None
+    parts = sorted((r for r in rows if r["gen"] == head["gen"]), key=lambda r: r["part"])
+    headings = [tuple(h) for h in json.loads(head["headings"] or "[]")]
+    doc = CleanDocument(source, head["title"], "".join(r["text"] for r in parts), headings,
+                        json.loads(head["page_starts"]) if head.get("page_starts") else None)
+    return doc, (json.loads(head["library"]) if head.get("library") else None)
+
+
+def library_entries(store: "MilvusStore", collection: str) -> list[dict]:
+    """The library entries of a build's uploaded documents, by name."""
+    rows = store.call("query", collection, filter='part == 0 and library != ""', output_fields=["library"],
+                      limit=QUERY_LIMIT)
+    return sorted((json.loads(r["library"]) for r in rows), key=lambda e: e["source"])
 
 
 def term_counts(tokenizer: Tokenizer, texts: Iterable[str]) -> Counter:
@@ -472,7 +502,6 @@ class MilvusBackend:
         self._idf: dict[str, float] = {}
         self._idf_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.translation: dict[str, list[str]] | None = None
 
     @classmethod
     def open(cls, cfg: MilvusConfig, settings=None, check_stale: bool = True) -> "MilvusBackend":
@@ -634,16 +663,11 @@ class MilvusBackend:
                                output_fields=["source", "title", "length", "passages", "gen", "parts"], limit=limit)
 
     def document(self, source):
-        rows = self.store.call("query", self.cols.documents, filter=f"source == {quote(source)}",
-                               output_fields=["part", "parts", "gen", "title", "headings", "text"], limit=QUERY_LIMIT)
-        if not rows:
-            return None
-        head = next((r for r in rows if r["part"] == 0), None)
-        if head is None:
-            return None
-        parts = sorted((r for r in rows if r["gen"] == head["gen"]), key=lambda r: r["part"])
-        headings = [tuple(h) for h in json.loads(head["headings"] or "[]")]
-        return CleanDocument(source, head["title"], "".join(r["text"] for r in parts), headings)
+        found = read_document(self.store, self.cols.documents, source)
+        return found[0] if found else None
+
+    def library_entries(self):
+        return library_entries(self.store, self.cols.documents)
 
     def list_documents(self):
         return sorted((DocumentInfo(r["source"], r["title"], int(r["length"]), int(r["passages"]))
@@ -662,7 +686,16 @@ class MilvusBackend:
     def _job_key(self) -> str:
         return f"job:{self.cols.tag}"
 
-    def add_document(self, doc, passages, texts, vectors, encode=None):
+    def _ensure_current(self) -> None:
+        """Writes go to the current build only. Checked before a write and again after its commit
+        point: a build that became current meanwhile was made without it, so the caller reloads
+        and writes again (an add replaces, a delete of nothing removes nothing)."""
+        current = self.store.get_meta("current") or {}
+        if current.get("build") != self.cols.tag:
+            raise BuildReplaced(f"The index in {self.cfg.where()} was rebuilt (build {current.get('build')} is "
+                                f"current, this service wrote to {self.cols.tag}); reload and write again.")
+
+    def add_document(self, doc, passages, texts, vectors, encode=None, library_entry=None):
         """Write the new rows under a new generation, then its document head row (the commit
         point), then delete the document's rows of older generations. Interrupted before the head
         row: recover() deletes the new rows; after it: recover() finishes the delete."""
@@ -672,6 +705,7 @@ class MilvusBackend:
             raise ValueError("the Milvus backend stores the reader's sentence evidence: pass encode= "
                              "(e.g. encoder.encode_passages) to embed the document's sentences")
         with self._write_lock:
+            self._ensure_current()
             self.recover()
             gen = time.time_ns()
             old = self.store.call("query", self.cols.passages, filter=f"source == {quote(doc.source)}",
@@ -686,7 +720,7 @@ class MilvusBackend:
                 self.store.call("upsert", self.cols.passages,
                                 passage_rows(passages[part], texts[part], vectors[part], gen, sids))
             self.store.flush(self.cols.passages, self.cols.sentences)
-            rows = document_rows(doc, len(passages), gen)
+            rows = document_rows(doc, len(passages), gen, library_entry)
             if len(rows) > 1:
                 self.store.call("upsert", self.cols.documents, rows[1:])
             self.store.call("upsert", self.cols.documents, rows[:1])  # the commit point
@@ -700,6 +734,7 @@ class MilvusBackend:
                                                            if passage_pid(p.source, p.chunk_id) in added_ids]), Counter())
             self._count_change(doc.source)
             self.store.delete_meta(self._job_key())
+            self._ensure_current()
 
     def _finish_add(self, source: str, gen: int) -> None:
         for c in (self.cols.passages, self.cols.documents, self.cols.sentences):
@@ -708,6 +743,7 @@ class MilvusBackend:
 
     def delete_document(self, source):
         with self._write_lock:
+            self._ensure_current()
             self.recover()
             old = self.store.call("query", self.cols.passages, filter=f"source == {quote(source)}",
                                   output_fields=["pid", "index_text"], limit=QUERY_LIMIT)
@@ -716,6 +752,7 @@ class MilvusBackend:
             self._update_terms(Counter(), term_counts(self.tokenizer, [r["index_text"] for r in old]))
             self._count_change(source)
             self.store.delete_meta(self._job_key())
+            self._ensure_current()
             return len(old)
 
     def _delete_rows(self, source: str) -> None:
@@ -795,13 +832,17 @@ class MilvusBackend:
 
 
 def stale_reasons(current: dict, settings) -> list[str]:
-    """Same test as the local index: the seeds' hash and the build settings."""
+    """Same test as the local index (the seeds' hash and the build settings), plus the collections'
+    schema. Uploaded documents are not part of it: they live in Milvus itself, not in local files."""
     from .store import build_config, corpus_fingerprint
 
     reasons = []
     corpus_hash, _ = corpus_fingerprint(settings.seeds_dir)
     if current.get("corpus_hash") != corpus_hash:
         reasons.append(f"the seed files in {settings.seeds_dir} changed since the index was built")
+    if current.get("schema") != SCHEMA_VERSION:
+        reasons.append(f"the collections' schema is version {SCHEMA_VERSION} now but the index was built with "
+                       f"{current.get('schema', 1)}")
     for key, value in build_config(settings).items():
         if current.get("config", {}).get(key) != value:
             reasons.append(f"{key} is {value!r} now but the index was built with {current.get('config', {}).get(key)!r}")

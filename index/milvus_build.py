@@ -1,7 +1,8 @@
 """Build the index into Milvus: `POLICYQA_BACKEND=milvus python -m index ensure`.
 
-Stages: read and clean the seeds, chunk, write the passages to a work file, write documents
-and term statistics, then the encode stage (index/encode_stage.py) streams passages through
+Stages: read and clean the seeds (and take the uploaded documents, clean text and library
+entry, from the build that is current: the library lives in Milvus), chunk, write the passages
+to a work file, write documents and term statistics, then the encode stage (index/encode_stage.py) streams passages through
 the encoder and upserts them into Milvus batch by batch, checkpointing after each. A killed
 build resumes where it stopped (same seeds and settings => same work folder and build tag).
 Only when every row is written and flushed does the "current" meta row switch to the new
@@ -20,11 +21,13 @@ import numpy as np
 
 from .chunk import chunk_corpus
 from .config import Settings
+from .clean import CleanDocument
 from .encode_stage import Checkpoint, encode_stream, write_records
 from .ingest import load_corpus
+from .library import fingerprint
 from .milvus_backend import (
-    Collections, MilvusConfig, MilvusStore, SentenceSplitter, TOKEN_VEC, _batches, document_rows, okapi_idf,
-    passage_rows, stale_reasons, term_counts,
+    ENSURE_COMMAND, SCHEMA_VERSION, TOKEN_VEC, Collections, MilvusConfig, MilvusStore, SentenceSplitter, _batches,
+    document_rows, library_entries, okapi_idf, passage_rows, read_document, stale_reasons, term_counts,
 )
 from .store import IndexUnavailable, build_config, corpus_fingerprint, index_text
 from .tokenize import Tokenizer, build_userdict
@@ -45,6 +48,32 @@ def up_to_date(store: MilvusStore, settings: Settings) -> tuple[dict | None, lis
     if missing:
         return current, [f"collections {', '.join(missing)} are missing"]
     return current, stale_reasons(current, settings)
+
+
+def _library_collection(store: MilvusStore, current: dict | None) -> str | None:
+    """The documents collection holding the current build's library (None: no library yet)."""
+    if not current or current.get("schema") != SCHEMA_VERSION:
+        return None  # no build, or one from before the library lived in Milvus
+    documents = Collections(store.cfg.prefix, current["build"]).documents
+    if not store.has(documents):
+        return None
+    store.load(documents)
+    return documents
+
+
+def carried_library(store: MilvusStore, current: dict | None) -> list[tuple[CleanDocument, dict]]:
+    """The uploaded documents of the current build, to carry into the next one. Their clean text is
+    taken as stored (the originals may be on another replica's disk, or nowhere any more)."""
+    documents = _library_collection(store, current)
+    if documents is None:
+        return []
+    found = (read_document(store, documents, e["source"]) for e in library_entries(store, documents))
+    return [(doc, entry) for doc, entry in filter(None, found)]
+
+
+def _library_fingerprint(store: MilvusStore, current: dict | None) -> str:
+    documents = _library_collection(store, current)
+    return fingerprint(library_entries(store, documents) if documents else [])
 
 
 def build(settings: Settings, cfg: MilvusConfig, encoder=None, force: bool = False, progress: bool = True) -> str:
@@ -68,9 +97,11 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     corpus_hash, seeds = corpus_fingerprint(settings.seeds_dir)
+    library = carried_library(store, current)
+    library_hash = fingerprint([e for _, e in library])
     config = build_config(settings)
-    key = json.dumps({"corpus": corpus_hash, "config": config, "uri": cfg.uri, "db": cfg.db_name, "prefix": cfg.prefix},
-                     sort_keys=True)
+    key = json.dumps({"corpus": corpus_hash, "library": library_hash, "config": config,
+                      "schema": SCHEMA_VERSION, "uri": cfg.uri, "db": cfg.db_name, "prefix": cfg.prefix}, sort_keys=True)
     work = settings.var_dir / "milvus-build" / hashlib.sha1(key.encode()).hexdigest()[:16]
     checkpoint = Checkpoint(work / "checkpoint.json")
     state = checkpoint.load()
@@ -86,6 +117,10 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     docs, skipped = load_corpus(settings.seeds_dir)
     if not docs:
         raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
+    taken = {d.source for d in docs}
+    entry_of = {d.source: e for d, e in library if d.source not in taken}
+    docs += [d for d, _ in library if d.source in entry_of]
+    del library
     passages = chunk_corpus(docs, settings.chunk)
     records = work / "passages.jsonl"
     if not records.exists() or state.get("records") != len(passages):
@@ -109,7 +144,8 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     for p in passages:
         counts[p.source] = counts.get(p.source, 0) + 1
     for doc in docs:
-        store.call("upsert", cols.documents, document_rows(doc, counts.get(doc.source, 0), gen=0))
+        store.call("upsert", cols.documents, document_rows(doc, counts.get(doc.source, 0), gen=0,
+                                                                library_entry=entry_of.get(doc.source)))
     df = term_counts(tokenizer, (index_text(p, settings.index_context) for p in passages))
     for batch in _batches(sorted(df), 2000):
         store.call("upsert", cols.terms, [{"term": term, "df": df[term], "vec": TOKEN_VEC} for term in batch])
@@ -154,14 +190,18 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     translation = build_translation(dict(df), n_passages)
     store.put_blob(f"blob:{tag}:translation", sorted([k, list(v)] for k, v in (translation or {}).items()))
     manifest = {
-        "build": tag, "build_id": tag, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build": tag, "build_id": tag, "schema": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "corpus_hash": corpus_hash, "seeds": seeds, "skipped": [s.source for s in skipped], "config": config,
-        "documents": n_docs, "passages": n_passages, "terms": len(df), "dim": int(encoder.dim),
+        "documents": n_docs, "library_documents": len(entry_of), "passages": n_passages, "terms": len(df), "dim": int(encoder.dim),
         # BM25Okapi floors a negative idf at 0.25 x the mean idf; an unknown term counts as the rarest.
         "idf_floor": 0.25 * mean_idf, "idf_max": max(idf, default=1.0), "timings_s": timings,
         "encode": {"passages_per_s": round(stats.per_second, 2), "resumed_at": stats.resumed_at},
     }
     manifest["previous"] = current.get("build") if current and current.get("build") != tag else None
+    if _library_fingerprint(store, current) != library_hash:  # a replica wrote to the old build meanwhile
+        raise IndexUnavailable(f"documents were uploaded to or deleted from {cfg.where()} while this build ran; "
+                               f"run {ENSURE_COMMAND} again to build with them")
     store.put_meta("current", manifest)  # the switch: readers that load from now on see this build
     # Replicas still serving the previous build keep it until they reload (like the local
     # index's two kept builds); anything older goes.

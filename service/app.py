@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.backend import BackendUnavailable, BadFilter, validate_sources
+from index.backend import BackendUnavailable, BadFilter, BuildReplaced, validate_sources
 from index.config import BUILD_COMMAND, Settings
 from index.store import IndexUnavailable
 
@@ -352,7 +352,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         # Milvus went away mid-request or answered too slowly: name it, no stack trace; the next
         # request reconnects by itself.
         log.warning("index store unavailable on %s: %s", request.url.path, exc)
-        if type(exc).__name__ == "BuildReplaced":  # a newer Milvus build is current: serve it from now on
+        if isinstance(exc, BuildReplaced):  # a newer Milvus build is current: serve it from now on
             try:
                 await run_in_threadpool(request.app.state.holder.load)
             except (IndexUnavailable, RuntimeError):

@@ -101,6 +101,12 @@ class EngineHolder:
                      engine.info.build_id, engine.info.passages, engine.info.location)
             return engine
 
+    def refresh(self) -> None:
+        """A document was written into the serving backend (Milvus): show its new counts."""
+        engine = self.engine
+        if engine is not None:
+            engine.info = engine.backend.info()
+
     def retry_if_due(self) -> Engine | None:
         """No engine because the index store was unreachable: try again, at most every RETRY_SECONDS,
         so the service recovers by itself when the store comes back."""

@@ -1,13 +1,20 @@
 """Library jobs (upload, delete) run one at a time in a background thread.
 
-A job parses the new documents, builds a complete new index of seeds + library as it will
-be (vectors of unchanged passages are reused from the current build), makes that build
-current, then commits the library and swaps the serving engine. Until then queries are
-served from the previous build, and the library is unchanged if the job fails.
+A job parses the new documents (originals and parses are kept in the local library folder),
+then changes the index the way its backend changes:
+
+- local: build a complete new index of seeds + library as it will be (vectors of unchanged
+  passages are reused from the current build), make that build current, then commit
+  library.json and swap the serving engine. Until then queries are served from the previous
+  build, and the library is unchanged if the job fails.
+- Milvus: write each document through the backend (all of a document or none of it; see
+  MilvusBackend.add_document), its library entry in the same rows. The library lives in
+  Milvus, so every replica lists and serves the same documents.
 
 Job records are kept in <library_dir>/jobs.json. On start, a job left queued or running by
-a stopped service is marked failed, and the library is brought back in line with the
-index build that is current (the build is what was really finished).
+a stopped service is marked failed; a local library is brought back in line with the index
+build that is current (the build is what was really finished), and Milvus finishes or rolls
+back a half-written document itself when it is opened.
 """
 from __future__ import annotations
 
@@ -19,15 +26,20 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import numpy as np
+
+from index.backend import Backend, BackendUnavailable, BuildReplaced
+from index.chunk import chunk_document
 from index.config import Settings
 from index.library import Library, atomic_write_json, fingerprint
 from index.parse import ParseError, to_clean_document
-from index.store import build, current_build, read_manifest
+from index.store import build, current_build, index_text, read_manifest
 
 log = logging.getLogger("policyqa")
 MAX_PENDING_JOBS = 8
 KEEP_JOBS = 200
-INTERRUPTED = "the service stopped before this job finished; the library was left as it was"
+INTERRUPTED = "the service stopped before this job finished; no document was left half-added"
+ENCODE_BATCH = 32
 
 
 def _now() -> str:
@@ -42,6 +54,7 @@ class JobRunner:
     def __init__(self, settings: Settings, holder):
         self.settings = settings
         self.holder = holder
+        self.local = holder.backend_name == "local"
         self.library = Library(settings.library_dir)
         self.jobs_file = settings.library_dir / "jobs.json"
         self._lock = threading.Lock()
@@ -64,6 +77,8 @@ class JobRunner:
                 changed = True
         if changed:
             self._save()
+        if not self.local:
+            return  # Milvus lines itself up when opened (MilvusBackend.recover); its library is in its rows
         try:
             manifest = read_manifest(current_build(self.settings))
         except Exception:  # no index yet: nothing to line up with
@@ -81,6 +96,19 @@ class JobRunner:
             self.library.collect_garbage()
         except (OSError, ValueError) as err:
             log.warning("library: garbage collection skipped: %s", err)
+
+    # ------------------------------------------------------------------ the committed library
+
+    def committed(self) -> list[dict]:
+        """The library documents the index holds now: library.json beside a local index (lined up
+        with the current build), the documents' rows in Milvus."""
+        return self.library.entries() if self.local else self._backend().library_entries()
+
+    def _backend(self) -> Backend:
+        engine = self.holder.engine or self.holder.retry_if_due()
+        if engine is None:
+            raise BackendUnavailable(self.holder.error or "the index is not loaded yet")
+        return engine.backend
 
     # ------------------------------------------------------------------ records
 
@@ -134,7 +162,7 @@ class JobRunner:
             t0 = time.perf_counter()
             try:
                 result = self._upload(job) if job["kind"] == "upload" else self._delete(job)
-            except ParseError as err:
+            except (ParseError, BackendUnavailable) as err:  # their messages are written for people
                 self._update(job, persist=True, status="failed", reason=str(err), finished=_now())
             except Exception as err:  # the job fails with the reason; the service keeps serving
                 log.exception("library job %s failed", job["id"])
@@ -145,7 +173,7 @@ class JobRunner:
                              finished=_now())
 
     def _upload(self, job: dict) -> dict:
-        entries = {e["source"]: e for e in self.library.entries()}
+        entries = {e["source"]: e for e in self.committed()}
         new = []
         for f in job["files"]:
             old = entries.get(f["source"])
@@ -159,17 +187,22 @@ class JobRunner:
                 raise ParseError(f"{f['source']}: {err}") from err
             entry.update(format=parsed.format, pages=len(parsed.pages) if parsed.paged else None,
                          ocr_pages=parsed.ocr_pages, title=doc.title)
-            new.append(entry)
+            new.append((entry, doc))
         if not new:
             return {"changed": False, "documents": [f["source"] for f in job["files"]]}
-        for entry in new:
-            entries[entry["source"]] = entry
-        self._rebuild(job, list(entries.values()))
-        return {"changed": True, "documents": [e["source"] for e in new]}
+        if self.local:
+            for entry, _ in new:
+                entries[entry["source"]] = entry
+            self._rebuild(job, list(entries.values()))
+        else:
+            self._write(job, added=new, deleted=[])
+        return {"changed": True, "documents": [e["source"] for e, _ in new]}
 
     def _delete(self, job: dict) -> dict:
-        entries = [e for e in self.library.entries() if e["source"] != job["source"]]
-        self._rebuild(job, entries)
+        if self.local:
+            self._rebuild(job, [e for e in self.library.entries() if e["source"] != job["source"]])
+        else:
+            self._write(job, added=[], deleted=[job["source"]])
         return {"changed": True, "deleted": job["source"]}
 
     def _rebuild(self, job: dict, entries: list[dict]) -> None:
@@ -180,3 +213,33 @@ class JobRunner:
         self.library.commit(entries)
         self._update(job, stage="loading", message="loading the new index")
         self.holder.load()
+
+    def _write(self, job: dict, added: list[tuple[dict, object]], deleted: list[str]) -> None:
+        """Milvus: each document is written (or removed) whole, one after another; queries see a
+        document either as it was or as it is now."""
+        encoder = self.holder.encoder()
+        for entry, doc in added:
+            passages = chunk_document(doc, self.settings.chunk)
+            texts = [index_text(p, self.settings.index_context) for p in passages]
+            batches = []
+            for first in range(0, len(texts), ENCODE_BATCH):
+                self._progress(job)("encoding", first, len(texts))
+                batches.append(encoder.encode_passages(texts[first:first + ENCODE_BATCH]))
+            vectors = np.concatenate(batches) if batches else np.zeros((0, encoder.dim), dtype=np.float32)
+            self._update(job, stage="writing", message=f"writing {entry['source']} to the index", progress=None)
+            self._on_current_build(lambda b: b.add_document(doc, passages, texts, vectors,
+                                                            encode=encoder.encode_passages, library_entry=entry))
+        for source in deleted:
+            self._update(job, stage="deleting", message=f"removing {source} from the index")
+            self._on_current_build(lambda b: b.delete_document(source))
+        self.holder.refresh()
+
+    def _on_current_build(self, write) -> None:
+        """A rebuild (another replica's `index ensure`) that became current during the write was
+        made without it: load that build and write again."""
+        try:
+            write(self._backend())
+        except BuildReplaced:
+            log.warning("library: the index was rebuilt during a write; writing again to the new build")
+            self.holder.load()
+            write(self._backend())

@@ -113,14 +113,6 @@ def _runner(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
-def _local_only(request: Request) -> None:
-    """Library jobs rebuild the local index files; a Milvus-served index is not changed by them (yet)."""
-    backend = getattr(request.app.state.holder, "backend_name", "local")
-    if backend != "local":
-        raise HTTPException(409, f"Uploads and deletes work on the local index backend; this service runs on "
-                                 f"{backend} (POLICYQA_BACKEND).")
-
-
 def _seed_names(request: Request) -> set[str]:
     """Names of the built-in documents (the seeds folder): the library API cannot replace or delete them."""
     return {p.name for p in seed_paths(request.app.state.holder.settings.seeds_dir)}
@@ -135,7 +127,6 @@ def upload(request: Request, files: Annotated[list[UploadFile], File(description
     library document replaces it (same content: nothing to do)."""
     if not token_ok(x_admin_token):
         raise HTTPException(403, TOKEN_MESSAGE)
-    _local_only(request)
     if not files:
         raise HTTPException(400, "No file was sent; put the documents in the multipart field `files`.")
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -177,9 +168,8 @@ def delete(source: str, request: Request, x_admin_token: Annotated[str | None, H
     """Remove a library document; the built-in seed documents cannot be removed."""
     if not token_ok(x_admin_token):
         raise HTTPException(403, TOKEN_MESSAGE)
-    _local_only(request)
     runner = _runner(request)
-    if source not in {e["source"] for e in runner.library.entries()}:
+    if source not in {e["source"] for e in runner.committed()}:
         if source in _seed_names(request):
             raise HTTPException(409, f"{source[:200]!r} is a built-in document (seeds/); it cannot be deleted here.")
         raise HTTPException(404, f"No library document named {source[:200]!r}. GET /api/documents lists them.")
@@ -200,10 +190,7 @@ def job(job_id: str, request: Request) -> JobOut:
 
 def document_list(eng, runner: JobRunner) -> DocumentList:
     """The served documents with their library metadata, then documents still being indexed."""
-    try:
-        library = {e["source"]: e for e in runner.library.entries()}
-    except ValueError:  # an unreadable library.json: list what is served, without metadata
-        library = {}
+    library = {e["source"]: e for e in eng.backend.library_entries()}
     out = []
     for d in eng.backend.list_documents():
         e = library.get(d.source)

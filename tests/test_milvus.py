@@ -357,3 +357,95 @@ def _wait_for(check, timeout: float = 240.0) -> None:
             return
         time.sleep(1)
     raise AssertionError("the service did not recover in time")
+
+
+# ---------------------------------------------------------------- the document library on Milvus
+
+ADMIN = {"X-Admin-Token": "milvus-library-token-5e1f"}
+CARBON = ["碳普惠机制建设实施方案", "一、总体目标",
+          "到二〇二六年，建成覆盖全市的碳普惠平台，居民低碳出行、垃圾分类和光盘行动可以兑换碳积分。",
+          "坚持政府引导、市场运作、公众参与，建立统一的碳普惠核证标准和登记簿，形成可复制推广的经验。",
+          "二、重点任务", "（一）建立碳积分核算方法。对公交地铁出行、共享单车骑行按减排量折算碳积分，每千克二氧化碳折合十个积分。",
+          "（二）拓展碳积分消费场景。碳积分可在合作商户兑换公交卡充值、景区门票和绿色家电优惠券。"]
+
+
+def _job(c: httpx.Client, response: httpx.Response) -> dict:
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = c.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_path, server, encoder):
+    from doc_fixtures import browser, text_pdf
+
+    with browser() as b:
+        pdf = text_pdf(b, CARBON, page_break_every=4)  # 二、重点任务 starts page 2
+    seeds = make_seeds(tmp_path / "seeds", {"100_ocean.txt": OCEAN})
+    settings = Settings(seeds_dir=seeds, var_dir=tmp_path / "var")
+    cfg = MilvusConfig(uri=server.uri, prefix="t_lib", timeout=10)
+    build_milvus(settings, cfg, encoder=encoder, progress=False)
+    env = {"POLICYQA_BACKEND": "milvus", "POLICYQA_MILVUS_URI": server.uri, "POLICYQA_MILVUS_PREFIX": cfg.prefix,
+           "POLICYQA_SEEDS_DIR": str(seeds), "POLICYQA_VAR_DIR": str(tmp_path / "var"),
+           "POLICYQA_ADMIN_TOKEN": ADMIN["X-Admin-Token"]}
+    proc, url = start_server(env)
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    question = {"query": "碳积分可以兑换什么", "top_k": 3}
+    try:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            before = c.get("/api/health").json()["passages"]
+            job = _job(c, c.post("/api/documents", headers=ADMIN,
+                                 files=[("files", ("carbon.pdf", pdf, "application/pdf")),
+                                        ("files", ("drones.md", DRONES.encode(), "text/markdown"))]))
+            assert job["status"] == "done" and sorted(job["result"]["documents"]) == ["carbon.pdf", "drones.md"], job
+            top = c.post("/api/query", json=question).json()["passages"][0]
+            assert top["source"] == "carbon.pdf" and top["page"] == 2 and "兑换" in top["text"]
+            only = c.post("/api/query", json={**question, "sources": ["drones.md"]}).json()["passages"]
+            assert only and {p["source"] for p in only} == {"drones.md"}
+            listed = {d["source"]: d for d in c.get("/api/documents").json()["documents"]}
+            assert listed["carbon.pdf"]["origin"] == "library" and listed["carbon.pdf"]["format"] == "pdf"
+            assert listed["carbon.pdf"]["pages"] == 2 and listed["100_ocean.txt"]["origin"] == "seed"
+            health = c.get("/api/health").json()
+            assert health["backend"] == "milvus" and health["passages"] == before + sum(
+                listed[s]["passages"] for s in ("carbon.pdf", "drones.md"))
+            again = _job(c, c.post("/api/documents", headers=ADMIN,
+                                   files=[("files", ("drones.md", DRONES.encode(), "text/markdown"))]))
+            assert again["status"] == "done" and again["result"]["changed"] is False  # same content: no work
+
+            # Another replica needs only the URI: it lists and serves the same library.
+            replica = MilvusBackend.open(cfg, Settings(seeds_dir=seeds, var_dir=tmp_path / "other-replica"))
+            assert [e["source"] for e in replica.library_entries()] == ["carbon.pdf", "drones.md"]
+            served_text = replica.document("carbon.pdf").text
+            replica.close()
+
+            # A full rebuild (as after a settings change) carries the uploads, pages included.
+            old_tag = health["build_id"]
+            build_milvus(settings, cfg, encoder=encoder, force=True, progress=False)
+            rebuilt = MilvusBackend.open(cfg, settings)
+            assert rebuilt.cols.tag != old_tag
+            assert [e["source"] for e in rebuilt.library_entries()] == ["carbon.pdf", "drones.md"]
+            assert rebuilt.document("carbon.pdf").text == served_text
+            hit = Searcher(rebuilt, encoder, settings).search(question["query"], top_k=1).hits[0]
+            assert hit.passage.source == "carbon.pdf" and hit.passage.page == 2
+            rebuilt.close()
+
+            # The service still holds the old build: its delete is redone on the new one.
+            job = _job(c, c.delete("/api/documents/drones.md", headers=ADMIN))
+            assert job["status"] == "done", job
+            assert c.get("/api/health").json()["build_id"] != old_tag
+            rows = MilvusStore(cfg)
+            cols = MilvusBackend.open(cfg, settings).cols
+            for table in (cols.passages, cols.documents, cols.sentences):
+                assert rows.call("query", table, filter='source == "drones.md"', output_fields=["source"]) == []
+            rows.close()
+            gone = c.post("/api/query", json={"query": "无人机快递进社区", "top_k": 10}).json()["passages"]
+            assert all(p["source"] != "drones.md" for p in gone)
+            assert c.delete("/api/documents/drones.md", headers=ADMIN).status_code == 404
+            assert c.delete("/api/documents/100_ocean.txt", headers=ADMIN).status_code == 409
+    finally:
+        stop_server(proc)
