@@ -96,9 +96,10 @@ def run(sizes: list[tuple[int, str]]) -> list[dict]:
     return results
 
 
-def markdown(results: list[dict], command: str) -> str:
+def markdown(results: list[dict], command: str, load_before: float) -> str:
     lines = [BEGIN, "## Encode stage at scale (streamed, checkpointed; index/encode_stage.py)", "",
-             f"`{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores shared with other jobs). "
+             f"`{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
+             f"{load_before:.1f} before the run). "
              "Each row is its own process; batches of 256 passages are encoded and written to a vector "
              "file (the Milvus build writes the same batches as upserts), with a checkpoint after each.", "",
              "| passages | encoder | passages/s | encode s | RSS before encode MiB | peak RSS MiB |",
@@ -129,8 +130,9 @@ def main(argv=None) -> int:
         print(json.dumps(child(int(args.child[0]), args.child[1], Path(args.child[2]))))
         return 0
     sizes = [(int(s.split(":")[0]), s.split(":")[1]) for s in args.sizes.split(",")]
+    load_before = os.getloadavg()[0]  # the figures are only comparable on a machine doing nothing else
     results = run(sizes)
-    section = markdown(results, f"python -m eval.bench_encode --sizes {args.sizes}")
+    section = markdown(results, f"python -m eval.bench_encode --sizes {args.sizes}", load_before)
     print(section)
     write_section(section, args.out)
     return 0

@@ -220,6 +220,25 @@ class MilvusStore:
         except Exception as err:  # noqa: BLE001
             raise self._unavailable(err) from err
 
+    def query_all(self, collection: str, filter: str, output_fields: list[str], batch: int = 1000) -> list[dict]:
+        """Every matching row: one query stops at QUERY_LIMIT rows, an iterator pages past it."""
+        iterator = self.call("query_iterator", collection, batch_size=batch, filter=filter, output_fields=output_fields)
+        rows: list[dict] = []
+        try:
+            while True:
+                try:
+                    page = iterator.next()
+                except Exception as err:  # noqa: BLE001 - the server went away between pages
+                    raise self._unavailable(err) from err
+                if not page:
+                    return rows
+                rows.extend(page)
+        finally:
+            try:
+                iterator.close()
+            except Exception:  # noqa: BLE001 - closing after a failure may fail too
+                pass
+
     def has(self, collection: str) -> bool:
         return bool(self.call("has_collection", collection))
 
@@ -464,8 +483,7 @@ def read_document(store: "MilvusStore", collection: str, source: str) -> tuple[C
 
 def library_entries(store: "MilvusStore", collection: str) -> list[dict]:
     """The library entries of a build's uploaded documents, by name."""
-    rows = store.call("query", collection, filter='part == 0 and library != ""', output_fields=["library"],
-                      limit=QUERY_LIMIT)
+    rows = store.query_all(collection, 'part == 0 and library != ""', ["library"])
     return sorted((json.loads(r["library"]) for r in rows), key=lambda e: e["source"])
 
 
@@ -658,9 +676,12 @@ class MilvusBackend:
         return float(v) if v is not None else float(self.current.get("idf_max", 1.0))
 
     # ---- documents
-    def _doc_heads(self, filter_expr: str, limit: int = QUERY_LIMIT) -> list[dict]:
-        return self.store.call("query", self.cols.documents, filter=f"part == 0 and ({filter_expr})" if filter_expr else "part == 0",
-                               output_fields=["source", "title", "length", "passages", "gen", "parts"], limit=limit)
+    def _doc_heads(self, filter_expr: str, limit: int | None = None) -> list[dict]:
+        where = f"part == 0 and ({filter_expr})" if filter_expr else "part == 0"
+        fields = ["source", "title", "length", "passages", "gen", "parts"]
+        if limit is None:
+            return self.store.query_all(self.cols.documents, where, fields)
+        return self.store.call("query", self.cols.documents, filter=where, output_fields=fields, limit=limit)
 
     def document(self, source):
         found = read_document(self.store, self.cols.documents, source)
@@ -708,8 +729,7 @@ class MilvusBackend:
             self._ensure_current()
             self.recover()
             gen = time.time_ns()
-            old = self.store.call("query", self.cols.passages, filter=f"source == {quote(doc.source)}",
-                                  output_fields=["pid", "index_text"], limit=QUERY_LIMIT)
+            old = self.store.query_all(self.cols.passages, f"source == {quote(doc.source)}", ["pid", "index_text"])
             self.store.put_meta(self._job_key(), {"op": "add", "source": doc.source, "gen": gen})
             splitter = SentenceSplitter(self.tokenizer.userdict)
             for first in range(0, len(passages), self.cfg.batch):
@@ -745,8 +765,7 @@ class MilvusBackend:
         with self._write_lock:
             self._ensure_current()
             self.recover()
-            old = self.store.call("query", self.cols.passages, filter=f"source == {quote(source)}",
-                                  output_fields=["pid", "index_text"], limit=QUERY_LIMIT)
+            old = self.store.query_all(self.cols.passages, f"source == {quote(source)}", ["pid", "index_text"])
             self.store.put_meta(self._job_key(), {"op": "delete", "source": source})
             self._delete_rows(source)
             self._update_terms(Counter(), term_counts(self.tokenizer, [r["index_text"] for r in old]))
@@ -805,7 +824,7 @@ class MilvusBackend:
 
     def _count_change(self, source: str) -> None:
         """Keep the "current" row's counts (what health shows, and N for idf) in step."""
-        n_docs = len(self._doc_heads(""))
+        n_docs = self._count(self.cols.documents, "part == 0")
         n_passages = self._count(self.cols.passages)
         current = self.store.get_meta("current") or self.current
         if current.get("build") == self.cols.tag:
@@ -813,8 +832,8 @@ class MilvusBackend:
             self.store.put_meta("current", current)
         self.current = {**self.current, "documents": n_docs, "passages": n_passages}
 
-    def _count(self, collection: str) -> int:
-        rows = self.store.call("query", collection, filter="", output_fields=["count(*)"])
+    def _count(self, collection: str, filter_expr: str = "") -> int:
+        rows = self.store.call("query", collection, filter=filter_expr, output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     # ---- state

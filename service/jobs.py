@@ -216,23 +216,30 @@ class JobRunner:
 
     def _write(self, job: dict, added: list[tuple[dict, object]], deleted: list[str]) -> None:
         """Milvus: each document is written (or removed) whole, one after another; queries see a
-        document either as it was or as it is now."""
-        encoder = self.holder.encoder()
-        for entry, doc in added:
-            passages = chunk_document(doc, self.settings.chunk)
-            texts = [index_text(p, self.settings.index_context) for p in passages]
-            batches = []
-            for first in range(0, len(texts), ENCODE_BATCH):
-                self._progress(job)("encoding", first, len(texts))
-                batches.append(encoder.encode_passages(texts[first:first + ENCODE_BATCH]))
-            vectors = np.concatenate(batches) if batches else np.zeros((0, encoder.dim), dtype=np.float32)
-            self._update(job, stage="writing", message=f"writing {entry['source']} to the index", progress=None)
-            self._on_current_build(lambda b: b.add_document(doc, passages, texts, vectors,
-                                                            encode=encoder.encode_passages, library_entry=entry))
-        for source in deleted:
-            self._update(job, stage="deleting", message=f"removing {source} from the index")
-            self._on_current_build(lambda b: b.delete_document(source))
-        self.holder.refresh()
+        document either as it was or as it is now. Every file was parsed before the first write."""
+        encoder, done = self.holder.encoder(), []
+        try:
+            for entry, doc in added:
+                passages = chunk_document(doc, self.settings.chunk)
+                texts = [index_text(p, self.settings.index_context) for p in passages]
+                batches = []
+                for first in range(0, len(texts), ENCODE_BATCH):
+                    self._progress(job)("encoding", first, len(texts))
+                    batches.append(encoder.encode_passages(texts[first:first + ENCODE_BATCH]))
+                vectors = np.concatenate(batches) if batches else np.zeros((0, encoder.dim), dtype=np.float32)
+                self._update(job, stage="writing", message=f"writing {entry['source']} to the index", progress=None)
+                self._on_current_build(lambda b: b.add_document(doc, passages, texts, vectors,
+                                                                encode=encoder.encode_passages, library_entry=entry))
+                done.append(entry["source"])
+            for source in deleted:
+                self._update(job, stage="deleting", message=f"removing {source} from the index")
+                self._on_current_build(lambda b: b.delete_document(source))
+        except BackendUnavailable as err:
+            if done:  # say what this job did change before it stopped
+                raise BackendUnavailable(f"{err} (added before that: {', '.join(done)})") from err
+            raise
+        finally:
+            self.holder.refresh()
 
     def _on_current_build(self, write) -> None:
         """A rebuild (another replica's `index ensure`) that became current during the write was
