@@ -110,10 +110,11 @@ def quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def passage_pid(source: str, chunk_id: str) -> int:
+def passage_pid(source: str, chunk_id: str, gen: int) -> int:
     """A stable 63-bit primary key: writing the same passage twice overwrites, so a resumed build
-    or a retried write never duplicates a row."""
-    return int(hashlib.sha1(f"{source}\0{chunk_id}".encode()).hexdigest()[:15], 16)
+    or a retried write never duplicates a row. The generation is part of it: a replacement never
+    overwrites the rows of the version it replaces, so an interrupted one rolls back cleanly."""
+    return int(hashlib.sha1(f"{source}\0{chunk_id}\0{gen}".encode()).hexdigest()[:15], 16)
 
 
 def analyzer_params(userdict: list[str]) -> dict:
@@ -397,15 +398,15 @@ class MilvusStore:
 def passage_rows(passages: list[Passage], texts: list[str], vectors: np.ndarray, gen: int,
                  sentence_ids: list[list[int]]) -> list[dict]:
     return [{
-        "pid": passage_pid(p.source, p.chunk_id), "chunk_id": p.chunk_id, "source": p.source, "title": p.title,
+        "pid": passage_pid(p.source, p.chunk_id, gen), "chunk_id": p.chunk_id, "source": p.source, "title": p.title,
         "section": p.section, "char_start": p.char_start, "char_end": p.char_end,
         "page": -1 if getattr(p, "page", None) is None else int(p.page), "gen": gen, "text": p.text,
         "index_text": t, "dense": np.asarray(v, dtype=np.float32).tolist(), "sentence_ids": json.dumps(sids),
     } for p, t, v, sids in zip(passages, texts, vectors, sentence_ids)]
 
 
-def sentence_sid(source: str, start: int, end: int) -> int:
-    return int(hashlib.sha1(f"{source}\0{start}\0{end}".encode()).hexdigest()[:15], 16)
+def sentence_sid(source: str, start: int, end: int, gen: int) -> int:
+    return int(hashlib.sha1(f"{source}\0{start}\0{end}\0{gen}".encode()).hexdigest()[:15], 16)
 
 
 class SentenceSplitter:
@@ -429,7 +430,7 @@ class SentenceSplitter:
             spans = [(s, e, p.text[s - p.char_start:e - p.char_start]) for s, e in split_passage(p)]
             sids = []
             for j, (s, e, text) in enumerate(spans):
-                sid = sentence_sid(p.source, s, e)
+                sid = sentence_sid(p.source, s, e, gen)
                 sids.append(sid)
                 if (s, e) in known or sid in new:
                     continue
@@ -460,7 +461,7 @@ def document_rows(doc: CleanDocument, n_passages: int, gen: int, library_entry: 
     if len(entry.encode()) > 8_000:
         raise ValueError(f"{doc.source}: its library entry is too large to store")
     return [{
-        "key": f"{doc.source}\0{i:06d}", "source": doc.source, "part": i, "parts": len(parts), "gen": gen,
+        "key": f"{doc.source}\0{gen}\0{i:06d}", "source": doc.source, "part": i, "parts": len(parts), "gen": gen,
         "title": doc.title, "length": len(doc.text), "passages": n_passages, "headings": headings if i == 0 else "[]",
         "page_starts": pages if i == 0 else "", "library": entry if i == 0 else "", "text": part, "vec": TOKEN_VEC,
     } for i, part in enumerate(parts)]
@@ -471,8 +472,8 @@ def read_document(store: "MilvusStore", collection: str, source: str) -> tuple[C
     rows = store.call("query", collection, filter=f"source == {quote(source)}",
                       output_fields=["part", "gen", "title", "headings", "page_starts", "library", "text"],
                       limit=QUERY_LIMIT)
-    head = next((r for r in rows if r["part"] == 0), None)
-    if head is None:
+    head = max((r for r in rows if r["part"] == 0), key=lambda r: r["gen"], default=None)
+    if head is None:  # (two heads only in the moment between a replacement's commit point and its cleanup)
         return None
     parts = sorted((r for r in rows if r["gen"] == head["gen"]), key=lambda r: r["part"])
     headings = [tuple(h) for h in json.loads(head["headings"] or "[]")]
@@ -483,8 +484,17 @@ def read_document(store: "MilvusStore", collection: str, source: str) -> tuple[C
 
 def library_entries(store: "MilvusStore", collection: str) -> list[dict]:
     """The library entries of a build's uploaded documents, by name."""
-    rows = store.query_all(collection, 'part == 0 and library != ""', ["library"])
+    rows = newest_heads(store.query_all(collection, 'part == 0 and library != ""', ["source", "gen", "library"]))
     return sorted((json.loads(r["library"]) for r in rows), key=lambda e: e["source"])
+
+
+def newest_heads(rows: list[dict]) -> list[dict]:
+    """One head row per document: the newest generation's (see read_document)."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["source"] not in best or r["gen"] > best[r["source"]]["gen"]:
+            best[r["source"]] = r
+    return list(best.values())
 
 
 def term_counts(tokenizer: Tokenizer, texts: Iterable[str]) -> Counter:
@@ -680,8 +690,9 @@ class MilvusBackend:
         where = f"part == 0 and ({filter_expr})" if filter_expr else "part == 0"
         fields = ["source", "title", "length", "passages", "gen", "parts"]
         if limit is None:
-            return self.store.query_all(self.cols.documents, where, fields)
-        return self.store.call("query", self.cols.documents, filter=where, output_fields=fields, limit=limit)
+            return newest_heads(self.store.query_all(self.cols.documents, where, fields))
+        return newest_heads(self.store.call("query", self.cols.documents, filter=where, output_fields=fields,
+                                            limit=limit))
 
     def document(self, source):
         found = read_document(self.store, self.cols.documents, source)
@@ -727,9 +738,9 @@ class MilvusBackend:
                              "(e.g. encoder.encode_passages) to embed the document's sentences")
         with self._write_lock:
             self._ensure_current()
-            self.recover()
+            self._recover()
             gen = time.time_ns()
-            old = self.store.query_all(self.cols.passages, f"source == {quote(doc.source)}", ["pid", "index_text"])
+            old = self.store.query_all(self.cols.passages, f"source == {quote(doc.source)}", ["index_text"])
             self.store.put_meta(self._job_key(), {"op": "add", "source": doc.source, "gen": gen})
             splitter = SentenceSplitter(self.tokenizer.userdict)
             for first in range(0, len(passages), self.cfg.batch):
@@ -746,12 +757,9 @@ class MilvusBackend:
             self.store.call("upsert", self.cols.documents, rows[:1])  # the commit point
             self.store.flush(self.cols.documents)
             self._finish_add(doc.source, gen)
-            new_ids = {passage_pid(p.source, p.chunk_id) for p in passages}
-            removed = [r["index_text"] for r in old if int(r["pid"]) not in new_ids]
-            added_ids = new_ids - {int(r["pid"]) for r in old}
-            self._update_terms(Counter(), term_counts(self.tokenizer, removed))  # best effort, see README
-            self._update_terms(term_counts(self.tokenizer, [t for p, t in zip(passages, texts)
-                                                           if passage_pid(p.source, p.chunk_id) in added_ids]), Counter())
+            # best effort, see README: the old version's passages out, the new one's in
+            self._update_terms(term_counts(self.tokenizer, texts),
+                               term_counts(self.tokenizer, [r["index_text"] for r in old]))
             self._count_change(doc.source)
             self.store.delete_meta(self._job_key())
             self._ensure_current()
@@ -764,8 +772,8 @@ class MilvusBackend:
     def delete_document(self, source):
         with self._write_lock:
             self._ensure_current()
-            self.recover()
-            old = self.store.query_all(self.cols.passages, f"source == {quote(source)}", ["pid", "index_text"])
+            self._recover()
+            old = self.store.query_all(self.cols.passages, f"source == {quote(source)}", ["index_text"])
             self.store.put_meta(self._job_key(), {"op": "delete", "source": source})
             self._delete_rows(source)
             self._update_terms(Counter(), term_counts(self.tokenizer, [r["index_text"] for r in old]))
@@ -784,6 +792,10 @@ class MilvusBackend:
 
     def recover(self) -> None:
         """Finish or undo a write that a crash (of policyqa or of Milvus) interrupted."""
+        with self._write_lock:
+            self._recover()
+
+    def _recover(self) -> None:
         job = self.store.get_meta(self._job_key())
         if not job:
             return

@@ -40,6 +40,7 @@ MAX_PENDING_JOBS = 8
 KEEP_JOBS = 200
 INTERRUPTED = "the service stopped before this job finished; no document was left half-added"
 ENCODE_BATCH = 32
+RECOVERY_INTERVAL, RECOVERY_SECONDS = 2.0, 3600
 
 
 def _now() -> str:
@@ -235,11 +236,31 @@ class JobRunner:
                 self._update(job, stage="deleting", message=f"removing {source} from the index")
                 self._on_current_build(lambda b: b.delete_document(source))
         except BackendUnavailable as err:
+            self._recover_when_back()
             if done:  # say what this job did change before it stopped
                 raise BackendUnavailable(f"{err} (added before that: {', '.join(done)})") from err
             raise
         finally:
             self.holder.refresh()
+
+    def _recover_when_back(self) -> None:
+        """Milvus went away in the middle of a write: as soon as it answers again, finish or roll
+        back that write (MilvusBackend.recover), rather than leave its rows to the next write."""
+        def retry() -> None:
+            deadline = time.monotonic() + RECOVERY_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(RECOVERY_INTERVAL)
+                engine = self.holder.engine
+                try:
+                    if engine is not None:
+                        engine.backend.recover()
+                        self.holder.refresh()
+                        return
+                except BackendUnavailable:
+                    continue
+            log.warning("library: Milvus did not come back within %d s; the next write finishes the "
+                        "interrupted one", RECOVERY_SECONDS)
+        threading.Thread(target=retry, name="library-recovery", daemon=True).start()
 
     def _on_current_build(self, write) -> None:
         """A rebuild (another replica's `index ensure`) that became current during the write was

@@ -22,7 +22,8 @@ from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.chunk import chunk_document
 from index.clean import CleanDocument
 from index.config import REPO_ROOT, Settings
-from index.milvus_backend import BuildReplaced, MilvusBackend, MilvusConfig, MilvusStore, analyzer_params
+from index.milvus_backend import (BuildReplaced, Collections, MilvusBackend, MilvusConfig, MilvusStore,
+                                  analyzer_params)
 from index.milvus_build import build as build_milvus, up_to_date
 from index.search import Searcher
 from index.store import build as build_local, index_text, load
@@ -392,7 +393,7 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
     build_milvus(settings, cfg, encoder=encoder, progress=False)
     env = {"POLICYQA_BACKEND": "milvus", "POLICYQA_MILVUS_URI": server.uri, "POLICYQA_MILVUS_PREFIX": cfg.prefix,
            "POLICYQA_SEEDS_DIR": str(seeds), "POLICYQA_VAR_DIR": str(tmp_path / "var"),
-           "POLICYQA_ADMIN_TOKEN": ADMIN["X-Admin-Token"]}
+           "POLICYQA_ADMIN_TOKEN": ADMIN["X-Admin-Token"], "POLICYQA_BUILD_BATCH": "2"}
     proc, url = start_server(env)
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     question = {"query": "碳积分可以兑换什么", "top_k": 3}
@@ -438,14 +439,50 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
             job = _job(c, c.delete("/api/documents/drones.md", headers=ADMIN))
             assert job["status"] == "done", job
             assert c.get("/api/health").json()["build_id"] != old_tag
-            rows = MilvusStore(cfg)
-            cols = MilvusBackend.open(cfg, settings).cols
-            for table in (cols.passages, cols.documents, cols.sentences):
-                assert rows.call("query", table, filter='source == "drones.md"', output_fields=["source"]) == []
-            rows.close()
+            current = MilvusBackend.open(cfg, settings)
+            for table in (current.cols.passages, current.cols.documents, current.cols.sentences):
+                assert current.store.call("query", table, filter='source == "drones.md"', output_fields=["source"]) == []
+            current.close()
             gone = c.post("/api/query", json={"query": "无人机快递进社区", "top_k": 10}).json()["passages"]
             assert all(p["source"] != "drones.md" for p in gone)
             assert c.delete("/api/documents/drones.md", headers=ADMIN).status_code == 404
             assert c.delete("/api/documents/100_ocean.txt", headers=ADMIN).status_code == 409
+
+            # Milvus is killed while a replacement of plan.md is being written: the old version stays whole.
+            assert _job(c, c.post("/api/documents", headers=ADMIN, files=[("files", ("plan.md", FOREST_OLD.encode(),
+                                                                                     "text/markdown"))]))["status"] == "done"
+            old_doc = c.get("/api/documents/plan.md").json()
+            # the new version begins as the old one: rows the two share must not be overwritten
+            big = FOREST_OLD + "\n\n" + "\n\n".join(f"第{i}部分 {FOREST_NEW}" for i in range(30))
+            r = c.post("/api/documents", headers=ADMIN, files=[("files", ("plan.md", big.encode(), "text/markdown"))])
+            job_id = r.json()["job_id"]
+            deadline = time.monotonic() + 300
+            while c.get(f"/api/jobs/{job_id}").json()["stage"] != "writing":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)  # some batches of the new version are in
+            server.kill()
+            job = _job(c, r)
+            assert job["status"] == "failed" and server.uri in job["reason"] and "Traceback" not in job["reason"]
+            server.start()  # the service rolls the half write back by itself once Milvus answers
+            _wait_for(lambda: _status(url, question) == 200)
+            store = MilvusStore(cfg)
+            tag = store.get_meta("current")["build"]
+            _wait_for(lambda: store.get_meta(f"job:{tag}") is None, timeout=120)
+            cols = Collections(cfg.prefix, tag)
+            rows = store.call("query", cols.passages, filter='source == "plan.md"',
+                              output_fields=["gen", "text", "sentence_ids"])
+            assert rows and len({r["gen"] for r in rows}) == 1 and all("第" not in r["text"] for r in rows)
+            sids = {sid for r in rows for sid in json.loads(r["sentence_ids"])}
+            sentences = store.call("query", cols.sentences, filter='source == "plan.md"', output_fields=["sid"])
+            assert {r["sid"] for r in sentences} == sids  # the old version's evidence is all there, nothing more
+            store.close()
+            assert c.get("/api/documents/plan.md").json()["text"] == old_doc["text"]
+            listed = {d["source"]: d for d in c.get("/api/documents").json()["documents"]}
+            assert listed["plan.md"]["passages"] == len(rows)
+            hit = c.post("/api/query", json={"query": "森林防火隔离带和瞭望塔", "top_k": 1}).json()["passages"][0]
+            assert hit["source"] == "plan.md"
     finally:
         stop_server(proc)
+        if server.proc is None:
+            server.start()
