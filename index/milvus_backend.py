@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -57,6 +58,7 @@ MAX_TERM_CHARS = 60
 TOKEN_VEC = [1.0, 0.0]  # Milvus requires a vector field in every collection; meta/doc/term rows carry this one
 QUERY_LIMIT = 16_384  # Milvus's cap on one query's offset + limit
 SCHEMA_VERSION = 2  # bump when the collections' fields change: an older build is stale
+WRITE_LEASE_SECONDS = 600  # a write record not renewed for this long belongs to a replica that died
 # jieba emits punctuation as tokens; Milvus's stop filter drops them with the project's stop words,
 # so the server-side analyzer keeps what policyqa's own tokenizer keeps.
 PUNCTUATION = list("，。、；：？！“”‘’（）《》【】〔〕…—·「」『』,.;:?!\"'()[]{}<>-_/\\|~`@#$%^&*+=")
@@ -108,6 +110,12 @@ def _pymilvus():
 def quote(value: str) -> str:
     """A string literal for a Milvus filter expression."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def replica_id(settings) -> str:
+    """This machine and data folder: a restarted replica is the same replica."""
+    where = f"{socket.gethostname()}\0{getattr(settings, 'var_dir', '')}"
+    return hashlib.sha1(where.encode()).hexdigest()[:16]
 
 
 def passage_pid(source: str, chunk_id: str, gen: int) -> int:
@@ -520,8 +528,11 @@ def _batches(items: list, size: int):
 class MilvusBackend:
     name = "milvus"
 
-    def __init__(self, store: MilvusStore, current: dict, userdict: list[str]):
+    def __init__(self, store: MilvusStore, current: dict, userdict: list[str], owner: str = ""):
         self.store = store
+        # Which replica writes: the same machine and data folder after a restart, so its own
+        # interrupted writes are recovered at once.
+        self.owner = owner or replica_id(None)
         self.cfg = store.cfg
         self.current = current
         self.cols = Collections(self.cfg.prefix, current["build"])
@@ -548,7 +559,7 @@ class MilvusBackend:
                                            + f". Rebuild with: {ENSURE_COMMAND}")
             cols = Collections(cfg.prefix, current["build"])
             store.load(*cols.all())
-            backend = cls(store, current, store.get_blob(f"blob:{current['build']}:userdict"))
+            backend = cls(store, current, store.get_blob(f"blob:{current['build']}:userdict"), replica_id(settings))
             # English questions reach BM25 through this build's mapping (none: the glossary alone)
             backend.translation = {k: list(v) for k, v in store.get_blob(f"blob:{current['build']}:translation")} or None
             backend.recover()
@@ -715,8 +726,16 @@ class MilvusBackend:
         return [s for s in sources if s not in found]
 
     # ---- writes: a job row in meta makes each one finish or roll back after a crash
-    def _job_key(self) -> str:
-        return f"job:{self.cols.tag}"
+    def _job_key(self, source: str) -> str:
+        return f"job:{self.cols.tag}:{hashlib.sha1(source.encode()).hexdigest()[:16]}"
+
+    def pending_writes(self) -> list[dict]:
+        """Write records of this build: writes in progress somewhere, or cut off by a crash."""
+        keys = self.store.meta_keys(f"job:{self.cols.tag}:")
+        return [job for job in (self.store.get_meta(k) for k in keys) if job]
+
+    def _start_write(self, record: dict) -> None:
+        self.store.put_meta(self._job_key(record["source"]), {**record, "owner": self.owner, "beat": time.time()})
 
     def _ensure_current(self) -> None:
         """Writes go to the current build only. Checked before a write and again after its commit
@@ -741,7 +760,8 @@ class MilvusBackend:
             self._recover()
             gen = time.time_ns()
             old = self.store.query_all(self.cols.passages, f"source == {quote(doc.source)}", ["index_text"])
-            self.store.put_meta(self._job_key(), {"op": "add", "source": doc.source, "gen": gen})
+            self._start_write({"op": "add", "source": doc.source, "gen": gen})
+            beat = time.monotonic()
             splitter = SentenceSplitter(self.tokenizer.userdict)
             for first in range(0, len(passages), self.cfg.batch):
                 part = slice(first, first + self.cfg.batch)
@@ -750,6 +770,9 @@ class MilvusBackend:
                     self.store.call("upsert", self.cols.sentences, sentence_rows)
                 self.store.call("upsert", self.cols.passages,
                                 passage_rows(passages[part], texts[part], vectors[part], gen, sids))
+                if time.monotonic() - beat > WRITE_LEASE_SECONDS / 4:  # still alive: other replicas keep off
+                    self._start_write({"op": "add", "source": doc.source, "gen": gen})
+                    beat = time.monotonic()
             self.store.flush(self.cols.passages, self.cols.sentences)
             rows = document_rows(doc, len(passages), gen, library_entry)
             if len(rows) > 1:
@@ -761,7 +784,7 @@ class MilvusBackend:
             self._update_terms(term_counts(self.tokenizer, texts),
                                term_counts(self.tokenizer, [r["index_text"] for r in old]))
             self._count_change(doc.source)
-            self.store.delete_meta(self._job_key())
+            self.store.delete_meta(self._job_key(doc.source))
             self._ensure_current()
 
     def _finish_add(self, source: str, gen: int) -> None:
@@ -774,11 +797,11 @@ class MilvusBackend:
             self._ensure_current()
             self._recover()
             old = self.store.query_all(self.cols.passages, f"source == {quote(source)}", ["index_text"])
-            self.store.put_meta(self._job_key(), {"op": "delete", "source": source})
+            self._start_write({"op": "delete", "source": source})
             self._delete_rows(source)
             self._update_terms(Counter(), term_counts(self.tokenizer, [r["index_text"] for r in old]))
             self._count_change(source)
-            self.store.delete_meta(self._job_key())
+            self.store.delete_meta(self._job_key(source))
             self._ensure_current()
             return len(old)
 
@@ -791,14 +814,18 @@ class MilvusBackend:
         self.store.flush(self.cols.documents, self.cols.passages, self.cols.sentences)
 
     def recover(self) -> None:
-        """Finish or undo a write that a crash (of policyqa or of Milvus) interrupted."""
+        """Finish or undo writes that a crash (of policyqa or of Milvus) interrupted: this
+        replica's at once, another replica's once its record has not been renewed for
+        WRITE_LEASE_SECONDS (it may still be writing)."""
         with self._write_lock:
             self._recover()
 
     def _recover(self) -> None:
-        job = self.store.get_meta(self._job_key())
-        if not job:
-            return
+        for job in self.pending_writes():
+            if job.get("owner") == self.owner or time.time() - job.get("beat", 0) > WRITE_LEASE_SECONDS:
+                self._recover_one(job)
+
+    def _recover_one(self, job: dict) -> None:
         source = job["source"]
         if job["op"] == "delete":
             log.warning("finishing the interrupted delete of %s", source)
@@ -818,7 +845,7 @@ class MilvusBackend:
                 self.store.call("delete", self.cols.sentences, filter=f"source == {quote(source)} and gen == {gen}")
                 self.store.flush(self.cols.passages, self.cols.documents, self.cols.sentences)
         self._count_change(source)
-        self.store.delete_meta(self._job_key())
+        self.store.delete_meta(self._job_key(source))
 
     def _update_terms(self, plus: Counter, minus: Counter) -> None:
         terms = list(set(plus) | set(minus))

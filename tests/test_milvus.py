@@ -22,8 +22,8 @@ from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.chunk import chunk_document
 from index.clean import CleanDocument
 from index.config import REPO_ROOT, Settings
-from index.milvus_backend import (BuildReplaced, Collections, MilvusBackend, MilvusConfig, MilvusStore,
-                                  analyzer_params)
+from index.milvus_backend import (WRITE_LEASE_SECONDS, BuildReplaced, Collections, MilvusBackend, MilvusConfig,
+                                  MilvusStore, analyzer_params, passage_rows)
 from index.milvus_build import build as build_milvus, up_to_date
 from index.search import Searcher
 from index.store import build as build_local, index_text, load
@@ -243,7 +243,7 @@ def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, ser
     server.start()
     reopened = MilvusBackend.open(cfg, settings)  # finds the job row and undoes the half write
     store = reopened.store
-    assert store.get_meta(reopened._job_key()) is None
+    assert reopened.pending_writes() == []
     assert store.call("query", reopened.cols.passages, filter='source == "500_big.txt"', output_fields=["pid"]) == []
     assert reopened.document("500_big.txt") is None
     # BM25 and dense agree on which passages exist: every id either side returns has a row.
@@ -255,6 +255,39 @@ def test_write_interrupted_by_a_server_crash_is_rolled_back(corpus, encoder, ser
     assert reopened.info().passages == sum(d.passages for d in reopened.list_documents())
     assert searcher.search(q, top_k=1).hits
     reopened.close()
+
+
+def test_a_replica_leaves_another_replicas_write_alone_until_its_lease_runs_out(corpus, encoder):
+    settings, cfg = corpus
+    other = Settings(seeds_dir=settings.seeds_dir, var_dir=settings.var_dir.parent / "replica-b")
+    a = MilvusBackend.open(cfg, settings)
+    doc = CleanDocument("600_inflight.txt", "在写的文件", FOREST_NEW)
+    passages = chunk_document(doc, settings.chunk)
+    texts = [index_text(p, settings.index_context) for p in passages]
+    gen = 42
+    # replica A is in the middle of writing: its record is there, one passage row of the new generation too
+    a._start_write({"op": "add", "source": doc.source, "gen": gen})
+    a.store.call("upsert", a.cols.passages, passage_rows(passages[:1], texts[:1], encoder.encode_passages(texts[:1]),
+                                                         gen, [[]]))
+    a.store.flush(a.cols.passages)
+    inflight = f'source == "{doc.source}"'
+    b = MilvusBackend.open(cfg, other)  # another replica starting now must not undo A's live write
+    assert b.owner != a.owner and [w["source"] for w in b.pending_writes()] == [doc.source]
+    assert len(b.store.call("query", b.cols.passages, filter=inflight, output_fields=["pid"])) == 1
+    # A dies and its record is not renewed: past the lease, any replica rolls the write back
+    record = b.pending_writes()[0]
+    b.store.put_meta(b._job_key(doc.source), {**record, "beat": time.time() - WRITE_LEASE_SECONDS - 1})
+    b.recover()
+    assert b.pending_writes() == []
+    assert b.store.call("query", b.cols.passages, filter=inflight, output_fields=["pid"]) == []
+    # and a replica restarted on its own machine and folder recovers its own writes at once
+    a._start_write({"op": "delete", "source": doc.source})
+    b.recover()
+    assert len(b.pending_writes()) == 1
+    again = MilvusBackend.open(cfg, settings)
+    assert again.owner == a.owner and again.pending_writes() == []
+    for backend in (a, b, again):
+        backend.close()
 
 
 def test_killed_build_resumes_where_it_stopped(tmp_path, server):
@@ -468,7 +501,7 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
             _wait_for(lambda: _status(url, question) == 200)
             store = MilvusStore(cfg)
             tag = store.get_meta("current")["build"]
-            _wait_for(lambda: store.get_meta(f"job:{tag}") is None, timeout=120)
+            _wait_for(lambda: store.meta_keys(f"job:{tag}:") == [], timeout=120)
             cols = Collections(cfg.prefix, tag)
             rows = store.call("query", cols.passages, filter='source == "plan.md"',
                               output_fields=["gen", "text", "sentence_ids"])
