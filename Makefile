@@ -56,9 +56,13 @@ browser-deps:
 eval: install-test model index
 	$(PY) -m eval run
 
+# The synthetic scales compare against the local index, so it is built whichever backend serves;
+# eval.bench_backend adds the backend POLICYQA_BACKEND names (Milvus) beside it.
 bench: install-test model index browser-deps
+	POLICYQA_BACKEND=local $(PY) -m index ensure
 	$(PY) -m eval.bench
 	$(PY) -m eval.bench_encode
+	$(PY) -m eval.bench_backend
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest

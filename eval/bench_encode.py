@@ -113,10 +113,11 @@ def markdown(results: list[dict], command: str, load_before: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = OUT) -> None:
+def write_section(text: str, path: Path = OUT, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the report's section between `begin` and `end` (or append it)."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# policyqa benchmark\n"
-    if BEGIN in old and END in old:
-        old = old[: old.index(BEGIN)] + old[old.index(END) + len(END) + 1:]
+    if begin in old and end in old:
+        old = old[: old.index(begin)] + old[old.index(end) + len(end) + 1:]
     path.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
 
 
