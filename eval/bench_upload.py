@@ -32,6 +32,7 @@ from index.store import current_build  # noqa: E402
 OUT = REPO_ROOT / "eval" / "reports" / "bench.md"
 TOKEN = "bench-upload-token"
 SECTION = "## Uploads"
+BEGIN, END = "<!-- uploads:begin -->", "<!-- uploads:end -->"
 
 
 def log(msg: str) -> None:
@@ -196,13 +197,10 @@ def run(rep=None) -> list[str]:
 
 
 def write_section(lines: list[str], path: Path = OUT) -> None:
-    """Put the section into bench.md, replacing an earlier run of it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# policyqa benchmark\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        nxt = rest.find("\n## ")
-        text = head + (rest[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines), encoding="utf-8")
+    """Put the section into bench.md between its markers, replacing an earlier run of it."""
+    from eval.bench_encode import write_section as replace_section
+
+    replace_section("\n".join([BEGIN, *lines, END]) + "\n", path, BEGIN, END)
 
 
 def main() -> int:
