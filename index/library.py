@@ -17,6 +17,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 
@@ -129,13 +130,16 @@ class Library:
                 failed.append((entry["source"], str(err)))
         return docs, failed
 
-    def collect_garbage(self) -> None:
-        """Remove originals and parses that no committed entry refers to (left by failed jobs)."""
-        keep = {e["sha256"] for e in self.entries()}
+    def collect_garbage(self, keep: set[str] | None = None, older_than_s: float = 0.0) -> None:
+        """Remove originals and parses that no committed entry refers to (left by failed jobs).
+        `keep`: the sha256s still needed, when the committed entries live elsewhere (Milvus);
+        `older_than_s`: spare younger files (an upload being received has no job yet)."""
+        keep = {e["sha256"] for e in self.entries()} if keep is None else keep
+        cutoff = time.time() - older_than_s
         for folder in (self.root / "blobs", self.root / "parsed"):
             if folder.is_dir():
                 for path in folder.iterdir():
-                    if path.name.split("-v")[0] not in keep:
+                    if path.name.split("-v")[0] not in keep and (not older_than_s or path.stat().st_mtime < cutoff):
                         path.unlink(missing_ok=True)
 
 

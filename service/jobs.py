@@ -44,6 +44,7 @@ ENCODE_BATCH = 32  # passages per progress step on Milvus
 JOB_ENCODE_BATCH = 8  # texts per encoder call in a job: a query's encode never waits behind a long one
 JOB_NICE = 19  # the job thread yields the CPU to queries; it still gets every cycle they leave
 RECOVERY_INTERVAL, RECOVERY_SECONDS = 2.0, 3600
+GC_GRACE_SECONDS = 3600  # on Milvus, an original no document or job needs goes after an hour
 
 
 def _now() -> str:
@@ -264,6 +265,7 @@ class JobRunner:
             for source in deleted:
                 self._update(job, stage="deleting", message=f"removing {source} from the index")
                 self._on_current_build(lambda b: b.delete_document(source))
+            self._collect_garbage()
         except BackendUnavailable as err:
             self._recover_when_back()
             if done:  # say what this job did change before it stopped
@@ -271,6 +273,16 @@ class JobRunner:
             raise
         finally:
             self.holder.refresh()
+
+    def _collect_garbage(self) -> None:
+        """Milvus holds the library; originals here are only needed by documents it lists and by
+        jobs still waiting (a failed upload's original would otherwise stay for good)."""
+        keep = {e["sha256"] for e in self.committed()}
+        keep |= {f["sha256"] for job in self.pending() for f in job["files"]}
+        try:
+            self.library.collect_garbage(keep, older_than_s=GC_GRACE_SECONDS)
+        except OSError as err:
+            log.warning("library: garbage collection skipped: %s", err)
 
     def _recover_when_back(self) -> None:
         """Milvus went away in the middle of a write: as soon as it answers again, finish or roll

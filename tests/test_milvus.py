@@ -4,6 +4,7 @@
 One server and one small build are shared by the module; tests that stop the server restart it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from index.backend import BackendUnavailable, BadFilter, validate_sources
 from index.chunk import chunk_document
 from index.clean import CleanDocument
 from index.config import REPO_ROOT, Settings
+from index.library import Library
 from index.milvus_backend import (WRITE_LEASE_SECONDS, BuildReplaced, Collections, MilvusBackend, MilvusConfig,
                                   MilvusStore, analyzer_params, passage_rows)
 from index.milvus_build import build as build_milvus, up_to_date
@@ -515,6 +517,16 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
             assert listed["plan.md"]["passages"] == len(rows)
             hit = c.post("/api/query", json={"query": "森林防火隔离带和瞭望塔", "top_k": 1}).json()["passages"][0]
             assert hit["source"] == "plan.md"
+
+            # Originals kept here: a failed upload's goes once it is an hour old, a listed document's stays.
+            library = Library(settings.library_dir)
+            failed = library.blob_path(hashlib.sha256(big.encode()).hexdigest())
+            kept = library.blob_path(hashlib.sha256(pdf).hexdigest())
+            assert failed.exists() and kept.exists()
+            for path in (failed, kept):
+                os.utime(path, (time.time() - 2 * 3600,) * 2)
+            assert _job(c, c.delete("/api/documents/plan.md", headers=ADMIN))["status"] == "done"
+            assert not failed.exists() and kept.exists()
     finally:
         stop_server(proc)
         if server.proc is None:
