@@ -33,8 +33,10 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 install: $(VENV)/.installed ocr-deps
 install-test: $(VENV)/.installed-test
 
+# The converted e5-small, then the trained reader exported from its committed adapters (both cached in .var/models).
 model: install
 	$(PY) -m index.e5_convert
+	$(PY) -m index.neural_reader
 
 # POLICYQA_BACKEND=milvus: the Milvus client first, then build into POLICYQA_MILVUS_URI if missing or stale.
 index: model

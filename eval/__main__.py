@@ -1,7 +1,8 @@
 """Offline retrieval evaluation.
 
     python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
-    python -m eval fit-reader     fit the reader (weights, confidence thresholds) on the dev split
+    python -m eval fit-reader     fit the feature reader (weights, confidence thresholds) on the dev split
+    python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
@@ -135,6 +136,14 @@ def cmd_fit_reader(args) -> int:
     return 0
 
 
+def cmd_train_reader(args) -> int:
+    from .train_reader import train
+
+    info = train(epochs=args.epochs, seed=args.seed, layers=args.layers)
+    print(json.dumps({k: info[k] for k in ("dev", "seconds", "data")}, indent=1, ensure_ascii=False))
+    return 0
+
+
 def cmd_followups(args) -> int:
     from .multiturn import run
 
@@ -159,10 +168,14 @@ def main(argv=None) -> int:
     p.add_argument("--no-report", action="store_true")
     sub.add_parser("gate")
     sub.add_parser("fit-reader")
+    p = sub.add_parser("train-reader")
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--layers", type=int, default=6)
     sub.add_parser("followups")
     sub.add_parser("citations")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "followups": cmd_followups,
+    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "followups": cmd_followups,
             "citations": cmd_citations}[args.command](args)
 
 

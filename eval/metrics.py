@@ -55,6 +55,25 @@ def answer_contains(answer_text: str | None, item: QAItem) -> bool:
     return bool(answer_text) and item.answerable and norm(item.answer) in norm(answer_text)
 
 
+# Typed questions, as the question analysis (rules over question words, not the reader) types them.
+TYPED_FOR_SPAN = frozenset({"quantity", "date", "person", "organization"})
+SPAN_SLACK = 4
+
+
+def is_typed(question: str) -> bool:
+    from index.question import analyze
+
+    return analyze(question).answer_type in TYPED_FOR_SPAN
+
+
+def span_holds(span: str | None, item: QAItem) -> bool:
+    """The bold span holds the gold answer and is at most SPAN_SLACK characters longer."""
+    if not span or not item.answerable:
+        return False
+    s, a = norm(span), norm(item.answer)
+    return a in s and len(s) <= len(a) + SPAN_SLACK
+
+
 def char_f1(prediction: str | None, gold: str | None) -> float:
     """SQuAD-style F1 by characters (NFKC, whitespace folded): the harmonic mean of the share of
     the prediction's characters found in the gold span and the share of the gold span found."""

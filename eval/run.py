@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .metrics import answer_contains, char_f1, is_hit, mean, percentile, retrieval_scores
+from .metrics import answer_contains, char_f1, is_hit, is_typed, mean, percentile, retrieval_scores, span_holds
 from .qa import QAItem
 
 DEPTH = 10
@@ -83,6 +83,8 @@ class QuestionResult:
     scores: dict[str, float]  # hit@k, mrr@10, ndcg@10 (answerable only)
     answered: bool
     answer_ok: bool  # the answer contains the gold span
+    typed: bool  # the question asks for an amount, count, date, person or organisation
+    span_ok: bool  # the bold span holds the gold answer and is at most 4 characters longer
     f1: float  # character F1 of the answer's shortest form (its span, else its text) against the gold span
     confidence: float
     first_passage: str
@@ -96,6 +98,7 @@ def run_mode(retrieve: Retriever, items: list[QAItem], mode: str, relevant: Call
         hits = [is_hit(src, text, item) for src, text in r.passages]
         scores = retrieval_scores(hits, relevant(item)) if item.answerable else {}
         results.append(QuestionResult(item, mode, scores, r.answer is not None, answer_contains(r.answer, item),
+                                      is_typed(item.question), span_holds(r.span, item),
                                       char_f1(r.span or r.answer, item.answer) if item.answerable else 0.0,
                                       r.confidence, r.passages[0][1][:80] if r.passages else "", r.timings_ms))
     return results
@@ -111,6 +114,8 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
     out["n"] = len(answerable)
     out["answer_contains"] = mean(r.answer_ok for r in answerable)
     out["char_f1"] = mean(r.f1 for r in answerable)
+    out["span_typed"] = mean(r.span_ok for r in answerable if r.typed)
+    out["n_typed"] = sum(r.typed for r in answerable)
     out["answered_answerable"] = mean(r.answered for r in answerable)
     out["abstained_unanswerable"] = mean(not r.answered for r in unanswerable)
     out["n_unanswerable"] = len(unanswerable)

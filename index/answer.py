@@ -136,6 +136,7 @@ class Evidence:
     term_idf: dict[str, float] = field(default_factory=dict)
     contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
     on_constraint: np.ndarray | None = None  # sentences whose passages meet the most constraints, on topic
+    headers: list[tuple[str, str]] = field(default_factory=list)  # (title, section) of each sentence's passage
 
 
 def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
@@ -197,17 +198,21 @@ def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalys
         # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
         [_coverage(p, term_idf) for p in previous],
     ])
-    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, contexts, on_constraint)
+    headers = [(h.passage.title, h.passage.section) for h in passage_of]
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, contexts, on_constraint, headers)
 
 
-def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> Verdict:
-    """The answer, or None and why."""
+def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, trained=None) -> Verdict:
+    """The answer, or None and why. `trained`: the fine-tuned reader (index.neural_reader), which
+    reads the feature model's shortlist and decides; without it the feature model decides."""
     zh = analysis.is_chinese
     if evidence.missing:
         name = evidence.missing[0]
         return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
     if not evidence.sentences:
         return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
+    if trained is not None:
+        return read_trained(analysis, evidence, model, trained)
     chosen, span, features = candidate_answer(analysis, evidence, model)
     sents = [evidence.sentences[i] for i in chosen]
     first = sents[0]
@@ -220,6 +225,109 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> 
         sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
                    for s, i in zip(sents, chosen)],
         span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def read_trained(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, trained) -> Verdict:
+    """The trained reader's verdict over the feature model's shortlist: the most probable answer
+    sentence, refused below the threshold chosen on dev, with the span its span head bound."""
+    zh = analysis.is_chinese
+    order, _ = shortlist(analysis, evidence, model, trained.config.candidates)
+    if not order:
+        return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
+    readings = trained.read(analysis.question, [(evidence.sentences[i].text, *evidence.headers[i]) for i in order])
+    probs = np.zeros(len(evidence.sentences))
+    for i, r in zip(order, readings):
+        probs[i] = r.probability
+    pick = int(np.argmax([r.probability for r in readings]))
+    best, confidence = order[pick], readings[pick].probability
+    if confidence < (trained.config.threshold if zh else trained.config.threshold_foreign):
+        return Verdict(None, refusal_reason(analysis, evidence, best), confidence)
+    multi = analysis.answer_type in MULTI_SENTENCE_TYPES
+    chosen = _extend(evidence, probs, best, model.extend_ratio) if multi else [best]
+    sentence = evidence.sentences[best]
+    span = None
+    if analysis.answer_type in TYPED and readings[pick].span is not None:
+        span = _bound_span(sentence, readings[pick].span, analysis.answer_type)
+    sents = [evidence.sentences[i] for i in chosen]
+    return Verdict(Answer(
+        text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=sents[0].source,
+        char_start=sents[0].char_start, char_end=sents[0].char_end, score=round(float(confidence), 4),
+        sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
+                   for s, i in zip(sents, chosen)],
+        span=span, answer_type=analysis.answer_type), None, float(confidence))
+
+
+def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
+    """The span the reader bound, as exact offsets; an amount, date or title it cut short or
+    overshot is snapped to the pattern match it overlaps most (2万 -> 2万元)."""
+    start, end = span
+    pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}.get(kind)
+    if pattern is not None:
+        overlaps = [(min(end, m.end()) - max(start, m.start()), m.start(), m.end()) for m in pattern.finditer(sentence.text)]
+        overlaps = [o for o in overlaps if o[0] > 0]
+        if overlaps:
+            _, start, end = max(overlaps)
+    text = sentence.text[start:end]
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    if not text:
+        return None
+    return Span(text, sentence.char_start + start + lead, sentence.char_start + start + lead + len(text))
+
+
+# Parts of speech of the words that pin a question down (names, nouns, numbers, times).
+_QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
+_NOT_HEADS = ("v", "p", "u", "c", "d", "x", "m")  # verbs, prepositions, particles, numbers: not a category
+_CLAUSE = re.compile(r"[,，、;；]")
+_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+[届次期批轮]|首[次届期批轮]")
+_YEARISH = re.compile(r"(?:19|20)\d{2}年?")
+
+
+def missing_qualifier(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str | None:
+    """The question's word that pins it down and that the best candidate's passage (with its
+    title and section) does not hold: the constraint a refusal names."""
+    context = evidence.contexts[best].lower() if evidence.contexts else evidence.sentences[best].text.lower()
+    everywhere = " ".join(evidence.contexts).lower()
+    words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(_QUALIFIER_FLAGS)]
+    words += [c for c in analysis.constraints if c not in words]
+    absent = [w for w in words if w.lower() not in context and w.lower() not in ("多少", "哪些", "什么")]
+    if not absent:
+        return None
+    # one the retrieved passages never mention at all first, then the longest
+    return max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
+
+
+def siblings(word: str, sentence: str) -> list[str]:
+    """The values of the same slot that the sentence does give (本科、硕士、博士 for 博士后;
+    2020年、2025年 for 2030年), for a refusal that says what the document lists instead."""
+    if _YEARISH.fullmatch(word) or _YEARISH.match(word):
+        found = [m.group() for m in _YEARISH.finditer(sentence)]
+    elif _ORDINAL.search(word):
+        found = [m.group() for m in _ORDINAL.finditer(sentence)]
+    else:
+        # clause-initial nouns followed by the same word: 本科毕业生…,硕士毕业生…,博士毕业生…
+        heads: dict[str, list[str]] = {}
+        for clause in _CLAUSE.split(sentence):
+            tagged = [(w, f) for w, f in tag(clause.strip()) if w.strip()]
+            if len(tagged) >= 2 and not tagged[0][1].startswith(_NOT_HEADS) and len(tagged[0][0]) >= 2:
+                heads.setdefault(tagged[1][0], []).append(tagged[0][0])
+        found = max(heads.values(), key=len, default=[])
+        found = found if len(found) >= 2 else []
+    return [w for w in dict.fromkeys(found) if w != word]
+
+
+def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str:
+    """A refusal that names what is missing, and what the documents give instead when they list it."""
+    zh = analysis.is_chinese
+    word = missing_qualifier(analysis, evidence, best)
+    if word is None:
+        return _weak_reason(analysis, evidence, None)
+    others = siblings(word, evidence.sentences[best].text)
+    if others:
+        listed = "、".join(others[:-1]) + "和" + others[-1] if len(others) > 1 else others[0]
+        return (f"文件只提到{listed},未提到“{word}”。" if zh
+                else f"The documents only give {', '.join(others)}; they say nothing about \"{word}\".")
+    return f"文件中没有关于“{word}”的内容。" if zh else f"The documents say nothing about \"{word}\"."
 
 
 def candidate_answer(analysis: QuestionAnalysis, evidence: Evidence,
@@ -251,6 +359,14 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     best = int(np.argmax(logits))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
+
+
+def shortlist(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, k: int) -> tuple[list[int], np.ndarray]:
+    """The k candidates the feature model ranks best among those `select` allows, best first,
+    and every candidate's logit (-inf where not allowed): what the trained reader reads."""
+    _, _, logits = select(analysis, evidence, model)
+    order = [int(i) for i in np.argsort(-logits, kind="stable") if np.isfinite(logits[i])]
+    return order[:k], logits
 
 
 def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],

@@ -45,6 +45,9 @@ class Settings:
     use_userdict: bool = field(default_factory=lambda: _env("USERDICT", "1") != "0")
     # Prefix each passage with its title and section when indexing (not in the returned text).
     index_context: bool = field(default_factory=lambda: _env("INDEX_CONTEXT", "1") != "0")
+    # The answer layer: "trained" (the fine-tuned reader over the feature reader's shortlist) or
+    # "features" (the logistic feature reader alone).
+    reader: str = field(default_factory=lambda: _env("READER", "trained"))
 
     @property
     def index_root(self) -> Path:

@@ -72,12 +72,19 @@ class _Timer:
 
 class Searcher:
     def __init__(self, index: Backend | object, encoder: Encoder, settings: Settings,
-                 reader: answering.ReaderModel | None = None):
+                 reader: answering.ReaderModel | None = None, neural=None):
+        """`neural`: the trained reader (index.neural_reader.NeuralReader); None loads it unless
+        POLICYQA_READER=features asks for the feature reader alone; False never uses it."""
         # A store.LoadedIndex (or anything shaped like it) is served by the in-process backend.
         self.backend: Backend = index if isinstance(index, Backend) else LocalBackend(index, settings)
         self.encoder = encoder
         self.settings = settings
         self.reader = reader or answering.ReaderModel.load()
+        if neural is None and settings.reader == "trained":
+            from .neural_reader import NeuralReader
+
+            neural = NeuralReader(settings.model_dir)
+        self.neural = neural or None
         self._userdict = tuple(self.backend.tokenizer.userdict)
         # A remote backend's two searches are network waits: they run side by side.
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="retrieve") if self.backend.name != "local" else None
@@ -170,7 +177,7 @@ class Searcher:
     def answer(self, context: "QueryContext", hits: list[Hit]) -> answering.Verdict:
         """The reader's answer from the top passages, or None with the reason."""
         analysis, evidence = self.evidence(context, hits)
-        return answering.read(analysis, evidence, self.reader)
+        return answering.read(analysis, evidence, self.reader, self.neural)
 
 
 def _timed(fn, *args):

@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sources = validate_sources(req.sources, eng.backend)
         except BadFilter as err:
             raise HTTPException(422, str(err)) from err
-        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode, sources=sources)
+        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode, sources=sources, with_answer=req.answer)
         request.state.timings = result.timings_ms
         passages = [
             PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,

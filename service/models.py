@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 MAX_QUERY_CHARS = 2000
 QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -26,6 +26,8 @@ class QueryRequest(BaseModel):
     sources: list[str] | None = Field(None, min_length=1, max_length=MAX_SOURCES,
                                       description="Only search these documents (names as GET /api/documents lists them); "
                                                   "omit to search all.")
+    answer: StrictBool = Field(True, description="Run the reader: an extractive answer or a refusal. false returns "
+                                           "passages only (faster); `answer` and `abstain_reason` are then null.")
 
     @field_validator("sources")
     @classmethod

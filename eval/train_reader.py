@@ -1,0 +1,292 @@
+"""Train the reader: LoRA adapters over e5-small's first layers plus an answer head and a span
+head, on the training data of eval/train/ (never the eval test split, never the held-out
+invented documents), selected on the eval dev split.
+
+    python -m eval train-reader [--epochs N] [--seed S] [--layers L]
+
+Writes index/reader_weights/ (adapter + config with the thresholds chosen on dev) and
+exports the ONNX reader. Seeded: the same data, seed and settings give the same weights.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from index.neural_reader import (ADAPTER, CONFIG, MAX_TOKENS, WEIGHTS_DIR, PairEncoder, ReaderConfig, best_span,
+                                 build_net, lora_config, second_text, trainable_state)
+
+from .qa import load_qa
+from .reader_examples import Example, collect, from_qa, from_records, open_searcher, positives_found
+from .trainset import load_records, part_of
+
+TRAIN_DEPTH = 8  # candidates per question in training (the service reads fewer)
+MIN_ANSWERED = 0.95  # share of answerable dev questions that must still be answered
+BATCH = 16
+CANDIDATE_GRID = (4, 6, 8)
+
+
+def training_records() -> list:
+    """Every record the reader may learn from: seeds, invented/train and generated."""
+    return [r for r in load_records() if part_of(Path("/x") / r.file, Path("/x")) != "invented-heldout"]
+
+
+def gather_examples(depth: int = TRAIN_DEPTH, log=print) -> tuple[list[Example], list[Example]]:
+    """(training examples, dev examples). Training questions run on the index of the seeds plus
+    the invented training documents; dev (the eval dev split) on the seeds' index."""
+    records = training_records()
+    by_part: dict[str, list] = {}
+    for r in records:
+        by_part.setdefault("train" if r.file.startswith("invented") else "seeds", []).append(r)
+    train: list[Example] = []
+    encoder = None
+    for part in ("seeds", "train"):
+        if not by_part.get(part):
+            continue
+        t0 = time.perf_counter()
+        searcher = open_searcher(part, encoder)
+        encoder = searcher.encoder
+        train += collect(searcher, from_records(by_part[part]), depth)
+        log(f"[train-reader] {part}: {len(by_part[part])} questions collected in {time.perf_counter() - t0:.0f}s")
+    dev_searcher = open_searcher("seeds", encoder)
+    dev = collect(dev_searcher, from_qa(load_qa(split="dev")), depth)
+    return train, dev
+
+
+# ---------------------------------------------------------------- batches
+
+
+def _pairs(examples: list[Example]) -> list[tuple]:
+    """(question, second text, sentence length, label, span) for every candidate."""
+    out = []
+    for e in examples:
+        for c in e.candidates:
+            out.append((e.question, second_text(c.sentence, c.title, c.section), len(c.sentence), c.label, c.span))
+    return out
+
+
+def _token_span(encoding, span: tuple[int, int], sentence_len: int) -> tuple[int, int] | None:
+    """The first and last token of the answer's characters (second segment), if both survived truncation."""
+    a, b = span
+    first = last = None
+    for t, (seq, (s, e)) in enumerate(zip(encoding.sequence_ids, encoding.offsets)):
+        if seq != 1 or e <= s or e > sentence_len:
+            continue
+        if first is None and e > a:
+            first = t
+        if s < b:
+            last = t
+    return (first, last) if first is not None and last is not None and last >= first else None
+
+
+def make_batches(pairs: list[tuple], encoder: PairEncoder, rng: random.Random) -> list[dict]:
+    """Batches of similar length (little padding), in random order."""
+    import torch
+
+    encoded = []
+    for question, second, slen, y, span in pairs:
+        enc = encoder.tokenizer.encode(question, second)
+        tok_span = _token_span(enc, span, slen) if span else None
+        allowed = PairEncoder.sentence_tokens(enc, slen)
+        encoded.append((enc.ids, y, tok_span, allowed))
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i][0]), rng.random()))
+    batches = []
+    for k in range(0, len(order), BATCH):
+        chunk = [encoded[i] for i in order[k:k + BATCH]]
+        width = max(len(c[0]) for c in chunk)
+        ids = torch.ones((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        allowed = torch.zeros((len(chunk), width), dtype=torch.bool)
+        starts, ends, has_span = [], [], []
+        for i, (tids, y, tspan, allow) in enumerate(chunk):
+            ids[i, :len(tids)] = torch.tensor(tids)
+            mask[i, :len(tids)] = 1
+            allowed[i, torch.as_tensor(allow, dtype=torch.long)] = True
+            starts.append(tspan[0] if tspan else 0)
+            ends.append(tspan[1] if tspan else 0)
+            has_span.append(tspan is not None)
+        batches.append({"ids": ids, "mask": mask, "allowed": allowed,
+                        "y": torch.tensor([c[1] for c in chunk], dtype=torch.float32),
+                        "start": torch.tensor(starts), "end": torch.tensor(ends),
+                        "has_span": torch.tensor(has_span)})
+    rng.shuffle(batches)
+    return batches
+
+
+def _bucket(group: str, buckets: int = 12) -> int:
+    import hashlib
+
+    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % buckets
+
+
+def loss_of(net, batch, pos_weight: float):
+    import torch
+    import torch.nn.functional as F
+
+    answer, start, end = net(batch["ids"], batch["mask"])
+    loss = F.binary_cross_entropy_with_logits(answer, batch["y"], pos_weight=torch.tensor(pos_weight))
+    has = batch["has_span"]
+    if has.any():
+        neg = torch.finfo(start.dtype).min
+        s = start[has].masked_fill(~batch["allowed"][has], neg)
+        e = end[has].masked_fill(~batch["allowed"][has], neg)
+        loss = loss + 0.5 * (F.cross_entropy(s, batch["start"][has]) + F.cross_entropy(e, batch["end"][has]))
+    return loss
+
+
+# ---------------------------------------------------------------- scoring on dev
+
+
+def score_examples(net, encoder: PairEncoder, examples: list[Example], depth: int) -> list[dict]:
+    """For each question: the best candidate (among the first `depth`), its probability, and its span."""
+    import torch
+
+    out = []
+    net.eval()
+    with torch.inference_mode():
+        for e in examples:
+            cands = sorted(e.candidates, key=lambda c: -c.feature_logit)[:depth]
+            if e.refused_early or not cands:
+                out.append({"p": 0.0, "label": 0, "span_ok": False, "example": e})
+                continue
+            seconds = [second_text(c.sentence, c.title, c.section) for c in cands]
+            ids, mask, encs = encoder.encode(e.question, seconds)
+            answer, start, end = net(torch.from_numpy(ids), torch.from_numpy(mask))
+            probs = torch.sigmoid(answer).numpy()
+            best = int(np.argmax(probs))
+            c = cands[best]
+            span, _ = best_span(start[best].numpy(), end[best].numpy(), PairEncoder.sentence_tokens(encs[best], len(c.sentence)),
+                                encs[best].offsets)
+            span_text = c.sentence[span[0]:span[1]].strip() if span else ""
+            out.append({"p": float(probs[best]), "label": c.label, "example": e,
+                        "span_ok": bool(e.answer) and c.label == 1 and e.answer in span_text
+                        and len(span_text) <= len(e.answer) + 4})
+    net.train()
+    return out
+
+
+def threshold_for(scored: list[dict], min_answered: float = MIN_ANSWERED) -> float:
+    answerable = sorted(s["p"] for s in scored if s["example"].answerable)
+    if not answerable:
+        return 0.5
+    allowed = int(np.floor(len(answerable) * (1 - min_answered) + 1e-9))
+    return float(answerable[allowed]) - 1e-6 if allowed < len(answerable) else 0.0
+
+
+def summary(scored: list[dict], threshold: float) -> dict:
+    ans = [s for s in scored if s["example"].answerable]
+    una = [s for s in scored if not s["example"].answerable]
+    return {
+        "questions": len(scored),
+        "right_sentence": round(float(np.mean([s["label"] == 1 for s in ans])), 4) if ans else None,
+        "answered_right": round(float(np.mean([s["label"] == 1 and s["p"] >= threshold for s in ans])), 4) if ans else None,
+        "answered": round(float(np.mean([s["p"] >= threshold for s in ans])), 4) if ans else None,
+        "refused_unanswerable": round(float(np.mean([s["p"] < threshold for s in una])), 4) if una else None,
+        "span_ok": round(float(np.mean([s["span_ok"] for s in ans if len(s["example"].answer or "") <= 40])), 4)
+        if ans else None,
+    }
+
+
+# ---------------------------------------------------------------- training
+
+
+def train(epochs: float = 2.0, seed: int = 13, layers: int = 6, lr: float = 3e-4, log=print,
+          out_dir: Path = WEIGHTS_DIR) -> dict:
+    import torch
+    from peft import get_peft_model
+    from safetensors.torch import save_file
+
+    from index.config import Settings
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    t_start = time.perf_counter()
+    collected, dev_split = gather_examples(log=log)
+    # A slice of the training data (whole groups: a near miss goes with its original) joins the
+    # eval dev split for model selection and thresholds; the rest is trained on.
+    held = {e.group for e in collected if _bucket(e.group) == 0}
+    train_examples = [e for e in collected if e.group not in held]
+    dev = dev_split + [e for e in collected if e.group in held]
+    t_collected = time.perf_counter()
+    log(f"[train-reader] {len(train_examples)} training questions, {len(dev)} dev questions; "
+        f"answer sentence among the first {TRAIN_DEPTH} candidates: train {positives_found(train_examples, TRAIN_DEPTH):.3f}, "
+        f"dev {positives_found(dev, TRAIN_DEPTH):.3f}")
+    settings = Settings()
+    cfg = ReaderConfig(layers=layers)
+    net = get_peft_model(build_net(settings.model_dir, layers), lora_config(cfg))
+    net.train()
+    encoder = PairEncoder(settings.model_dir)
+    pairs = _pairs([e for e in train_examples if not e.refused_early])
+    positives = sum(p[3] for p in pairs)
+    pos_weight = max(1.0, (len(pairs) - positives) / max(positives, 1) / 2)
+    rng = random.Random(seed)
+    batches_per_epoch = (len(pairs) + BATCH - 1) // BATCH
+    total_steps = int(batches_per_epoch * epochs)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.06,
+                                                anneal_strategy="linear")
+    log(f"[train-reader] {len(pairs)} pairs ({positives} positive), {total_steps} steps of {BATCH}, layers {layers}")
+    step, best, history = 0, None, []
+    while step < total_steps:
+        for batch in make_batches(pairs, encoder, rng):
+            if step >= total_steps:
+                break
+            loss = loss_of(net, batch, pos_weight)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            if step % 200 == 0:
+                log(f"[train-reader] step {step}/{total_steps} loss {loss.item():.4f} "
+                    f"({time.perf_counter() - t_collected:.0f}s)")
+            if step % batches_per_epoch == 0 or step == total_steps:
+                scored = score_examples(net, encoder, dev, max(CANDIDATE_GRID))
+                th = threshold_for(scored)
+                s = summary(scored, th)
+                history.append({"step": step, **s})
+                log(f"[train-reader] dev at step {step}: {s}")
+                key = (s["answered_right"] or 0) + (s["refused_unanswerable"] or 0) + (s["span_ok"] or 0)
+                if best is None or key > best[0]:
+                    best = (key, step, trainable_state(net))
+    t_trained = time.perf_counter()
+    net.load_state_dict(best[2], strict=False)
+    # How many candidates to read and the thresholds: chosen on dev.
+    choice = {}
+    for depth in CANDIDATE_GRID:
+        scored = score_examples(net, encoder, dev, depth)
+        zh = [s for s in scored if s["example"].lang == "zh"]
+        en = [s for s in scored if s["example"].lang != "zh"]
+        th, th_en = threshold_for(zh), threshold_for(en)
+        choice[depth] = (summary(zh, th), th, th_en, summary(scored, th))
+    depth = max(CANDIDATE_GRID, key=lambda d: (choice[d][3]["answered_right"] + choice[d][3]["refused_unanswerable"], -d))
+    s_zh, th, th_en, s_all = choice[depth]
+    cfg = replace(cfg, candidates=depth, threshold=round(th, 6), threshold_foreign=round(th_en, 6))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(best[2], str(out_dir / ADAPTER))
+    info = {
+        **asdict(cfg),
+        "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": f"python -m eval train-reader --epochs {epochs} --seed {seed} --layers {layers}",
+        "seed": seed, "epochs": epochs, "lr": lr, "best_step": best[1], "steps": total_steps,
+        "data": {"training_questions": len(train_examples), "pairs": len(pairs), "positives": positives,
+                 "dev_questions": len(dev), "dev_split_questions": len(dev_split), "max_tokens": MAX_TOKENS,
+                 "never_used": "eval test split; eval/train/invented/heldout"},
+        "dev": {"chosen_candidates": depth, **s_all, "by_depth": {d: c[3] for d, c in choice.items()}},
+        "history": history,
+        "seconds": {"collect": round(t_collected - t_start), "train": round(t_trained - t_collected),
+                    "total": round(time.perf_counter() - t_start)},
+    }
+    (out_dir / CONFIG).write_text(json.dumps(info, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    from index.neural_reader import export
+
+    path = export(settings.model_dir, out_dir, force=True)
+    log(f"[train-reader] wrote {out_dir} and {path}; {info['seconds']}")
+    return info
