@@ -65,6 +65,7 @@ bench: install-test model index browser-deps
 	$(PY) -m eval.bench
 	$(PY) -m eval.bench_encode
 	$(PY) -m eval.bench_backend
+	$(PY) -m eval.bench_reader
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest

@@ -33,7 +33,8 @@ def _fmt(x: float) -> str:
 
 
 def print_table(rows: dict[str, dict], title: str) -> None:
-    cols = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_contains", "char_f1", "abstained_unanswerable", "answered_answerable")
+    cols = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_contains", "char_f1", "span_typed",
+            "abstained_unanswerable", "answered_answerable")
     print(f"\n{title}")
     print(f"{'':28s}" + "".join(f"{c[:12]:>13s}" for c in cols))
     for name, s in rows.items():
@@ -72,11 +73,17 @@ def cmd_run(args) -> int:
 
         ablations = run_ablations(searcher, settings, docs, items)
         print_table(ablations, "ablations (hybrid unless named)")
+    heldout = None
+    if searcher is not None and args.split in ("test", "all") and not args.no_heldout:
+        from .heldout import run as run_heldout
+
+        heldout = run_heldout(searcher.encoder)[1]
+        print_table({"hybrid": heldout}, "held-out invented documents (never trained or tuned on)")
     print(f"\neval took {time.perf_counter() - t0:.1f}s")
     if not args.no_report:
         from .report import write_report
 
-        path = write_report(args, settings, searcher, items, results, overall, ablations)
+        path = write_report(args, settings, searcher, items, results, overall, ablations, heldout)
         print(f"report: {path}")
     return gate(overall["hybrid"], args.split) if args.split in ("test", "all") else 0
 
@@ -144,6 +151,15 @@ def cmd_train_reader(args) -> int:
     return 0
 
 
+def cmd_heldout(args) -> int:
+    from .heldout import run
+
+    results, summary = run()
+    print_table({"hybrid": summary}, f"held-out invented documents ({summary['n']} answerable, "
+                                     f"{summary['n_unanswerable']} near misses)")
+    return 0
+
+
 def cmd_followups(args) -> int:
     from .multiturn import run
 
@@ -166,7 +182,9 @@ def main(argv=None) -> int:
     p.add_argument("--url", help="score a running service through POST /api/query instead of in-process")
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-heldout", action="store_true", help="skip the held-out invented documents")
     sub.add_parser("gate")
+    sub.add_parser("heldout")
     sub.add_parser("fit-reader")
     p = sub.add_parser("train-reader")
     p.add_argument("--epochs", type=float, default=2.0)
@@ -175,7 +193,7 @@ def main(argv=None) -> int:
     sub.add_parser("followups")
     sub.add_parser("citations")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "followups": cmd_followups,
+    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
             "citations": cmd_citations}[args.command](args)
 
 

@@ -3,10 +3,10 @@ of the eval dev split, for model selection) run through the real query path, so 
 learns on exactly the candidates it will see.
 
 Each question is searched in an index of the seeds plus the invented documents of its part
-(`.var/reader-train/<part>/`, built once like the main index). Its candidates are the sentences
-of the top passages, ordered by the feature reader (index/answer.py), the best `depth` kept; a
-sentence is positive when it overlaps the record's evidence and holds its answer, and the
-answer's characters inside it are kept for the span head.
+(`.var/reader-train/<part>/`, built once like the main index). Every sentence of its top
+passages is labelled: positive when it overlaps the record's evidence and holds its answer (the
+answer's characters inside it are kept for the span head). The candidates the trained reader
+reads are the ones the feature reader (index/answer.py) shortlists, as in the service.
 """
 from __future__ import annotations
 
@@ -29,25 +29,31 @@ class Candidate:
     sentence: str
     title: str
     section: str
-    source: str
-    char_start: int
     label: int
     span: tuple[int, int] | None  # the answer inside the sentence (characters)
     feature_logit: float
-    passage_rank: int
 
 
 @dataclass
 class Example:
+    """One question with every candidate sentence of its top passages, labelled. The evidence
+    is kept whole, so the shortlist can be redrawn by another feature model."""
+
     id: str
     question: str
     answerable: bool
     lang: str
-    answer_type: str  # from the question analysis
     answer: str | None
-    candidates: list[Candidate] = field(default_factory=list)
-    refused_early: bool = False  # a constraint the documents never mention: refused before the model
-    group: str = ""  # the answerable record a near miss perturbs, so both fall on one side of a split
+    group: str  # the answerable record a near miss perturbs, so both fall on one side of a split
+    analysis: object = None  # index.question.QuestionAnalysis
+    evidence: object = None  # index.answer.Evidence (None: refused before any model reads)
+    labels: np.ndarray | None = None  # per evidence sentence
+    spans: list = field(default_factory=list)  # per evidence sentence: the answer's characters, or None
+    candidates: list[Candidate] = field(default_factory=list)  # the shortlist, set by shortlist_candidates
+
+    @property
+    def refused_early(self) -> bool:
+        return self.evidence is None
 
 
 def _norm(text: str) -> str:
@@ -126,32 +132,53 @@ def label(sentence, doc_text: str, source: str | None, answer: str | None, evide
     return 1, span
 
 
-def collect(searcher, questions: list[tuple], depth: int) -> list[Example]:
-    """questions: (id, question, answer, evidence, source, lang, group). Candidates as the
-    service would shortlist them, plus any positive the shortlist missed (so the model sees it)."""
-    from index.answer import shortlist
-
+def collect(searcher, questions: list[tuple]) -> list[Example]:
+    """questions: (id, question, answer, evidence, source, lang, group). Every candidate sentence
+    the service would read from, labelled."""
     out = []
     for qid, question, answer, evidence, source, lang, group in questions:
         r = searcher.search(question, top_k=5, mode="hybrid", with_answer=False)
         analysis, ev = searcher.evidence(r.context, r.hits)
-        example = Example(qid, question, source is not None, lang, analysis.answer_type, answer, group=group or qid)
-        if ev.missing or not ev.sentences:
-            example.refused_early = True
-            out.append(example)
-            continue
-        order, logits = shortlist(analysis, ev, searcher.reader, len(ev.sentences))
-        documents = searcher.backend.sentence_evidence(r.hits)[1]
-        for rank_in_list, i in enumerate(order):
-            s = ev.sentences[i]
-            y, span = label(s, documents[s.source].text, source, answer, evidence)
-            if rank_in_list >= depth and not y:
-                continue
-            hit = next(h for h in r.hits if h.rank == int(ev.ranks[i]))
-            example.candidates.append(Candidate(s.text, hit.passage.title, hit.passage.section, s.source, s.char_start,
-                                                y, span, float(logits[i]), int(ev.ranks[i])))
+        example = Example(qid, question, source is not None, lang, answer, group or qid, analysis)
+        if not ev.missing and ev.sentences:
+            documents = searcher.backend.sentence_evidence(r.hits)[1]
+            found = [label(s, documents[s.source].text, source, answer, evidence) for s in ev.sentences]
+            example.evidence = ev
+            example.labels = np.array([y for y, _ in found], dtype=np.int64)
+            example.spans = [span for _, span in found]
         out.append(example)
     return out
+
+
+def shortlist_candidates(examples: list[Example], model, depth: int, keep_positives: bool) -> None:
+    """Each example's candidates: the `depth` sentences `model` (a feature reader) ranks best, as
+    the service shortlists them; with `keep_positives`, any positive it missed too (for training)."""
+    from index.answer import shortlist
+
+    for e in examples:
+        e.candidates = []
+        if e.refused_early:
+            continue
+        order, logits = shortlist(e.analysis, e.evidence, model, len(e.evidence.sentences))
+        for n, i in enumerate(order):
+            if n >= depth and not (keep_positives and e.labels[i]):
+                continue
+            e.candidates.append(Candidate(e.evidence.sentences[i].text, *e.evidence.headers[i], int(e.labels[i]),
+                                          e.spans[i], float(logits[i])))
+
+
+def fit_shortlist(examples: list[Example], base, c: float = 1.0):
+    """The feature reader's sentence model refitted on the training questions' candidates (the
+    eval dev split alone fitted it before: 102 questions): it decides what the trained reader reads."""
+    from dataclasses import replace
+
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [e for e in examples if not e.refused_early and len(e.labels)]
+    X = np.vstack([e.evidence.X for e in rows])
+    y = np.concatenate([e.labels for e in rows])
+    clf = LogisticRegression(C=c, max_iter=5000).fit(X, y)
+    return replace(base, weights=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]))
 
 
 def from_records(records: list[Record]) -> list[tuple]:
@@ -165,9 +192,11 @@ def from_qa(items) -> list[tuple]:
             for q in items]
 
 
-def positives_found(examples: list[Example], depth: int) -> float:
-    """Share of answerable questions whose answer sentence is among the first `depth` candidates."""
-    answerable = [e for e in examples if e.answerable]
-    found = [any(c.label for c in sorted(e.candidates, key=lambda c: -c.feature_logit)[:depth]) for e in answerable]
+def positives_found(examples: list[Example], model, depth: int) -> float:
+    """Share of answerable questions whose answer sentence is among the `depth` sentences `model` shortlists."""
+    from index.answer import shortlist
+
+    found = [not e.refused_early and any(e.labels[i] for i in shortlist(e.analysis, e.evidence, model, depth)[0])
+             for e in examples if e.answerable]
     return float(np.mean(found)) if found else float("nan")
 

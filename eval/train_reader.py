@@ -22,13 +22,14 @@ from index.neural_reader import (ADAPTER, CONFIG, MAX_TOKENS, WEIGHTS_DIR, PairE
                                  build_net, lora_config, second_text, trainable_state)
 
 from .qa import load_qa
-from .reader_examples import Example, collect, from_qa, from_records, open_searcher, positives_found
+from .reader_examples import (Example, collect, fit_shortlist, from_qa, from_records, open_searcher, positives_found,
+                              shortlist_candidates)
 from .trainset import load_records, part_of
 
 TRAIN_DEPTH = 8  # candidates per question in training (the service reads fewer)
 MIN_ANSWERED = 0.95  # share of answerable dev questions that must still be answered
 BATCH = 16
-CANDIDATE_GRID = (4, 6, 8)
+CANDIDATE_GRID = (4, 6, 8, 10, 12)
 
 
 def training_records() -> list:
@@ -36,7 +37,7 @@ def training_records() -> list:
     return [r for r in load_records() if part_of(Path("/x") / r.file, Path("/x")) != "invented-heldout"]
 
 
-def gather_examples(depth: int = TRAIN_DEPTH, log=print) -> tuple[list[Example], list[Example]]:
+def gather_examples(log=print) -> tuple[list[Example], list[Example]]:
     """(training examples, dev examples). Training questions run on the index of the seeds plus
     the invented training documents; dev (the eval dev split) on the seeds' index."""
     records = training_records()
@@ -51,11 +52,44 @@ def gather_examples(depth: int = TRAIN_DEPTH, log=print) -> tuple[list[Example],
         t0 = time.perf_counter()
         searcher = open_searcher(part, encoder)
         encoder = searcher.encoder
-        train += collect(searcher, from_records(by_part[part]), depth)
+        train += cached_collect(searcher, part, from_records(by_part[part]))
         log(f"[train-reader] {part}: {len(by_part[part])} questions collected in {time.perf_counter() - t0:.0f}s")
     dev_searcher = open_searcher("seeds", encoder)
-    dev = collect(dev_searcher, from_qa(load_qa(split="dev")), depth)
+    dev = cached_collect(dev_searcher, "dev", from_qa(load_qa(split="dev")))
     return train, dev
+
+
+def cached_collect(searcher, name: str, questions: list[tuple]) -> list[Example]:
+    """collect(), reusing the examples of questions already collected on the same index build
+    with the same code (a cache in .var/reader-train/; the candidates do not change)."""
+    import hashlib
+    import pickle
+
+    from index.config import REPO_ROOT
+
+    build = searcher.backend.info().build_id
+    code = hashlib.sha256(b"".join(Path(m).read_bytes() for m in (__file__, _examples_file()))).hexdigest()[:12]
+    path = REPO_ROOT / ".var" / "reader-train" / f"examples-{name}.pkl"
+    try:
+        cache = pickle.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+        cache = {}
+    key = (build, code)
+    known = cache.get(key, {})
+    todo = [q for q in questions if q not in known]
+    for q, e in zip(todo, collect(searcher, todo)):
+        known[q] = e
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps({key: known}))
+    tmp.replace(path)
+    return [known[q] for q in questions]
+
+
+def _examples_file() -> str:
+    from . import reader_examples
+
+    return reader_examples.__file__
 
 
 # ---------------------------------------------------------------- batches
@@ -116,6 +150,12 @@ def make_batches(pairs: list[tuple], encoder: PairEncoder, rng: random.Random) -
                         "has_span": torch.tensor(has_span)})
     rng.shuffle(batches)
     return batches
+
+
+def shortlist_weights(model) -> dict:
+    from index.answer import FEATURES
+
+    return {"weights": dict(zip(FEATURES, map(float, model.weights))), "bias": float(model.bias)}
 
 
 def _bucket(group: str, buckets: int = 12) -> int:
@@ -213,10 +253,21 @@ def train(epochs: float = 2.0, seed: int = 13, layers: int = 6, lr: float = 3e-4
     held = {e.group for e in collected if _bucket(e.group) == 0}
     train_examples = [e for e in collected if e.group not in held]
     dev = dev_split + [e for e in collected if e.group in held]
+    # The shortlist (what the reader reads): the feature model refitted on the training questions,
+    # kept if it puts the answer sentence among the first candidates more often on dev.
+    from index.answer import ReaderModel
+
+    base = ReaderModel.load()
+    refit = fit_shortlist(train_examples, base)
+    recall = {name: {d: round(positives_found(dev, m, d), 4) for d in CANDIDATE_GRID}
+              for name, m in (("dev-fitted", base), ("train-fitted", refit))}
+    log(f"[train-reader] answer sentence among the shortlist on dev: {recall}")
+    use_refit = sum(recall["train-fitted"].values()) > sum(recall["dev-fitted"].values())
+    shortlister = refit if use_refit else base
+    shortlist_candidates(train_examples, shortlister, TRAIN_DEPTH, keep_positives=True)
+    shortlist_candidates(dev, shortlister, max(CANDIDATE_GRID), keep_positives=False)
     t_collected = time.perf_counter()
-    log(f"[train-reader] {len(train_examples)} training questions, {len(dev)} dev questions; "
-        f"answer sentence among the first {TRAIN_DEPTH} candidates: train {positives_found(train_examples, TRAIN_DEPTH):.3f}, "
-        f"dev {positives_found(dev, TRAIN_DEPTH):.3f}")
+    log(f"[train-reader] {len(train_examples)} training questions, {len(dev)} dev questions")
     settings = Settings()
     cfg = ReaderConfig(layers=layers)
     net = get_peft_model(build_net(settings.model_dir, layers), lora_config(cfg))
@@ -268,7 +319,8 @@ def train(epochs: float = 2.0, seed: int = 13, layers: int = 6, lr: float = 3e-4
         choice[depth] = (summary(zh, th), th, th_en, summary(scored, th))
     depth = max(CANDIDATE_GRID, key=lambda d: (choice[d][3]["answered_right"] + choice[d][3]["refused_unanswerable"], -d))
     s_zh, th, th_en, s_all = choice[depth]
-    cfg = replace(cfg, candidates=depth, threshold=round(th, 6), threshold_foreign=round(th_en, 6))
+    cfg = replace(cfg, candidates=depth, threshold=round(th, 6), threshold_foreign=round(th_en, 6),
+                  shortlist=shortlist_weights(refit) if use_refit else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(best[2], str(out_dir / ADAPTER))
     info = {
@@ -279,6 +331,7 @@ def train(epochs: float = 2.0, seed: int = 13, layers: int = 6, lr: float = 3e-4
         "data": {"training_questions": len(train_examples), "pairs": len(pairs), "positives": positives,
                  "dev_questions": len(dev), "dev_split_questions": len(dev_split), "max_tokens": MAX_TOKENS,
                  "never_used": "eval test split; eval/train/invented/heldout"},
+        "shortlist_recall_dev": recall,
         "dev": {"chosen_candidates": depth, **s_all, "by_depth": {d: c[3] for d, c in choice.items()}},
         "history": history,
         "seconds": {"collect": round(t_collected - t_start), "train": round(t_trained - t_collected),

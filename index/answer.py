@@ -231,7 +231,7 @@ def read_trained(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderMo
     """The trained reader's verdict over the feature model's shortlist: the most probable answer
     sentence, refused below the threshold chosen on dev, with the span its span head bound."""
     zh = analysis.is_chinese
-    order, _ = shortlist(analysis, evidence, model, trained.config.candidates)
+    order, _ = shortlist(analysis, evidence, trained.shortlist_model(model), trained.config.candidates)
     if not order:
         return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
     readings = trained.read(analysis.question, [(evidence.sentences[i].text, *evidence.headers[i]) for i in order])
@@ -294,7 +294,9 @@ def missing_qualifier(analysis: QuestionAnalysis, evidence: Evidence, best: int)
     if not absent:
         return None
     # one the retrieved passages never mention at all first, then the longest
-    return max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
+    word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
+    year = re.search(re.escape(word) + r"\s*年", analysis.question) if word.isdigit() else None
+    return word + "年" if year else word
 
 
 def siblings(word: str, sentence: str) -> list[str]:

@@ -43,6 +43,9 @@ class ReaderConfig:
     candidates: int = 6  # sentences the reader scores per question (the feature model's best)
     threshold: float = 0.5  # answer probability below which a question is refused
     threshold_foreign: float = 0.5
+    # the feature model's sentence weights refitted on the training questions, to shortlist with
+    # ({"weights": {feature: w}, "bias": b}); None: the feature reader's own weights
+    shortlist: dict | None = None
 
     @classmethod
     def load(cls, folder: Path = WEIGHTS_DIR) -> "ReaderConfig":
@@ -225,6 +228,8 @@ def best_span(start: np.ndarray, end: np.ndarray, tokens: np.ndarray, offsets, m
 class NeuralReader:
     """Scores candidate sentences with the exported ONNX reader."""
 
+    _shortlister = None
+
     def __init__(self, model_dir: Path, folder: Path = WEIGHTS_DIR, threads: int | None = None):
         try:
             import onnxruntime as ort
@@ -241,6 +246,19 @@ class NeuralReader:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.pairs = PairEncoder(model_dir)
+
+    def shortlist_model(self, base):
+        """The feature reader whose sentence logits pick the candidates (index.answer.ReaderModel)."""
+        if self.config.shortlist is None:
+            return base
+        if self._shortlister is None or self._shortlister[0] is not base:
+            from dataclasses import replace
+
+            from .answer import FEATURES
+
+            weights = np.array([self.config.shortlist["weights"][f] for f in FEATURES], dtype=np.float64)
+            self._shortlister = (base, replace(base, weights=weights, bias=float(self.config.shortlist["bias"])))
+        return self._shortlister[1]
 
     def read(self, question: str, candidates: list[tuple[str, str, str]]) -> list[Reading]:
         """candidates: (sentence, title, section). One Reading each, in order."""

@@ -1,0 +1,167 @@
+"""The trained reader (issue 16): its training data's rules, offline loading, the value bound
+to the asked qualifier, refusals that name what is missing, and `answer: false`."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from eval import trainset
+from eval.train_reader import training_records
+from index.answer import Evidence, refusal_reason, siblings
+from index.neural_reader import NeuralReader, ReaderConfig, best_span
+from index.question import analyze
+from index.sentences import Sentence
+
+SUBSIDY = "本科毕业生每人一次性补贴5000元,硕士毕业生每人一次性补贴1万元,博士毕业生每人一次性补贴2万元。"
+TITLE, SECTION = "某市高校毕业生就业创业补贴办法", "第三条 就业补贴"
+
+
+# ---------------------------------------------------------------- the training data
+
+
+@pytest.fixture(scope="module")
+def records():
+    return trainset.load_records()
+
+
+def test_every_record_keeps_the_rules(records):
+    """Exact spans of the clean text, known labels, near misses that no sentence answers, no
+    question copied from the eval test split."""
+    found = trainset.problems(records, trainset.corpus_texts(), trainset.test_split_questions(), records)
+    assert found == []
+
+
+def test_the_data_is_at_the_scale_the_issue_asks(records):
+    stats = trainset.stats(records)
+    seeds = [r for r in records if r.file.startswith("seeds/")]
+    assert sum(r.answerable and r.provenance == "written" for r in seeds) >= 2000
+    assert stats["near_misses"] >= 1500
+    assert stats["by_provenance"].get("generated", 0) > 0 and stats["english"] > 0
+    docs = trainset.invented_paths("train") + trainset.invented_paths("heldout")
+    assert len(docs) >= 20 and len(trainset.invented_paths("heldout")) >= 10
+    invented = [r for r in records if r.file.startswith("invented/")]
+    assert len(invented) >= 400
+
+
+def test_held_out_documents_never_reach_training(records):
+    heldout = {p.name for p in trainset.invented_paths("heldout")}
+    train = training_records()
+    assert heldout and train
+    assert not any("heldout" in r.file for r in train)
+    assert not any(r.source in heldout for r in train)
+    assert {p.name for p in trainset.invented_paths("train")}.isdisjoint(heldout)
+    # and every held-out question is about a held-out document
+    assert all(r.source in heldout for r in records if "heldout" in r.file and r.answerable)
+
+
+def test_the_near_miss_check_finds_an_answerable_swap():
+    """Swapping in a value a sentence does give is caught (the check can fail)."""
+    texts = trainset.corpus_texts()
+    source, text = next((s, t) for s, t in texts.items() if "吴江区" in t and "青浦区" in t)
+    original = trainset.Record("o", "青浦区和吴江区达成了什么合作?", "x", "x", source, "other", "written", "t")
+    swapped = trainset.Record("n", "青浦区和吴江区达成了什么合作?", None, None, None, "other", "perturbed", "t",
+                              of="o", slot="place", from_="嘉善县", to="吴江区", refusal="-")
+    assert trainset.answerable_elsewhere(swapped, texts) is not None
+    assert original.answerable and not swapped.answerable
+
+
+# ---------------------------------------------------------------- the model
+
+
+@pytest.fixture(scope="module")
+def reader(settings):
+    return NeuralReader(settings.model_dir)
+
+
+def test_reader_loads_and_reads_offline(settings, monkeypatch):
+    """No network: any connection attempt fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reader tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    offline = NeuralReader(settings.model_dir)
+    readings = offline.read("硕士毕业生的一次性就业补贴是多少?", [(SUBSIDY, TITLE, SECTION)])
+    assert len(readings) == 1 and 0.0 < readings[0].probability < 1.0
+    start, end = readings[0].span
+    assert 0 <= start < end <= len(SUBSIDY)
+
+
+def test_config_says_how_it_was_trained():
+    cfg = ReaderConfig.load()
+    assert 1 <= cfg.layers <= 12 and cfg.candidates >= 1 and 0.0 < cfg.threshold < 1.0
+
+
+@pytest.mark.parametrize("question, value", [
+    ("硕士毕业生的一次性就业补贴是多少?", "1万元"),
+    ("博士毕业生能拿多少一次性补贴?", "2万元"),
+    ("本科生的就业补贴给多少钱?", "5000元"),
+])
+def test_the_span_is_the_value_bound_to_the_asked_category(reader, question, value):
+    reading = reader.read(question, [(SUBSIDY, TITLE, SECTION)])[0]
+    assert SUBSIDY[reading.span[0]:reading.span[1]].strip().startswith(value.rstrip("元"))
+
+
+def test_best_span_stays_inside_the_allowed_tokens():
+    start, end = np.array([0.0, 5.0, 1.0, 9.0]), np.array([0.0, 1.0, 8.0, 2.0])
+    offsets = [(0, 0), (0, 2), (2, 4), (4, 6)]
+    span, _ = best_span(start, end, np.array([1, 2]), offsets)
+    assert span == (0, 4)  # token 3 scores higher but is not allowed
+    span, _ = best_span(start, end, np.array([1, 2, 3]), offsets, max_tokens=1)
+    assert span in {(0, 2), (2, 4), (4, 6)}
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _evidence(text: str) -> Evidence:
+    s = Sentence(0, "doc.txt", 10, 10 + len(text), text, 0)
+    return Evidence([s], np.array([1]), np.zeros((1, 1)), [], [], {}, [f"{TITLE}\n{SECTION}\n{text}"],
+                    np.array([True]), [(TITLE, SECTION)])
+
+
+@pytest.mark.parametrize("question, missing, listed", [
+    ("博士后的一次性就业补贴是多少?", "博士后", ["本科", "硕士", "博士"]),
+    ("2030年的目标是多少?", "2030年", ["2020年", "2025年"]),
+])
+def test_a_refusal_names_the_missing_qualifier_and_what_is_listed(question, missing, listed):
+    text = SUBSIDY if missing == "博士后" else "到2025年,人才总量达到10万人,比2020年增长30%。"
+    reason = refusal_reason(analyze(question), _evidence(text), 0)
+    assert missing in reason
+    assert all(w in reason for w in listed), reason
+
+
+def test_siblings_of_an_ordinal():
+    assert siblings("第二次", "首次创办企业的,给予一次性创业补贴3万元。") == ["首次"]
+
+
+def test_an_english_refusal_is_in_english():
+    reason = refusal_reason(analyze("What is the one-off subsidy for postdocs?"), _evidence(SUBSIDY), 0)
+    assert reason.startswith("The documents")
+
+
+# ---------------------------------------------------------------- the API
+
+
+def test_answer_false_skips_the_reader(settings, monkeypatch):
+    from service.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/api/query", json={"query": "示范区要加快建设哪些新一代信息基础设施？", "answer": False}).json()
+        assert body["answer"] is None and body["abstain_reason"] is None and body["passages"]
+
+        def boom(*a, **k):
+            raise AssertionError("the reader ran")
+
+        searcher = client.app.state.holder.engine.searcher
+        with monkeypatch.context() as m:
+            m.setattr(searcher, "answer", boom)
+            again = client.post("/api/query", json={"query": "示范区是哪一年揭牌的?", "answer": False})
+            assert again.status_code == 200 and again.json()["answer"] is None
+        with_answer = client.post("/api/query", json={"query": "示范区要加快建设哪些新一代信息基础设施？"}).json()
+        assert with_answer["answer"] is not None
+        assert client.post("/api/query", json={"query": "x", "answer": "no"}).status_code == 422
