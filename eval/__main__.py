@@ -146,7 +146,7 @@ def cmd_fit_reader(args) -> int:
 def cmd_train_reader(args) -> int:
     from .train_reader import train
 
-    info = train(epochs=args.epochs, seed=args.seed, layers=args.layers)
+    info = train(epochs=args.epochs, seed=args.seed, layers=args.layers, lr=args.lr)
     print(json.dumps({k: info[k] for k in ("dev", "seconds", "data")}, indent=1, ensure_ascii=False))
     return 0
 
@@ -187,9 +187,10 @@ def main(argv=None) -> int:
     sub.add_parser("heldout")
     sub.add_parser("fit-reader")
     p = sub.add_parser("train-reader")
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--lr", type=float, default=5e-4)
     sub.add_parser("followups")
     sub.add_parser("citations")
     args = parser.parse_args(argv)
