@@ -171,14 +171,30 @@ def test_the_issues_examples(searcher):
 
 
 def test_low_confidence_abstains_with_a_plain_reason(searcher, monkeypatch):
-    strict = ReaderModel(searcher.reader.weights, searcher.reader.bias, searcher.reader.answer_weights,
-                         searcher.reader.answer_bias, 1.01, 1.01, searcher.reader.extend_ratio)
-    monkeypatch.setattr(searcher, "reader", strict)
+    """The trained reader, made strict: every question is refused, in plain words of the question's language."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(searcher.neural, "config", replace(searcher.neural.config, threshold=1.01, threshold_foreign=1.01))
     r = searcher.search("示范区数据中心怎么布局？")
-    assert r.answer is None and r.abstain_reason == "文件中没有足以回答这个问题的内容" and 0 < r.confidence < 1
+    assert r.answer is None and r.abstain_reason.startswith("文件") and 0 < r.confidence < 1
     typed = searcher.search("嘉兴给来嘉工作、首次购房的博士多少购房补助?")
     assert typed.answer is None and typed.abstain_reason
     english = searcher.search("How is the data centre layout of the demonstration zone planned?")
+    assert english.answer is None and english.abstain_reason.startswith("The documents")
+
+
+def test_the_feature_reader_alone_abstains_with_a_plain_reason(loaded_index, encoder, settings):
+    from index.search import Searcher
+
+    features = Searcher(loaded_index, encoder, settings, neural=False)
+    strict = ReaderModel(features.reader.weights, features.reader.bias, features.reader.answer_weights,
+                         features.reader.answer_bias, 1.01, 1.01, features.reader.extend_ratio)
+    features.reader = strict
+    r = features.search("示范区数据中心怎么布局？")
+    assert r.answer is None and r.abstain_reason == "文件中没有足以回答这个问题的内容" and 0 < r.confidence < 1
+    typed = features.search("嘉兴给来嘉工作、首次购房的博士多少购房补助?")
+    assert typed.answer is None and typed.abstain_reason
+    english = features.search("How is the data centre layout of the demonstration zone planned?")
     assert english.answer is None and english.abstain_reason == "The documents don't say."
 
 
