@@ -20,13 +20,15 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from index.backend import LocalBackend, open_backend, selected_backend  # noqa: E402
-from index.chunk import chunk_document  # noqa: E402
-from index.clean import CleanDocument  # noqa: E402
+from index.backends.local.backend import LocalBackend  # noqa: E402
+from index.backends.select import open_backend, selected_backend
+from index.build.chunk import chunk_document  # noqa: E402
+from index.ingest.clean import CleanDocument  # noqa: E402
 from index.config import Settings  # noqa: E402
-from index.dense import Encoder  # noqa: E402
+from index.build.dense import Encoder  # noqa: E402
 from index.search import Searcher  # noqa: E402
-from index.store import index_text, load  # noqa: E402
+from index.build.plan import index_text  # noqa: E402
+from index.backends.local.store import load
 
 from .bench import OUT, STAGES, med, pct, qa_items  # noqa: E402
 from .bench_encode import write_section  # noqa: E402

@@ -45,10 +45,10 @@ def standin_encode(texts: list[str], dim: int = 384) -> np.ndarray:
 
 
 def child(n: int, encoder_kind: str, folder: Path) -> dict:
-    from index.chunk import Passage, chunk_corpus
-    from index.encode_stage import Checkpoint, VectorFileSink, encode_stream, write_records
-    from index.ingest import load_corpus
-    from index.store import index_text
+    from index.build.chunk import Passage, chunk_corpus
+    from index.build.encode import Checkpoint, VectorFileSink, encode_stream, write_records
+    from index.ingest.seeds import load_corpus
+    from index.build.plan import index_text
 
     settings = Settings()
     real = chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk)
@@ -64,7 +64,7 @@ def child(n: int, encoder_kind: str, folder: Path) -> dict:
     write_records(path, records())
     del real
     if encoder_kind == "real":
-        from index.dense import Encoder
+        from index.build.dense import Encoder
 
         enc = Encoder(settings.model_dir)
         encode, dim, label = enc.encode_passages, enc.dim, f"{enc.backend} ({enc.device})"

@@ -70,7 +70,7 @@ def hit_at(searcher, question: str, item: FollowupItem, k: int = 5) -> bool:
 
 
 def evaluate(searcher, items: list[FollowupItem], base_questions: dict[str, str]) -> dict[str, dict[str, float]]:
-    from index.followup import rewrite_conversation
+    from index.generate.followup import rewrite_conversation
 
     rows: dict[str, dict[str, float]] = {}
     for split in ("dev", "test", "all"):
@@ -105,7 +105,7 @@ def report(rows: dict[str, dict[str, float]], examples: list[tuple[str, str, str
 
 
 def run(searcher) -> str:
-    from index.followup import rewrite_conversation
+    from index.generate.followup import rewrite_conversation
 
     from .qa import load_qa
 

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from index.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
-from index.question import QuestionAnalysis
-from index.translate import has_chinese
+from index.read.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
+from index.query.question import QuestionAnalysis
+from index.text.english import has_chinese
 
 from .metrics import char_f1, mean, norm
 from .qa import QAItem

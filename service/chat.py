@@ -25,16 +25,17 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.citations import SupportScorer, check
-from index.followup import rewrite_conversation
-from index.translate import has_chinese
+from index.generate.citations import SupportScorer, check
+from index.generate.followup import rewrite_conversation
+from index.text.english import has_chinese
 
 from .chat_models import (
     HISTORY_USED, MAX_MESSAGE_CHARS, MAX_MESSAGES, ROLES, ChatAnswer, ChatRequest, ChatResponse, ChatSentence,
     EvidenceOut, OpenAIChatRequest, SpanOut,
 )
-from .llm import LLM, LLMConfig, LLMError
-from .models import _CONTROL, _SURROGATE, MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
+from index.generate.llm import LLM, LLMConfig, LLMError
+from .deps import current_engine
+from .models import CONTROL_CHARS, SURROGATES, MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
 
 log = logging.getLogger("policyqa")
 router = APIRouter()
@@ -64,7 +65,7 @@ def parse_messages(messages) -> tuple[str, list[dict]]:
         if m.role not in ROLES:
             raise HTTPException(422, f"message {i + 1} has role {m.role[:40]!r}; use \"user\", \"assistant\" or \"system\"")
         # as for /api/query: control characters carry no meaning, lone surrogates cannot be encoded
-        text = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", _text_of(m.content)))
+        text = CONTROL_CHARS.sub(" ", SURROGATES.sub("\ufffd", _text_of(m.content)))
         if len(text) > MAX_MESSAGE_CHARS:
             raise HTTPException(422, f"message {i + 1} is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
         if m.role != "system":
@@ -166,8 +167,6 @@ def checked_answer(text: str, hits, scorer: SupportScorer, model: str, rewritten
 
 async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, dict]]:
     """The events of one chat turn: passages, delta (LLM only), answer, done."""
-    from .app import current_engine
-
     eng = current_engine(request)  # 503 before anything is streamed when no index is loaded
     t0 = time.perf_counter()
     llm = get_llm(request.app)
@@ -273,8 +272,6 @@ async def chat(req: ChatRequest, request: Request):
     request.state.query_chars = len(question)
     turn = Turn(question, history, req.top_k, req.mode)
     if req.stream:
-        from .app import current_engine
-
         current_engine(request)  # a missing index is a 503 before the stream starts
 
         async def body():
@@ -334,8 +331,6 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
         return denied
     try:
         question, history = parse_messages(req.messages)
-        from .app import current_engine
-
         current_engine(request)  # a missing index is a 503 before anything is streamed
     except HTTPException as err:  # OpenAI clients read the message from {"error": {"message"}}
         return JSONResponse({"error": {"message": str(err.detail), "type": "invalid_request_error", "param": None, "code": None},

@@ -12,11 +12,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from index.backend import Backend, BackendUnavailable, IndexInfo, open_backend, selected_backend
+from index.backends.base import Backend, BackendUnavailable, IndexInfo
+from index.backends.select import open_backend, selected_backend
 from index.config import Settings
-from index.dense import Encoder
+from index.build.dense import Encoder
 from index.search import Searcher
-from index.store import IndexUnavailable
+from index.build.plan import IndexUnavailable
 
 log = logging.getLogger("policyqa")
 
@@ -95,11 +96,16 @@ class EngineHolder:
                 log.error("index not loaded: %s", err)
                 raise
             previous, self.engine, self.error, self._unreachable_since = self.engine, engine, None, None
-            if previous is not None and previous.backend is not backend and previous.backend.name != "local":
-                previous.backend.close()  # a local index is left to the garbage collector: requests may still hold it
+            if previous is not None and previous.backend is not backend:
+                previous.backend.close()  # a local backend's close is a no-op: requests may still hold its index
             log.info("index loaded: %s backend, build %s (%d passages) at %s", engine.info.backend,
                      engine.info.build_id, engine.info.passages, engine.info.location)
             return engine
+
+    @property
+    def unreachable(self) -> bool:
+        """The last load failed because the index store was down (it retries by itself)."""
+        return self._unreachable_since is not None
 
     def refresh(self) -> None:
         """A document was written into the serving backend (Milvus): show its new counts."""

@@ -29,12 +29,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from index.backend import Backend, BackendUnavailable, BuildReplaced
-from index.chunk import chunk_document
+from index.backends.base import Backend, BackendUnavailable, BuildReplaced
+from index.build.chunk import chunk_document
 from index.config import Settings
-from index.library import Library, atomic_write_json, fingerprint
-from index.parse import ParseError, to_clean_document
-from index.store import build, current_build, index_text, read_manifest
+from index.ingest.library import Library, atomic_write_json, fingerprint
+from index.ingest.parse import ParseError, to_clean_document
+from index.backends.local.store import build, current_build, read_manifest
+from index.build.plan import index_text
 
 log = logging.getLogger("policyqa")
 MAX_PENDING_JOBS = 8

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from index.ingest import seed_paths
-from index.library import sanitize_name
-from index.parse import ParseError, sniff
-from index.parse.docx import check_archive
+from index.ingest.seeds import seed_paths
+from index.ingest.library import sanitize_name
+from index.ingest.parse import ParseError, sniff
+from index.ingest.parse.docx import check_archive
 
 from .jobs import JobRunner, QueueFull
 from .models import DocumentList, DocumentSummary, ErrorOut

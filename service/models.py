@@ -10,8 +10,8 @@ MAX_QUERY_CHARS = 2000
 QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 300
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class QueryRequest(BaseModel):
@@ -33,7 +33,7 @@ class QueryRequest(BaseModel):
         if value is None:
             return None
         for name in value:
-            if not name.strip() or len(name) > MAX_SOURCE_CHARS or _CONTROL.search(name) or _SURROGATE.search(name):
+            if not name.strip() or len(name) > MAX_SOURCE_CHARS or CONTROL_CHARS.search(name) or SURROGATES.search(name):
                 raise ValueError(f"sources holds {name[:60]!r}, which is not a document name; GET /api/documents lists them")
         return value
 
@@ -41,7 +41,7 @@ class QueryRequest(BaseModel):
     @classmethod
     def clean_query(cls, value: str) -> str:
         # Lone surrogates cannot be encoded in a response; control characters carry no meaning.
-        value = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value)).strip()
+        value = CONTROL_CHARS.sub(" ", SURROGATES.sub("\ufffd", value)).strip()
         if not value:
             raise ValueError("the query is empty; type a question")
         if len(value) > MAX_QUERY_CHARS:

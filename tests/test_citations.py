@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from index.chunk import sentence_spans
-from index.citations import SUPPORT_THRESHOLD, SupportScorer, check, citations_in, split_sentences, strip_markers
+from index.build.chunk import sentence_spans
+from index.generate.citations import SUPPORT_THRESHOLD, SupportScorer, check, citations_in, split_sentences, strip_markers
 
 
 @pytest.fixture(scope="module")

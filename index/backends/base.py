@@ -1,0 +1,169 @@
+"""The seam between what the service needs from an index and where the index lives.
+
+`Backend` is everything the query path, the answer layer, the document API, document
+uploads and the eval ask of an index. Two implementations:
+
+    LocalBackend   (index/backends/local)   the in-process files of local/store.py: BM25 matrix + FAISS
+    MilvusBackend  (index/backends/milvus)  a Milvus server or cluster: BM25 function + dense vectors
+
+Passage ids are opaque integers chosen by the backend (row numbers locally, primary keys in
+Milvus); the Searcher only passes them back. Rankings are best first; fusion uses the ranks
+only (index/query/fuse.py), never the score scale, because the two backends score BM25 differently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from index.build.chunk import Passage
+from index.ingest.clean import CleanDocument
+from index.text.tokenize import Tokenizer
+
+class BackendUnavailable(RuntimeError):
+    """The index store cannot be reached (or answers too slowly) right now; the message names
+    where it lives. The service answers 503 with the message and keeps trying."""
+
+
+class BuildReplaced(BackendUnavailable):
+    """The build this backend reads is no longer the current one (a newer build replaced it).
+    Reload the backend; a write is redone on the new build."""
+
+
+class BadFilter(ValueError):
+    """A query's `sources` filter names something that is not a document of the index."""
+
+
+@dataclass
+class Ranked:
+    """One side's ranking: passage ids best first, with that side's own scores (any scale)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    # Every passage's score when the side computes them all anyway (local BM25), so a hit that
+    # ranked below the side's depth still shows its own score; else only ranked ids have one.
+    all_scores: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls) -> "Ranked":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+@dataclass
+class DocumentInfo:
+    source: str
+    title: str
+    length: int
+    passages: int
+
+
+@dataclass
+class IndexInfo:
+    """What /api/health and the eval report show about the index serving."""
+
+    backend: str
+    build_id: str
+    documents: int
+    passages: int
+    model: str
+    location: str = ""  # the folder or the Milvus URI
+    manifest: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # "local" or "milvus": shown in health and reports, never branched on outside index/backends
+    remote: bool  # its searches are network waits (the query path runs BM25 and dense side by side)
+    tokenizer: Tokenizer  # cuts queries exactly as the index's passages were cut
+    translation: dict[str, list[str]] | None  # the build's English -> Chinese mapping (None: the glossary alone)
+
+    # ---- retrieval
+    def bm25_search(self, query_text: str, tokens: list[str], depth: int, sources: list[str] | None = None) -> Ranked:
+        """Passages matching the query's words, best BM25 first. `query_text` is what a server-side
+        analyzer cuts (Milvus); `tokens` are the same text cut by `tokenizer` (local)."""
+
+    def dense_search(self, query_vector: np.ndarray, depth: int, sources: list[str] | None = None) -> Ranked:
+        """Passages nearest the query vector (cosine), best first."""
+
+    def coverage(self, tokens: list[str]) -> float:
+        """Share of the query tokens the corpus knows (fusion trusts BM25 that far)."""
+
+    def term_idf(self, token: str) -> float:
+        """BM25 idf of a token (the answer layer weighs query words by it)."""
+
+    def dense_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Cosine of the query to each of these passages (also those outside the dense top)."""
+
+    def get_passages(self, ids: np.ndarray) -> list[Passage]:
+        ...
+
+    def best_sentence_similarity(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        """Per passage, the highest cosine of one of its sentences to the query (-1: none)."""
+
+    def sentence_evidence(self, hits: list) -> tuple:
+        """(sentence table, documents, hits) for the reader: a table (index.sentences.SentenceTable
+        API) holding at least the sentences and vectors of these hits' passages, the documents its
+        offsets index into, and the hits with `passage_id` pointing into that table."""
+
+    # ---- documents
+    def document(self, source: str) -> CleanDocument | None:
+        """The clean text that passage offsets index into, with title and headings."""
+
+    def list_documents(self) -> list[DocumentInfo]:
+        ...
+
+    def passage_count(self, source: str) -> int:
+        ...
+
+    def has_documents(self, sources: list[str]) -> list[str]:
+        """The names among `sources` that are not documents of the index."""
+
+    def library_entries(self) -> list[dict]:
+        """The uploaded documents the index holds, as library entries (source, sha256, size,
+        format, pages, added); the seed documents are not among them."""
+
+    def add_document(self, doc: CleanDocument, passages: list[Passage], texts: list[str], vectors: np.ndarray,
+                     encode=None, library_entry: dict | None = None) -> None:
+        """Store a document and its passages (index texts and vectors aligned with `passages`),
+        replacing any document of the same name. All of it is visible, or none of it. `encode`
+        embeds its sentences (the reader's evidence); `library_entry` marks an upload."""
+
+    def delete_document(self, source: str) -> int:
+        """Remove a document and every passage (and sentence) of it; returns the passages removed."""
+
+    # ---- state
+    def info(self) -> IndexInfo:
+        ...
+
+    def health(self) -> None:
+        """Raises BackendUnavailable when the store cannot answer now."""
+
+    def close(self) -> None:
+        ...
+
+
+def validate_sources(sources: list[str] | None, backend: Backend) -> list[str] | None:
+    """None means every document; an unknown name is the caller's mistake (BadFilter, a 4xx)."""
+    if sources is None:
+        return None
+    wanted = list(dict.fromkeys(sources))
+    unknown = backend.has_documents(wanted)
+    if unknown:
+        shown = ", ".join(repr(s[:100]) for s in unknown[:5])
+        raise BadFilter(f"sources names no document of the index: {shown}. GET /api/documents lists them.")
+    return wanted
+
+
+
+
+def top_positive(scores: np.ndarray, k: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Ids of the k best scores above zero, best first (ties by id, for stable output);
+    only ids in `among` when given."""
+    if among is not None:
+        positive = among[scores[among] > 0]
+    else:
+        positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+    return positive[np.lexsort((positive, -scores[positive]))]
