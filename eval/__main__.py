@@ -66,7 +66,7 @@ def cmd_run(args) -> int:
         print_table(group(results[mode], lambda r: r.item.kind), f"{mode} by kind")
     print_table(group(results["hybrid"], lambda r: r.item.source[:3]), "hybrid by document")
     ablations = {}
-    if searcher is not None and not args.no_ablations and searcher.backend.name == "local":
+    if searcher is not None and not args.no_ablations and not searcher.backend.remote:  # ablations rebuild in memory
         from .ablations import run_ablations
 
         ablations = run_ablations(searcher, settings, docs, items)

@@ -36,10 +36,9 @@ from index.config import REPO_ROOT, Settings  # noqa: E402
 from index.build.dense import DEFAULT_ENCODER, DenseIndex, Encoder  # noqa: E402
 from index.ingest.seeds import load_corpus  # noqa: E402
 from index.text.names import tag  # noqa: E402
-from index.search import Searcher  # noqa: E402
+from index.search import STAGES, Searcher  # noqa: E402
 from index.build.sentences import SentenceTable, kinds_of  # noqa: E402
 
-STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
 SCALES = {"real": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 OUT = REPO_ROOT / "eval" / "reports" / "bench.md"
 

@@ -10,7 +10,9 @@ from index.config import Settings
 from index.query import Hit, Mode, QueryContext, Retriever, Timer, analyze
 from index.read import Answer, ReaderModel, Verdict, gather, read
 
-__all__ = ["Searcher", "SearchResult"]
+__all__ = ["STAGES", "Searcher", "SearchResult"]
+# The stages a search times (SearchResult.timings_ms), in order.
+STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
 
 
 @dataclass

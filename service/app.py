@@ -35,6 +35,7 @@ from .chat import router as chat_router
 from .deps import EngineDep
 from .engine import EngineHolder
 from .jobs import JobRunner
+from .library_jobs import LibraryChanges
 from .library_api import document_list, is_upload, router as library_router, upload_gate
 from .models import (
     MAX_QUERY_CHARS,
@@ -84,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.holder = holder
-    app.state.jobs = JobRunner(settings, holder)  # before the index loads: finishes what a stopped job left
+    # before the index loads: a job a stop cut short is marked failed, the library lined up with the index
+    changes = LibraryChanges(settings, holder)
+    app.state.library = changes
+    app.state.jobs = JobRunner(settings.library_dir / "jobs.json",
+                               lambda job, report: changes.run(job, report, app.state.jobs.pending))
+    changes.line_up()
     app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
     _add_middleware(app)
     _add_error_handlers(app)
@@ -139,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         eng = holder.engine
         if eng is None and holder.unreachable:
             await run_in_threadpool(holder.retry_if_due)
-        elif eng is not None and eng.backend.name != "local":
+        elif eng is not None and eng.backend.remote:
             # A remote store can go away under a loaded engine; ask it (briefly) whether it still answers.
             try:
                 await run_in_threadpool(eng.backend.health)

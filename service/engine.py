@@ -102,6 +102,16 @@ class EngineHolder:
                      engine.info.build_id, engine.info.passages, engine.info.location)
             return engine
 
+    def backend(self) -> Backend:
+        """The backend serving now (trying to load one when the store was unreachable)."""
+        engine = self.engine or self.retry_if_due()
+        if engine is None:
+            raise BackendUnavailable(self.error or "the index is not loaded yet")
+        return engine.backend
+
+    def reload(self) -> Backend:
+        return self.load().backend
+
     @property
     def unreachable(self) -> bool:
         """The last load failed because the index store was down (it retries by itself)."""

@@ -13,7 +13,7 @@ only (index/query/fuse.py), never the score scale, because the two backends scor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -123,24 +123,57 @@ class Backend(Protocol):
         """The uploaded documents the index holds, as library entries (source, sha256, size,
         format, pages, added); the seed documents are not among them."""
 
-    def add_document(self, doc: CleanDocument, passages: list[Passage], texts: list[str], vectors: np.ndarray,
-                     encode=None, library_entry: dict | None = None) -> None:
-        """Store a document and its passages (index texts and vectors aligned with `passages`),
-        replacing any document of the same name. All of it is visible, or none of it. `encode`
-        embeds its sentences (the reader's evidence); `library_entry` marks an upload."""
-
-    def delete_document(self, source: str) -> int:
-        """Remove a document and every passage (and sentence) of it; returns the passages removed."""
-
     # ---- state
     def info(self) -> IndexInfo:
         ...
+
+    def recover(self) -> None:
+        """Finish or roll back writes a crash interrupted (nothing to do where builds are replaced whole)."""
 
     def health(self) -> None:
         """Raises BackendUnavailable when the store cannot answer now."""
 
     def close(self) -> None:
         ...
+
+
+class Serving(Protocol):
+    """The service's hold on the index, as a library change needs it."""
+
+    def backend(self) -> Backend:
+        """The backend serving now; BackendUnavailable when none is loaded."""
+
+    def reload(self) -> Backend:
+        """Load the current build (a new one, or the same after a rebuild elsewhere) and serve it."""
+
+    def refresh(self) -> None:
+        """The serving backend changed in place: show its new counts."""
+
+
+@dataclass
+class WriteJob:
+    """What a library change brings to a writer: the encoder (encode_passages, dim: the service's
+    model, called in small batches), where to report (progress(stage, done, total) and
+    status(stage, message, **fields)) and the originals still needed by waiting jobs."""
+
+    encoder: Any
+    progress: Callable[[str, int, int], None]
+    status: Callable[..., None]
+    keep: Callable[[], set[str]] = set
+
+
+class LibraryWriter(Protocol):
+    """The one write path of uploads and deletions, one per backend (index/backends/*/writer.py)."""
+
+    def committed(self) -> list[dict]:
+        """The library entries the index holds now."""
+
+    def line_up(self) -> None:
+        """On start: bring the library in line with what the index holds after a stop."""
+
+    def apply(self, added: list[tuple[dict, CleanDocument]], deleted: list[str], job: WriteJob) -> None:
+        """Add (library entry, clean document) pairs and delete documents by source. A document is
+        seen by queries as it was or as it is now, never half-written; the service serves the result."""
 
 
 def validate_sources(sources: list[str] | None, backend: Backend) -> list[str] | None:
@@ -153,8 +186,6 @@ def validate_sources(sources: list[str] | None, backend: Backend) -> list[str] |
         shown = ", ".join(repr(s[:100]) for s in unknown[:5])
         raise BadFilter(f"sources names no document of the index: {shown}. GET /api/documents lists them.")
     return wanted
-
-
 
 
 def top_positive(scores: np.ndarray, k: int, among: np.ndarray | None = None) -> np.ndarray:

@@ -16,6 +16,13 @@ from rank_bm25 import BM25Okapi
 from scipy import sparse
 
 
+def okapi_idf(df, n):
+    """Okapi BM25's idf of a term in `df` of `n` passages (a count or an array of counts): the one
+    formula the local index (floored at epsilon x mean, as BM25Okapi does) and Milvus's term
+    statistics use."""
+    return np.log(n - df + 0.5) - np.log(df + 0.5)
+
+
 class BM25Index:
     def __init__(self, weights: sparse.csc_matrix, vocab: dict[str, int], idf: np.ndarray, params: dict):
         self.weights = weights  # (n_passages, n_terms), CSC for fast column slices
@@ -50,7 +57,7 @@ class BM25Index:
         new_col = np.full(n_ids, -1, dtype=np.int64)
         new_col[order] = np.arange(len(order))
         df = df[order].astype(np.float64)
-        idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        idf = okapi_idf(df, n_docs)
         eps = epsilon * (idf.sum() / len(idf))
         idf[idf < 0] = eps
         avgdl = float(doc_len.sum() / n_docs)

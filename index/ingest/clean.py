@@ -12,7 +12,8 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from index.text.tokenize import jieba_for
 
 # Characters after which a line break is a real paragraph/sentence end.
 TERMINATORS = "。！？!?；;：:…”’」』)）】"
@@ -166,21 +167,13 @@ def heading_level(line: str) -> int | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _jieba():
-    import jieba
-
-    jieba.setLogLevel(60)
-    return jieba
-
-
 def _word_crosses(left: str, right: str) -> bool:
     """True when jieba reads a word across the break, as in `这些文件规` / `定了`."""
     a, b = left[-3:], right[:3]
     if not (a and b and _CJK_CHAR.match(a[-1]) and _CJK_CHAR.match(b[0])):
         return False
     pos = 0
-    for word in _jieba().cut(a + b, HMM=False):
+    for word in jieba_for().cut(a + b, HMM=False):
         if pos < len(a) < pos + len(word):
             return True
         pos += len(word)

@@ -8,6 +8,8 @@ from functools import lru_cache
 import jieba
 import jieba.posseg
 
+from index.text.tokenize import jieba_for
+
 # Generic suffixes of Chinese place and organisation names (the tagger often calls such words nr/n).
 _PLACE_SUFFIX = re.compile(r"(?:省|市|区|县|镇|乡|村|州|岛|港|湾|新区|开发区|高新区)$")
 # Multi-character suffixes only: 中心, 部 or 办 end too many ordinary words (数据中心, 东部).
@@ -16,12 +18,9 @@ _ORG_SUFFIX = re.compile(r"(?:局|厅|部门|委员会|委会|办公室|研究�
 
 @lru_cache(maxsize=8)
 def _pos_tokenizer(userdict: tuple[str, ...]) -> jieba.posseg.POSTokenizer:
-    jieba.setLogLevel(60)
-    base = jieba.Tokenizer()
-    base.initialize()
-    for term in userdict:
-        base.add_word(term, freq=max(base.suggest_freq(term), 10), tag="nz")
-    return jieba.posseg.POSTokenizer(base)
+    pos = jieba.posseg.POSTokenizer(jieba_for(userdict))
+    pos.word_tag_tab.update(dict.fromkeys(userdict, "nz"))  # the corpus terms are other nouns
+    return pos
 
 
 def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
@@ -36,14 +37,22 @@ def build_userdict(texts: list[str], min_quoted: int = 2) -> list[str]:
     return sorted(t for t in terms if t and not re.search(r"\s", t))
 
 
+@lru_cache(maxsize=8)
+def jieba_for(userdict: tuple[str, ...] = ()) -> jieba.Tokenizer:
+    """The one jieba tokenizer of a user dictionary, shared by the BM25 tokenizer (cut_for_search),
+    the part-of-speech tagger (index/text/names.py) and, without a dictionary, the cleaning's reflow."""
+    jieba.setLogLevel(60)
+    base = jieba.Tokenizer()
+    base.initialize()
+    for term in userdict:
+        base.add_word(term, freq=max(base.suggest_freq(term), 10))
+    return base
+
+
 class Tokenizer:
     def __init__(self, userdict: list[str] | None = None):
         self.userdict = list(userdict or [])
-        self._jieba = jieba.Tokenizer()
-        jieba.setLogLevel(60)
-        self._jieba.initialize()
-        for term in self.userdict:
-            self._jieba.add_word(term, freq=max(self._jieba.suggest_freq(term), 10))
+        self._jieba = jieba_for(tuple(self.userdict))
 
     def tokenize(self, text: str) -> list[str]:
         tokens = []

@@ -103,19 +103,14 @@ class LocalBackend:
     def library_entries(self):
         return list((getattr(self.index, "manifest", {}) or {}).get("library") or [])
 
-    def add_document(self, doc, passages, texts, vectors, encode=None, library_entry=None):
-        raise NotImplementedError("the local index is rebuilt as a whole: upload through the library "
-                                  "(POST /api/documents) or add to the seeds folder and run `python -m index build`")
-
-    def delete_document(self, source):
-        raise NotImplementedError("the local index is rebuilt as a whole: delete through the library "
-                                  "(DELETE /api/documents/{source}) or remove it from the seeds folder and rebuild")
-
     def info(self):
         m = getattr(self.index, "manifest", {}) or {}
         return IndexInfo("local", str(m.get("build_id", "")), len(getattr(self.index, "documents", {}) or {}),
                          len(self.index.passages), str(m.get("config", {}).get("model", "")),
                          str(getattr(self.index, "folder", "")), m)
+
+    def recover(self):
+        return None  # a build is made current whole: nothing is ever half-written
 
     def health(self):
         return None

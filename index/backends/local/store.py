@@ -65,7 +65,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
     root = settings.index_root
     builds = root / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    build_id = _new_build_id(builds)
     tmp = builds / f".tmp-{build_id}"
     t_start = time.perf_counter()
     try:
@@ -115,6 +115,16 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
     for s in skipped:
         print(f"[build] skipped {s.source}: {s.reason}", file=sys.stderr, flush=True)
     return final
+
+
+def _new_build_id(builds: Path) -> str:
+    """<UTC second>-<pid>, unused: a second build of the same process within one second (two quick
+    library jobs) waits for the next second rather than collide with the first."""
+    while True:
+        build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+        if not (builds / build_id).exists() and not (builds / f".tmp-{build_id}").exists():
+            return build_id
+        time.sleep(0.05)
 
 
 def _previous_vectors(previous: Path, encoder: Encoder) -> dict[str, np.ndarray]:

@@ -12,16 +12,16 @@ import numpy as np
 
 from index.backends.base import BackendUnavailable, BuildReplaced, DocumentInfo, IndexInfo, Ranked
 from index.build.chunk import Passage
+from index.build.bm25 import okapi_idf
 from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint
 from index.build.sentences import Sentence, SentenceTable
 from index.text.tokenize import Tokenizer
 
-from .rows import (SentenceSplitter, batches, document_rows, library_entries, newest_heads, okapi_idf, passage_rows,
+from .rows import (SentenceSplitter, batches, document_rows, library_entries, newest_heads, passage_rows,
                    read_document, term_counts)
 from .store import (ENSURE_COMMAND, MAX_TERM_CHARS, PASSAGE_FIELDS, SCHEMA_VERSION, TOKEN_VEC, WRITE_LEASE_SECONDS,
                     Collections, MilvusConfig, MilvusStore, quote, replica_id)
 from dataclasses import replace
-from index.build.plan import build_config, corpus_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class MilvusBackend:
             for t in wanted:
                 df = found.get(t, 0)
                 # None marks a term the corpus does not know: it counts against coverage and as the rarest for idf
-                self._idf[t] = (max(okapi_idf(df, n), floor) if df > 0 else None) if n else None
+                self._idf[t] = (max(float(okapi_idf(df, n)), floor) if df > 0 else None) if n else None
 
     def coverage(self, tokens):
         if not tokens:

@@ -26,8 +26,9 @@ from index.build.encode import Checkpoint, encode_stream, write_records
 from index.ingest.seeds import load_corpus
 from index.ingest.library import fingerprint
 from index.backends.milvus.store import ENSURE_COMMAND, SCHEMA_VERSION, TOKEN_VEC, Collections, MilvusConfig, MilvusStore
-from index.backends.milvus.rows import SentenceSplitter, batches, document_rows, library_entries, okapi_idf, passage_rows, read_document, term_counts
+from index.backends.milvus.rows import SentenceSplitter, batches, document_rows, library_entries, passage_rows, read_document, term_counts
 from index.backends.milvus.backend import stale_reasons
+from index.build.bm25 import okapi_idf
 from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint, index_text
 from index.text.tokenize import Tokenizer, build_userdict
 from index.build.dense import Encoder
@@ -179,7 +180,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
                                f"run {' '.join(sys.argv[:1])} ensure again to resume")
     timings["flush and verify"] = round(time.perf_counter() - t, 3)
 
-    idf = [okapi_idf(n, n_passages) for n in df.values()]
+    idf = [float(okapi_idf(n, n_passages)) for n in df.values()]
     mean_idf = sum(idf) / len(idf) if idf else 0.0
     store.put_blob(f"blob:{tag}:userdict", userdict)
     # the build's English -> Chinese mapping (CC-CEDICT x this corpus's vocabulary), as the local build keeps it
@@ -213,3 +214,26 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
          f"{time.perf_counter() - t_start:.1f}s in all ({stats.per_second:.1f} passages/s encoded"
          + (f", resumed at {stats.resumed_at}" if stats.resumed_at else "") + ")")
     return tag
+
+
+def status(settings: Settings) -> int:
+    """`python -m index status` on Milvus: the current build and whether it is stale; 0 when up to date."""
+    cfg = MilvusConfig.from_env()
+    store = MilvusStore(cfg)
+    try:
+        current, reasons = up_to_date(store, settings)
+        if current is None:
+            print(reasons[0])
+            return 1
+        keys = ("build", "created", "schema", "documents", "library_documents", "passages", "terms", "config",
+                "timings_s", "encode")
+        shown = {k: current[k] for k in keys if k in current}
+        documents = Collections(cfg.prefix, current["build"]).documents
+        if current.get("schema") == SCHEMA_VERSION and store.has(documents):
+            store.load(documents)
+            shown["library"] = [e["source"] for e in library_entries(store, documents)]
+        print(json.dumps({"backend": "milvus", "where": cfg.where(), **shown}, ensure_ascii=False, indent=1))
+    finally:
+        store.close()
+    print("stale: " + "; ".join(reasons) if reasons else "up to date")
+    return 1 if reasons else 0

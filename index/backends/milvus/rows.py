@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections import Counter
 from typing import Iterable
 
@@ -123,10 +122,6 @@ def term_counts(tokenizer: Tokenizer, texts: Iterable[str]) -> Counter:
     for t in texts:
         df.update(tok for tok in set(tokenizer.tokenize(t)) if len(tok) <= MAX_TERM_CHARS)
     return df
-
-
-def okapi_idf(df: int, n: int) -> float:
-    return math.log(n - df + 0.5) - math.log(df + 0.5)
 
 
 def batches(items: list, size: int):
