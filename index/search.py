@@ -63,9 +63,7 @@ class Searcher:
         """The question's analysis and the candidate sentences of its top passages, with features."""
         analysis = analyze(context.query, self._userdict)
         # The backend hands over the sentences of these passages (a local index: its whole table).
-        table, documents, hits = self.backend.sentence_evidence(hits)
-        return analysis, gather(hits, table, documents, analysis, context.qvec,
-                                context.tokens, context.match_text, self.backend.term_idf)
+        return analysis, gather(context, self.backend.sentence_evidence(hits), analysis, self.backend.term_idf)
 
     def answer(self, context: QueryContext, hits: list[Hit]) -> Verdict:
         """The reader's answer from the top passages, or None with the reason."""

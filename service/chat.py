@@ -35,7 +35,7 @@ from .chat_models import (
 )
 from index.generate.llm import LLM, LLMConfig, LLMError
 from .deps import current_engine
-from .models import CONTROL_CHARS, SURROGATES, MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
+from .models import CONTROL_CHARS, MAX_QUERY_CHARS, SURROGATES, ErrorOut, passage_out
 
 log = logging.getLogger("policyqa")
 router = APIRouter()
@@ -96,13 +96,6 @@ def get_llm(app) -> LLM | None:
         if config:
             log.info("LLM configured: %s at %s", config.model, config.base_url)
     return app.state.llm
-
-
-def passage_out(hit) -> PassageOut:
-    p = hit.passage
-    return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
-                      section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
-                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=getattr(p, "page", None))
 
 
 async def rewrite(llm: LLM | None, turn: Turn, idf=None) -> tuple[str, str | None]:

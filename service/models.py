@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from index.query import Hit
+
 MAX_QUERY_CHARS = 2000
 QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 MAX_SOURCES = 100
@@ -154,3 +156,11 @@ class Health(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+def passage_out(hit: Hit) -> PassageOut:
+    """A search hit as the query and chat APIs return it."""
+    p = hit.passage
+    return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
+                      section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
+                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=p.page)

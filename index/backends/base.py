@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from index.build.chunk import Passage
+from index.build.sentences import SentenceTable
 from index.ingest.clean import CleanDocument
 from index.text.tokenize import Tokenizer
 
@@ -71,6 +72,20 @@ class IndexInfo:
     manifest: dict = field(default_factory=dict)
 
 
+@dataclass
+class SentenceEvidence:
+    """What the reader reads for a question's hits: a table (build.sentences.SentenceTable) holding
+    at least the sentences and vectors of these hits' passages, the documents its offsets index into
+    (by source), and the hits with `passage_id` pointing into that table. Unpacks as (table, documents, hits)."""
+
+    table: SentenceTable
+    documents: dict[str, CleanDocument]
+    hits: list
+
+    def __iter__(self):
+        return iter((self.table, self.documents, self.hits))
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str  # "local" or "milvus": shown in health and reports, never branched on outside index/backends
@@ -101,10 +116,8 @@ class Backend(Protocol):
     def best_sentence_similarity(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
         """Per passage, the highest cosine of one of its sentences to the query (-1: none)."""
 
-    def sentence_evidence(self, hits: list) -> tuple:
-        """(sentence table, documents, hits) for the reader: a table (index.sentences.SentenceTable
-        API) holding at least the sentences and vectors of these hits' passages, the documents its
-        offsets index into, and the hits with `passage_id` pointing into that table."""
+    def sentence_evidence(self, hits: list) -> SentenceEvidence:
+        """The sentences of these hits' passages for the reader."""
 
     # ---- documents
     def document(self, source: str) -> CleanDocument | None:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from index.backends import SentenceEvidence
+from index.build.sentences import DATE, QUANTITY, TITLE, Sentence
+from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import is_org_name, name_variants, tag
-from index.build.sentences import DATE, QUANTITY, TITLE, Sentence, SentenceTable
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
 PASSAGES_CONSIDERED = 5
@@ -139,11 +141,13 @@ class Evidence:
     on_constraint: np.ndarray | None = None  # sentences whose passages meet the most constraints, on topic
 
 
-def gather(hits, table: SentenceTable, documents: dict, analysis: QuestionAnalysis, qvec: np.ndarray,
-           tokens: list[str], match_text: str, idf, passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
+def gather(context: QueryContext, found: SentenceEvidence, analysis: QuestionAnalysis, idf,
+           passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
     """Candidate sentences of the top passages and their features. (Texts are lower-cased once
     here; the helpers below take lower-cased text.)"""
-    top = hits[:passages_considered]
+    table, documents = found.table, found.documents
+    qvec, tokens, match_text = context.qvec, context.tokens, context.match_text
+    top = found.hits[:passages_considered]
     ids, ranks, passage_of = [], [], []
     seen: set[int] = set()
     for hit in top:

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.backends.base import DocumentInfo, IndexInfo, Ranked, top_positive
+from pathlib import Path
+
+from index.backends.base import DocumentInfo, IndexInfo, Ranked, SentenceEvidence, top_positive
+from index.build import BM25Index, DenseIndex, Passage, SentenceTable
+from index.ingest import CleanDocument
 
 
 class LocalBackend:
-    """The index folder of index/store.py, loaded in this process (BM25 matrix, FAISS).
+    """The index folder of local/store.py, loaded in this process (BM25 matrix, FAISS).
 
-    Wraps anything shaped like store.LoadedIndex (eval.bench's synthetic index too); its
-    other attributes (bm25, dense, passages, manifest, ...) stay reachable for the tools
+    Wraps anything shaped like store.LoadedIndex (eval.bench's synthetic index too); its parts
+    (bm25, dense, passages, documents, sentences, manifest, folder) stay reachable for the tools
     and tests that inspect a local index directly."""
 
     name = "local"
@@ -23,10 +27,34 @@ class LocalBackend:
         self._by_source: dict[str, np.ndarray] | None = None
         self._counts: dict[str, int] | None = None
 
-    def __getattr__(self, name):  # bm25, dense, passages, documents, manifest, folder
-        if name == "index":
-            raise AttributeError(name)
-        return getattr(self.index, name)
+    # ---- the loaded index's parts
+    @property
+    def bm25(self) -> BM25Index:
+        return self.index.bm25
+
+    @property
+    def dense(self) -> DenseIndex:
+        return self.index.dense
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.index.passages
+
+    @property
+    def documents(self) -> dict[str, CleanDocument]:
+        return self.index.documents
+
+    @property
+    def sentences(self) -> SentenceTable:
+        return self.index.sentences
+
+    @property
+    def manifest(self) -> dict:
+        return self.index.manifest
+
+    @property
+    def folder(self) -> Path:
+        return self.index.folder
 
     @property
     def translation(self) -> dict[str, list[str]] | None:
@@ -76,7 +104,7 @@ class LocalBackend:
         return self.index.sentences.best_similarity(ids, query_vector)
 
     def sentence_evidence(self, hits):
-        return self.index.sentences, self.index.documents, hits
+        return SentenceEvidence(self.index.sentences, self.index.documents, hits)
 
     def document(self, source):
         return self.index.documents.get(source)

@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from index.backends.base import BackendUnavailable, BuildReplaced, DocumentInfo, IndexInfo, Ranked
+from index.backends.base import BackendUnavailable, BuildReplaced, DocumentInfo, IndexInfo, Ranked, SentenceEvidence
 from index.build.chunk import Passage
 from index.build.bm25 import okapi_idf
 from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint
@@ -165,7 +165,7 @@ class MilvusBackend:
                       np.array([r["kinds"] for r in recs], dtype=np.uint8),
                       np.array([r["vec"] for r in recs], dtype=np.float32).reshape(len(recs), dim),
                       ptr, np.array(ids, dtype=np.int64))
-        return table, {}, [replace(h, passage_id=j) for j, h in enumerate(hits)]
+        return SentenceEvidence(table, {}, [replace(h, passage_id=j) for j, h in enumerate(hits)])
 
     def _lookup_df(self, tokens: list[str]) -> None:
         wanted = [t for t in dict.fromkeys(tokens) if t not in self._idf]
