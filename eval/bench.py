@@ -28,6 +28,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
+from index.config import env
 from index.build.bm25 import BM25Index  # noqa: E402
 
 from .tables import md_table  # noqa: E402
@@ -378,7 +379,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     args.scales = args.scales or ("real,10k" if args.quick else "real,10k,100k,1m")
-    args.encoder = os.environ.get("POLICYQA_ENCODER", DEFAULT_ENCODER)
+    args.encoder = env().encoder or DEFAULT_ENCODER
     scales = [s.strip().lower() for s in args.scales.split(",") if s.strip()]
     for s in scales:
         if s not in SCALES:
@@ -603,7 +604,7 @@ def main(argv=None) -> int:
     if mem_rows:
         rep.table("Memory added by 100k passages (MiB)",
                   ["scale", "passages", "RSS added", "BM25 weights", "vectors", "FAISS index"], mem_rows)
-    rep.note("synthetic passages recombine real cleaned sentences (index.ingest.load_corpus + index.chunk."
+    rep.note("synthetic passages recombine real cleaned sentences (index.ingest.load_corpus + index.build.chunk."
              "sentence_spans) of one seed document each, lengths drawn from the real passages; vectors: "
              f"{len(base_vectors)} real encodings (the real passages and {n_enc} synthetic ones) mixed in pairs "
              "(weight U(0.5,1)) plus N(0, 0.02²) noise per dimension, renormalised.")

@@ -1,5 +1,5 @@
 """Encode stage at scale: passages/s and peak RSS of the streamed, checkpointed encode stage
-(index/encode_stage.py), each run in its own process so its peak RSS is its own.
+(index/build/encode.py), each run in its own process so its peak RSS is its own.
 
     python -m eval.bench_encode [--sizes 10000:real,10000:standin,100000:standin]
 
@@ -97,7 +97,7 @@ def run(sizes: list[tuple[int, str]]) -> list[dict]:
 
 
 def markdown(results: list[dict], command: str, load_before: float) -> str:
-    lines = [BEGIN, "## Encode stage at scale (streamed, checkpointed; index/encode_stage.py)", "",
+    lines = [BEGIN, "## Encode stage at scale (streamed, checkpointed; index/build/encode.py)", "",
              f"`{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
              f"{load_before:.1f} before the run). "
              "Each row is its own process; batches of 256 passages are encoded and written to a vector "

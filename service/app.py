@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -22,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from index.config import env
 from index.backends import BackendUnavailable, BuildReplaced
 from index.config import Settings
 from index.build import IndexUnavailable
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobRunner(settings.library_dir / "jobs.json",
                                lambda job, report: changes.run(job, report, app.state.jobs.pending))
     changes.line_up()
-    app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
+    app.state.log_queries = env().log_queries == "1"
     _add_middleware(app)
     _add_error_handlers(app)
 
@@ -102,7 +102,7 @@ def _add_middleware(app: FastAPI) -> None:
     # Added first = innermost: the limits run inside the logging middleware, so their
     # rejections get the security headers and a log line like every other response.
     app.add_middleware(RequestLimits)
-    origins = [o.strip() for o in os.environ.get("POLICYQA_CORS_ORIGINS", "").split(",") if o.strip()]
+    origins = [o.strip() for o in env().cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the page at / is same-origin and needs no CORS
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Request-ID"], max_age=600)
@@ -289,7 +289,7 @@ def _plain(error: dict) -> str:
     return f"{field}: {msg}"
 
 
-logging.basicConfig(level=os.environ.get("POLICYQA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.basicConfig(level=env().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 # sentence-transformers draws a progress bar per encode call when its logger is at INFO;
 # a server would write one to stderr for every query.
 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)

@@ -5,7 +5,7 @@ LLM wait never holds a worker thread and retrieval never blocks the event loop),
 - the retrieval layer abstains (evidence too weak)  -> the plain "not in the documents" reply, no LLM call;
 - no LLM configured                                 -> the extractive answer;
 - an LLM configured                                 -> its streamed answer, every sentence checked
-  against the passage it cites (index/citations.py); if the LLM fails in any way, the
+  against the passage it cites (index/generate/citations.py); if the LLM fails in any way, the
   extractive answer with `llm_error` saying why.
 Both endpoints are built on one event sequence (`turn_events`): passages, delta*, answer, done.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.config import env
 from index.generate.citations import SupportScorer, check
 from index.generate.followup import rewrite_conversation
 from index.text.english import has_chinese
@@ -282,7 +282,7 @@ async def chat(req: ChatRequest, request: Request):
 
 
 def _auth_error(request: Request) -> JSONResponse | None:
-    expected = os.environ.get("POLICYQA_API_KEY", "")
+    expected = env().api_key
     if not expected:
         return None
     given = request.headers.get("authorization", "")

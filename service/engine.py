@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from index.config import env
 from index.backends.base import Backend, BackendUnavailable, IndexInfo
 from index.backends.select import open_backend, selected_backend
 from index.config import Settings
@@ -29,14 +30,14 @@ def torch_threads() -> int:
     between the uvicorn workers (WEB_CONCURRENCY, which uvicorn also reads as its
     default --workers), so N workers do not each start one thread per core and fight.
     """
-    explicit = os.environ.get("POLICYQA_TORCH_THREADS", "").strip()
+    explicit = env().torch_threads.strip()
     if explicit.isdigit() and int(explicit) > 0:
         return int(explicit)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    workers = os.environ.get("WEB_CONCURRENCY", "1").strip()
+    workers = env().web_concurrency.strip()
     return max(1, cpus // (int(workers) if workers.isdigit() and int(workers) > 0 else 1))
 
 

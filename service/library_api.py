@@ -11,7 +11,6 @@ the declared length and then the bytes actually received (413, POLICYQA_MAX_UPLO
 from __future__ import annotations
 
 import hmac
-import os
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Header, HTTPException, Request, UploadFile
@@ -19,6 +18,7 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
+from index.config import env
 from index.ingest.seeds import seed_paths
 from index.ingest.library import sanitize_name
 from index.ingest.parse import ParseError, sniff
@@ -34,11 +34,11 @@ router = APIRouter()
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("POLICYQA_MAX_UPLOAD_MB", "50")) * 1024 * 1024)
+    return int(float(env().max_upload_mb) * 1024 * 1024)
 
 
 def token_ok(given: str | None) -> bool:
-    expected = os.environ.get("POLICYQA_ADMIN_TOKEN", "")
+    expected = env().admin_token
     return bool(expected) and hmac.compare_digest((given or "").encode(), expected.encode())
 
 

@@ -3,7 +3,6 @@ and the page at `/`. Module-level handlers; the engine comes from the app's Engi
 from __future__ import annotations
 
 import hmac
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.config import env
 from index.backends import BackendUnavailable, BadFilter, validate_sources
 from index.build import IndexUnavailable
 
@@ -99,7 +99,7 @@ def health_response(holder: EngineHolder) -> JSONResponse:
 def reload(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Load the current index build and swap it in; requests in flight finish on the old one.
     Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
-    expected = os.environ.get("POLICYQA_ADMIN_TOKEN", "")
+    expected = env().admin_token
     if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
         raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
     holder: EngineHolder = request.app.state.holder

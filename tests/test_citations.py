@@ -1,4 +1,4 @@
-"""The citation check (index/citations.py) on the real index's passages, tokenizer and idf."""
+"""The citation check (index/generate/citations.py) on the real index's passages, tokenizer and idf."""
 from __future__ import annotations
 
 import pytest

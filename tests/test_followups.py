@@ -1,4 +1,4 @@
-"""Follow-up rewriting by rule (index/followup.py) and the multi-turn eval set (eval/followups/)."""
+"""Follow-up rewriting by rule (index/generate/followup.py) and the multi-turn eval set (eval/followups/)."""
 from __future__ import annotations
 
 from dataclasses import replace

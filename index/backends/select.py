@@ -3,9 +3,9 @@ by name; everything else uses the Backend protocol and the per-backend operation
 from __future__ import annotations
 
 import json
-import os
 import sys
 
+from index.config import env
 from index.backends.base import Backend, LibraryWriter, Serving
 from index.backends.local.backend import LocalBackend
 from index.backends.local.store import current_build, load, read_manifest
@@ -23,7 +23,7 @@ BACKENDS = ("local", "milvus")
 
 
 def selected_backend() -> str:
-    name = os.environ.get("POLICYQA_BACKEND", "local").strip().lower() or "local"
+    name = env().backend.strip().lower() or "local"
     if name not in BACKENDS:
         raise ValueError(f"POLICYQA_BACKEND={name!r}: use one of {', '.join(BACKENDS)}")
     return name

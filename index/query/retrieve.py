@@ -76,7 +76,7 @@ class Retriever:
         backend, fusion = self.backend, self.settings.fusion
         depth = max(fusion.candidates, top_k)
         # An English question is matched by BM25 through the Chinese terms of its words.
-        # the build's own English mapping (index/cedict.py); the glossary alone for builds without one
+        # the build's own English mapping (index/build/cedict.py); the glossary alone for builds without one
         translated = to_chinese_terms(query, backend.translation)
         match_text = " ".join(translated) if translated else query
         tokens = backend.tokenizer.tokenize(match_text)

@@ -53,7 +53,7 @@ class LoadedIndex:
     bm25: BM25Index
     dense: DenseIndex
     sentences: SentenceTable
-    translation: dict[str, list[str]] | None = None  # English phrase -> Chinese words (index/cedict.py)
+    translation: dict[str, list[str]] | None = None  # English phrase -> Chinese words (index/build/cedict.py)
 
 
 def build(settings: Settings, encoder: Encoder | None = None, progress: bool = True,

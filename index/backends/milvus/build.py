@@ -2,7 +2,7 @@
 
 Stages: read and clean the seeds (and take the uploaded documents, clean text and library
 entry, from the build that is current: the library lives in Milvus), chunk, write the passages
-to a work file, write documents and term statistics, then the encode stage (index/encode_stage.py) streams passages through
+to a work file, write documents and term statistics, then the encode stage (index/build/encode.py) streams passages through
 the encoder and upserts them into Milvus batch by batch, checkpointing after each. A killed
 build resumes where it stopped (same seeds and settings => same work folder and build tag).
 Only when every row is written and flushed does the "current" meta row switch to the new

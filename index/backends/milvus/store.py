@@ -29,12 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
 
+from index.config import env
 from index.backends.base import BackendUnavailable, BuildReplaced
 from index.build.plan import IndexUnavailable
 from index.text.tokenize import STOPWORDS
@@ -75,15 +75,13 @@ class MilvusConfig:
 
     @classmethod
     def from_env(cls) -> "MilvusConfig":
-        uri = os.environ.get("POLICYQA_MILVUS_URI", "").strip()
+        e = env()
+        uri = e.milvus_uri.strip()
         if not uri:
             raise IndexUnavailable("POLICYQA_BACKEND=milvus needs POLICYQA_MILVUS_URI (e.g. http://127.0.0.1:19530)")
-        return cls(uri=uri, token=os.environ.get("POLICYQA_MILVUS_TOKEN", ""),
-                   db_name=os.environ.get("POLICYQA_MILVUS_DB", ""),
-                   prefix=os.environ.get("POLICYQA_MILVUS_PREFIX", "policyqa"),
-                   timeout=float(os.environ.get("POLICYQA_MILVUS_TIMEOUT", "10")),
-                   dense_index=os.environ.get("POLICYQA_MILVUS_DENSE_INDEX", "FLAT").upper(),
-                   batch=int(os.environ.get("POLICYQA_BUILD_BATCH", "256")))
+        return cls(uri=uri, token=e.milvus_token, db_name=e.milvus_db, prefix=e.milvus_prefix,
+                   timeout=float(e.milvus_timeout), dense_index=e.milvus_dense_index.upper(),
+                   batch=int(e.build_batch))
 
     def where(self) -> str:
         return f"Milvus at {self.uri}" + (f" (database {self.db_name})" if self.db_name else "")

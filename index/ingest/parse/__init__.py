@@ -2,7 +2,7 @@
 
 The format is decided from the bytes (`sniff`), never from the file name. Each format has
 its own small module; every one of them returns text per page, which then goes through
-the same cleaning rules as the seeds (index/clean.py), so a PDF and a text dump of the
+the same cleaning rules as the seeds (index/ingest/clean.py), so a PDF and a text dump of the
 same policy end up as nearly the same clean text. Page starts are carried through the
 cleaning (`pages.page_starts`) so a passage knows the page its characters came from.
 """

@@ -6,13 +6,13 @@ columns (titles) break the page into bands read in turn.
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from index.config import env
 from index.ingest.parse.base import ParseError
 
 _lock = threading.Lock()  # one OCR at a time: the engine is not meant to be shared across threads
@@ -42,7 +42,7 @@ def _engine():
     except ImportError as err:  # a clear message, never a silent weaker fallback
         raise ParseError(f"OCR is not available ({err}): it needs rapidocr-onnxruntime==1.4.4 and, for OpenCV, the "
                          "system libraries libgl1 and libglib2.0-0 (make ocr-deps)") from err
-    threads = int(os.environ.get("POLICYQA_OCR_THREADS", "2"))
+    threads = int(env().ocr_threads)
     # One text line per recognition call: a batch pads every line to the widest one in it, which
     # made recognition three times slower on CPU (5.4 -> 1.4 s a page at 150 dpi, the same text).
     return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, rec_batch_num=1)

@@ -1,15 +1,15 @@
 """PDF: the text layer of each page with pypdfium2; pages without a usable one are OCRed."""
 from __future__ import annotations
 
-import os
 
+from index.config import env
 from index.ingest.parse.base import ParsedDocument, ParseError, Progress, report
 from index.ingest.parse.ocr import ocr_image
 
-MAX_PAGES = int(os.environ.get("POLICYQA_MAX_PDF_PAGES", "500"))
+MAX_PAGES = int(env().max_pdf_pages)
 # A page whose text layer holds fewer characters than this is a scan (or a picture of text).
 MIN_TEXT_CHARS = 20
-OCR_DPI = int(os.environ.get("POLICYQA_OCR_DPI", "150"))
+OCR_DPI = int(env().ocr_dpi)
 
 
 def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
