@@ -16,6 +16,7 @@ run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: install-test model index browser-deps ocr-deps
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # torch is installed first and alone so that pip takes the CPU build from local disk.
@@ -35,8 +36,8 @@ install-test: $(VENV)/.installed-test
 
 # The converted e5-small, then the trained reader exported from its committed adapters (both cached in .var/models).
 model: install
-	$(PY) -m index.e5_convert
-	$(PY) -m index.neural_reader
+	$(PY) -m index.build.e5_convert
+	$(PY) -m index.read.neural
 
 # POLICYQA_BACKEND=milvus: the Milvus client first, then build into POLICYQA_MILVUS_URI if missing or stale.
 index: model

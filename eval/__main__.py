@@ -48,8 +48,8 @@ def evaluate_modes(retrieve, items, relevant, modes=MODES) -> dict[str, list]:
 def cmd_run(args) -> int:
     items = load_qa(split=args.split)
     settings = Settings()
-    from index.chunk import chunk_corpus
-    from index.ingest import load_corpus
+    from index.build.chunk import chunk_corpus
+    from index.ingest.seeds import load_corpus
 
     docs, _ = load_corpus(settings.seeds_dir)
     relevant = _relevant_counter(chunk_corpus(docs, settings.chunk))
@@ -68,7 +68,7 @@ def cmd_run(args) -> int:
         print_table(group(results[mode], lambda r: r.item.kind), f"{mode} by kind")
     print_table(group(results["hybrid"], lambda r: r.item.source[:3]), "hybrid by document")
     ablations = {}
-    if searcher is not None and not args.no_ablations and searcher.backend.name == "local":
+    if searcher is not None and not args.no_ablations and not searcher.backend.remote:  # ablations rebuild in memory
         from .ablations import run_ablations
 
         ablations = run_ablations(searcher, settings, docs, items)
@@ -89,8 +89,8 @@ def cmd_run(args) -> int:
 
 
 def _searcher(settings: Settings):
-    from index.backend import open_backend
-    from index.dense import Encoder
+    from index.backends.select import open_backend
+    from index.build.dense import Encoder
     from index.search import Searcher
 
     from .run import QueryCache
@@ -116,8 +116,8 @@ def cmd_gate(args) -> int:
     settings = Settings()
     searcher = _searcher(settings)
 
-    from index.chunk import chunk_corpus
-    from index.ingest import load_corpus
+    from index.build.chunk import chunk_corpus
+    from index.ingest.seeds import load_corpus
 
     relevant = _relevant_counter(chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk))
     results = run_mode(in_process(searcher), items, "hybrid", relevant)
@@ -129,9 +129,9 @@ def cmd_fit_reader(args) -> int:
     from . import reader_fit
 
     settings = Settings()
-    from index.dense import Encoder
+    from index.build.dense import Encoder
     from index.search import Searcher
-    from index.store import load
+    from index.backends.local.store import load
 
     from .run import QueryCache
 

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from index.chunk import ChunkParams
-from index.clean import CleanDocument, normalize_unicode
+from index.build.chunk import ChunkParams
+from index.ingest.clean import CleanDocument, normalize_unicode
 from index.config import Settings
-from index.ingest import decode, seed_paths
+from index.ingest.seeds import decode, seed_paths
 from index.search import Searcher
-from index.store import make_index
+from index.build.plan import make_index
 
 from .run import in_process, relevant_counter as _relevant_counter, run_mode, summarize
 

@@ -28,16 +28,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from index.bm25 import BM25Index  # noqa: E402
-from index.chunk import Passage, sentence_spans  # noqa: E402
-from index.config import REPO_ROOT, Settings  # noqa: E402
-from index.dense import DEFAULT_ENCODER, DenseIndex, Encoder  # noqa: E402
-from index.ingest import load_corpus  # noqa: E402
-from index.question import tag  # noqa: E402
-from index.search import Searcher  # noqa: E402
-from index.sentences import SentenceTable, kinds_of  # noqa: E402
+from index.config import env
+from index.build.bm25 import BM25Index  # noqa: E402
 
-STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
+from .tables import md_table  # noqa: E402
+from index.build.chunk import Passage, sentence_spans  # noqa: E402
+from index.config import REPO_ROOT, Settings  # noqa: E402
+from index.build.dense import DEFAULT_ENCODER, DenseIndex, Encoder  # noqa: E402
+from index.ingest.seeds import load_corpus  # noqa: E402
+from index.text.names import tag  # noqa: E402
+from index.search import STAGES, Searcher  # noqa: E402
+from index.build.sentences import SentenceTable, kinds_of  # noqa: E402
+
 SCALES = {"real": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 OUT = REPO_ROOT / "eval" / "reports" / "bench.md"
 
@@ -83,7 +85,7 @@ class Report:
     def table(self, title: str, header: list[str], rows: list[list]) -> None:
         self.sections.append((title, header, rows))
         print(f"\n## {title}")
-        print(_md_table(header, rows), flush=True)
+        print(md_table(header, rows), flush=True)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -97,24 +99,10 @@ class Report:
                "Latencies are per query, in ms: median (p50), p95, p99 over the queries listed. "
                "Ratios compare two paths timed in the same run.", ""]
         for title, header, rows in self.sections:
-            out += [f"## {title}", "", _md_table(header, rows), ""]
+            out += [f"## {title}", "", md_table(header, rows), ""]
         if self.notes:
             out += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
         return "\n".join(out)
-
-
-def _fmt(x) -> str:
-    if isinstance(x, float):
-        if x != x:
-            return "-"
-        return f"{x:.3g}" if abs(x) < 10 else f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.1f}"
-    return str(x)
-
-
-def _md_table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- queries and quality
@@ -391,7 +379,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     args.scales = args.scales or ("real,10k" if args.quick else "real,10k,100k,1m")
-    args.encoder = os.environ.get("POLICYQA_ENCODER", DEFAULT_ENCODER)
+    args.encoder = env().encoder or DEFAULT_ENCODER
     scales = [s.strip().lower() for s in args.scales.split(",") if s.strip()]
     for s in scales:
         if s not in SCALES:
@@ -403,7 +391,7 @@ def main(argv=None) -> int:
     rep = Report()
     settings = Settings()
 
-    from index.store import load
+    from index.backends.local.store import load
 
     log("loading the real index and the encoders")
     real = load(settings)
@@ -453,7 +441,7 @@ def main(argv=None) -> int:
 
     # ------------------------------------------------ retrieval quality per encoder
     if not quick:
-        from index.store import make_index
+        from index.build.plan import make_index
 
         log("hit@5 per encoder on the eval set")
         rows = []
@@ -616,7 +604,7 @@ def main(argv=None) -> int:
     if mem_rows:
         rep.table("Memory added by 100k passages (MiB)",
                   ["scale", "passages", "RSS added", "BM25 weights", "vectors", "FAISS index"], mem_rows)
-    rep.note("synthetic passages recombine real cleaned sentences (index.ingest.load_corpus + index.chunk."
+    rep.note("synthetic passages recombine real cleaned sentences (index.ingest.load_corpus + index.build.chunk."
              "sentence_spans) of one seed document each, lengths drawn from the real passages; vectors: "
              f"{len(base_vectors)} real encodings (the real passages and {n_enc} synthetic ones) mixed in pairs "
              "(weight U(0.5,1)) plus N(0, 0.02²) noise per dimension, renormalised.")
@@ -635,7 +623,7 @@ def main(argv=None) -> int:
 
 
 def _top(scores: np.ndarray, k: int = 50) -> np.ndarray:
-    from index.search import _top_positive
+    from index.backends.base import top_positive as _top_positive
 
     return _top_positive(scores, k)
 

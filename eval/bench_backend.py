@@ -20,15 +20,19 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from index.backend import LocalBackend, open_backend, selected_backend  # noqa: E402
-from index.chunk import chunk_document  # noqa: E402
-from index.clean import CleanDocument  # noqa: E402
+from index.backends.local.backend import LocalBackend  # noqa: E402
+from index.backends.select import open_backend, selected_backend
+from index.build.chunk import chunk_document  # noqa: E402
+from index.ingest.clean import CleanDocument  # noqa: E402
 from index.config import Settings  # noqa: E402
-from index.dense import Encoder  # noqa: E402
+from index.build.dense import Encoder  # noqa: E402
 from index.search import Searcher  # noqa: E402
-from index.store import index_text, load  # noqa: E402
+from index.build.plan import index_text  # noqa: E402
+from index.backends.local.store import load
 
-from .bench import OUT, STAGES, med, pct, qa_items  # noqa: E402
+from index.search import STAGES  # noqa: E402
+
+from .bench import OUT, med, pct, qa_items  # noqa: E402
 from .bench_encode import write_section  # noqa: E402
 
 BEGIN, END = "<!-- backends:begin -->", "<!-- backends:end -->"
@@ -40,9 +44,12 @@ def _say(msg: str) -> None:
 
 
 def backends(settings: Settings) -> dict:
-    out = {"local": LocalBackend(load(settings), settings)}
-    if selected_backend() != "local":
-        out[selected_backend()] = open_backend(settings)
+    """The local index, and beside it the backend POLICYQA_BACKEND names when that is a remote one."""
+    local = LocalBackend(load(settings), settings)
+    out = {local.name: local}
+    if selected_backend() != local.name:
+        chosen = open_backend(settings)
+        out[chosen.name] = chosen
     return out
 
 
@@ -77,7 +84,7 @@ def write_timing(backend, encoder: Encoder, settings: Settings, repeats: int) ->
     return out
 
 
-def markdown(lat: dict, infos: dict, writes: dict, command: str, load_before: float) -> str:
+def markdown(lat: dict, infos: dict, writes: dict, command: str, load_before: float, remote: set[str]) -> str:
     lines = [BEGIN, "## Query latency per backend (hybrid, in process)", "",
              f"`{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
              f"{load_before:.1f} before the run). The same questions, one at a time on each backend in turn; "
@@ -87,7 +94,7 @@ def markdown(lat: dict, infos: dict, writes: dict, command: str, load_before: fl
     for name, stages in lat.items():
         info = infos[name]
         total = stages["total"]
-        where = f"build {info.build_id}" if name == "local" else info.location
+        where = info.location if name in remote else f"build {info.build_id}"
         lines.append(f"| {name} | {where} | {info.passages} | {len(total)} | {med(total):.1f} | "
                      f"{pct(total, 95):.1f} | " + " | ".join(f"{med(stages[s]):.2f}" for s in SHOWN) + " |")
     for name, rows in writes.items():
@@ -95,7 +102,7 @@ def markdown(lat: dict, infos: dict, writes: dict, command: str, load_before: fl
         lines += ["", f"Document writes on {name}: a {n}-passage document added in "
                       f"{med([r[1] for r in rows]):.2f} s and deleted in {med([r[2] for r in rows]):.2f} s "
                       f"(median of {len(rows)}; the add includes encoding its sentences)."]
-    if any(name != "local" for name in lat):
+    if remote:
         lines += ["", "- milvus-lite is a pure-Python stand-in for a Milvus server: its figures show that the path "
                       "works end to end, not Milvus's speed. The two searches run side by side on a remote backend, "
                       "so `bm25` there overlaps `encode` and `faiss` (the dense search)."]
@@ -117,12 +124,13 @@ def main(argv=None) -> int:
     lat = query_latency({name: Searcher(b, encoder, settings) for name, b in opened.items()}, questions)
     writes = {}
     for name, backend in opened.items():
-        if name != "local":  # the local index changes by whole builds: eval/bench_upload.py times those
+        if backend.remote:  # the local index changes by whole builds: eval/bench_upload.py times those
             _say(f"document writes on {name}")
             writes[name] = write_timing(backend, encoder, settings, args.writes)
+    remote = {n for n, b in opened.items() if b.remote}
     section = markdown(lat, {n: b.info() for n, b in opened.items()}, writes,
                        "python -m eval.bench_backend" + (f"  (POLICYQA_BACKEND={selected_backend()})"
-                                                        if selected_backend() != "local" else ""), load_before)
+                                                        if remote else ""), load_before, remote)
     for b in opened.values():
         b.close()
     print(section)

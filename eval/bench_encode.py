@@ -1,5 +1,5 @@
 """Encode stage at scale: passages/s and peak RSS of the streamed, checkpointed encode stage
-(index/encode_stage.py), each run in its own process so its peak RSS is its own.
+(index/build/encode.py), each run in its own process so its peak RSS is its own.
 
     python -m eval.bench_encode [--sizes 10000:real,10000:standin,100000:standin]
 
@@ -45,10 +45,10 @@ def standin_encode(texts: list[str], dim: int = 384) -> np.ndarray:
 
 
 def child(n: int, encoder_kind: str, folder: Path) -> dict:
-    from index.chunk import Passage, chunk_corpus
-    from index.encode_stage import Checkpoint, VectorFileSink, encode_stream, write_records
-    from index.ingest import load_corpus
-    from index.store import index_text
+    from index.build.chunk import Passage, chunk_corpus
+    from index.build.encode import Checkpoint, VectorFileSink, encode_stream, write_records
+    from index.ingest.seeds import load_corpus
+    from index.build.plan import index_text
 
     settings = Settings()
     real = chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk)
@@ -64,7 +64,7 @@ def child(n: int, encoder_kind: str, folder: Path) -> dict:
     write_records(path, records())
     del real
     if encoder_kind == "real":
-        from index.dense import Encoder
+        from index.build.dense import Encoder
 
         enc = Encoder(settings.model_dir)
         encode, dim, label = enc.encode_passages, enc.dim, f"{enc.backend} ({enc.device})"
@@ -97,7 +97,7 @@ def run(sizes: list[tuple[int, str]]) -> list[dict]:
 
 
 def markdown(results: list[dict], command: str, load_before: float) -> str:
-    lines = [BEGIN, "## Encode stage at scale (streamed, checkpointed; index/encode_stage.py)", "",
+    lines = [BEGIN, "## Encode stage at scale (streamed, checkpointed; index/build/encode.py)", "",
              f"`{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
              f"{load_before:.1f} before the run). "
              "Each row is its own process; batches of 256 passages are encoded and written to a vector "

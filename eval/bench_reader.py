@@ -16,7 +16,7 @@ from pathlib import Path
 
 from index.config import Settings
 
-from .bench import _md_table
+from .tables import md_table
 from .qa import load_qa
 
 OUT = Path(__file__).resolve().parent / "reports" / "bench.md"
@@ -24,10 +24,10 @@ BEGIN, END = "<!-- reader:begin -->", "<!-- reader:end -->"
 
 
 def measure(rounds: int = 3) -> tuple[list[list], dict]:
-    from index.dense import Encoder
-    from index.neural_reader import CONFIG, WEIGHTS_DIR, NeuralReader
+    from index.backends.local.store import load
+    from index.build import Encoder
+    from index.read.neural import CONFIG, WEIGHTS_DIR, NeuralReader
     from index.search import Searcher
-    from index.store import load
 
     settings = Settings()
     index, encoder = load(settings), Encoder(settings.model_dir)
@@ -64,7 +64,7 @@ def section(rows: list[list], config: dict) -> str:
     seconds = config.get("seconds", {})
     return "\n".join([
         BEGIN, "## The trained reader: cost", "",
-        _md_table(["path", "queries", "reader stage p50 (ms)", "p95", "whole query p50 (ms)", "p95"], rows), "",
+        md_table(["path", "queries", "reader stage p50 (ms)", "p95", "whole query p50 (ms)", "p95"], rows), "",
         f"Reader: {config.get('layers')} layers, {'int8' if config.get('int8') else 'fp32'} ONNX, "
         f"{config.get('candidates')} candidate sentences per question. Training (`{config.get('command')}`): "
         f"{seconds.get('total', '?')} s on this machine's 2 cores ({seconds.get('collect', '?')} s collecting candidates, "

@@ -26,8 +26,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import httpx  # noqa: E402
 
 from index.config import REPO_ROOT, Settings  # noqa: E402
-from index.ingest import load_corpus  # noqa: E402
-from index.store import current_build  # noqa: E402
+from index.ingest.seeds import load_corpus  # noqa: E402
+from index.backends.local.store import current_build  # noqa: E402
+
+from .tables import md_table  # noqa: E402
 
 OUT = REPO_ROOT / "eval" / "reports" / "bench.md"
 TOKEN = "bench-upload-token"
@@ -97,7 +99,7 @@ def run(rep=None) -> list[str]:
     from tests.conftest import stop_server
     from tests.doc_fixtures import browser, scan_images, scanned_pdf, text_pdf
 
-    from index.parse import parse
+    from index.ingest.parse import parse
 
     settings = Settings()
     docs, _ = load_corpus(settings.seeds_dir)
@@ -185,11 +187,10 @@ def run(rep=None) -> list[str]:
     notes.append(f"machine: {os.cpu_count()} cores shared with other work; load average at the end "
                  f"{os.getloadavg()[0]:.1f}. OCR renders scanned PDF pages at POLICYQA_OCR_DPI "
                  f"(default 150) for recognition.")
-    from eval.bench import _md_table
 
     lines = [SECTION, "", "`python -m eval.bench_upload` " + time.strftime("(%Y-%m-%d %H:%M)"), ""]
     for title, header, body in tables:
-        lines += [f"### {title}", "", _md_table(header, body), ""]
+        lines += [f"### {title}", "", md_table(header, body), ""]
         if rep is not None:
             rep.table(title, header, body)
     lines += [f"- {n}" for n in notes] + [""]

@@ -2,7 +2,7 @@
 unanswerable ones abstained, at every cut of the reader's confidence."""
 from __future__ import annotations
 
-from index.translate import has_chinese as is_chinese  # the service's own split of questions
+from index.text.english import has_chinese as is_chinese  # the service's own split of questions
 
 from .run import QuestionResult
 

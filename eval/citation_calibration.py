@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from index.chunk import sentence_spans
-from index.citations import SupportScorer
-from index.translate import has_chinese
+from index.build.chunk import sentence_spans
+from index.generate.citations import SupportScorer
+from index.text.english import has_chinese
 
 from .metrics import is_hit
 from .qa import load_qa

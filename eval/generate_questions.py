@@ -24,9 +24,9 @@ import re
 import sys
 from pathlib import Path
 
-from index.answer import _CLAUSE, _NOT_HEADS
-from index.question import tag
-from index.sentences import QUANTITY
+from index.build.sentences import QUANTITY
+from index.read.answer import CLAUSES, NOT_CATEGORY_HEADS
+from index.text import tag
 
 from .trainset import TRAIN_DIR, Record, answerable_elsewhere, corpus_texts, invented_paths
 
@@ -41,12 +41,12 @@ def parallel_clauses(sentence: str) -> tuple[str, list[tuple[str, str, int, int]
     one amount; offsets inside the sentence. Fewer than two such clauses: none."""
     groups: dict[str, list] = {}
     pos = 0
-    for clause in _CLAUSE.split(sentence):
+    for clause in CLAUSES.split(sentence):
         start = sentence.find(clause, pos)
         pos = start + len(clause)
         words = [(w, f) for w, f in tag(clause) if w.strip()]
         amounts = list(QUANTITY.finditer(clause))
-        if len(words) < 3 or len(amounts) != 1 or words[0][1].startswith(_NOT_HEADS) or len(words[0][0]) < 2:
+        if len(words) < 3 or len(amounts) != 1 or words[0][1].startswith(NOT_CATEGORY_HEADS) or len(words[0][0]) < 2:
             continue
         lead = len(clause) - len(clause.lstrip())
         if not clause.lstrip().startswith(words[0][0]):

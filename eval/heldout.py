@@ -20,7 +20,7 @@ def heldout_items() -> list[QAItem]:
 
 def run(encoder=None):
     """(results, summary) of the hybrid mode with answers, on the held-out documents' index."""
-    from index.chunk import chunk_corpus
+    from index.build import chunk_corpus
     from index.ingest import load_corpus
 
     from .reader_examples import corpus_settings, open_searcher

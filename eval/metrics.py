@@ -61,7 +61,7 @@ SPAN_SLACK = 4
 
 
 def is_typed(question: str) -> bool:
-    from index.question import analyze
+    from index.query import analyze
 
     return analyze(question).answer_type in TYPED_FOR_SPAN
 

@@ -70,7 +70,7 @@ def hit_at(searcher, question: str, item: FollowupItem, k: int = 5) -> bool:
 
 
 def evaluate(searcher, items: list[FollowupItem], base_questions: dict[str, str]) -> dict[str, dict[str, float]]:
-    from index.followup import rewrite_conversation
+    from index.generate.followup import rewrite_conversation
 
     rows: dict[str, dict[str, float]] = {}
     for split in ("dev", "test", "all"):
@@ -92,7 +92,7 @@ def report(rows: dict[str, dict[str, float]], examples: list[tuple[str, str, str
     lines = ["# Follow-up questions: hybrid hit@5", "",
              "`python -m eval followups`. Each case: a previous question, a follow-up that leans on it, and the "
              "follow-up's gold evidence. *as asked*: the follow-up alone (no rewriting); *rewritten (rule)*: "
-             "index/followup.py's rule, what the service does without an LLM; *history + question*: the previous "
+             "index/generate/followup.py's rule, what the service does without an LLM; *history + question*: the previous "
              "question and the follow-up simply concatenated (a naive baseline); *standalone original*: the "
              "single question of the QA set the case was made from (the ceiling). The LLM rewrite is not "
              "measured here: no LLM runs on this machine.", "",
@@ -105,7 +105,7 @@ def report(rows: dict[str, dict[str, float]], examples: list[tuple[str, str, str
 
 
 def run(searcher) -> str:
-    from index.followup import rewrite_conversation
+    from index.generate.followup import rewrite_conversation
 
     from .qa import load_qa
 

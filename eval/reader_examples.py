@@ -32,6 +32,9 @@ class Candidate:
     label: int
     span: tuple[int, int] | None  # the answer inside the sentence (characters)
     feature_logit: float
+    index: int = -1  # in the example's evidence
+    reader_logit: float | None = None  # set when the trained reader has read it (dev)
+    reader_span: tuple[int, int] | None = None
 
 
 @dataclass
@@ -85,9 +88,9 @@ def open_searcher(part: str, encoder=None, trained: bool = False):
     when `trained`, else the feature reader alone (which shortlists the candidates)."""
     import os
 
-    from index.dense import Encoder
+    from index.backends.local.store import build, load
+    from index.build import Encoder, IndexUnavailable
     from index.search import Searcher
-    from index.store import IndexUnavailable, build, load
 
     if part == "seeds":
         settings = Settings()
@@ -153,7 +156,7 @@ def collect(searcher, questions: list[tuple]) -> list[Example]:
 def shortlist_candidates(examples: list[Example], model, depth: int, keep_positives: bool) -> None:
     """Each example's candidates: the `depth` sentences `model` (a feature reader) ranks best, as
     the service shortlists them; with `keep_positives`, any positive it missed too (for training)."""
-    from index.answer import shortlist
+    from index.read.answer import shortlist
 
     for e in examples:
         e.candidates = []
@@ -164,7 +167,7 @@ def shortlist_candidates(examples: list[Example], model, depth: int, keep_positi
             if n >= depth and not (keep_positives and e.labels[i]):
                 continue
             e.candidates.append(Candidate(e.evidence.sentences[i].text, *e.evidence.headers[i], int(e.labels[i]),
-                                          e.spans[i], float(logits[i])))
+                                          e.spans[i], float(logits[i]), i))
 
 
 def fit_shortlist(examples: list[Example], base, c: float = 1.0):
@@ -186,7 +189,7 @@ def from_records(records: list[Record]) -> list[tuple]:
 
 
 def from_qa(items) -> list[tuple]:
-    from index.translate import has_chinese
+    from index.text import has_chinese
 
     return [(q.id, q.question, q.answer, q.evidence, q.source, "zh" if has_chinese(q.question) else "en", q.id)
             for q in items]
@@ -194,7 +197,7 @@ def from_qa(items) -> list[tuple]:
 
 def positives_found(examples: list[Example], model, depth: int) -> float:
     """Share of answerable questions whose answer sentence is among the `depth` sentences `model` shortlists."""
-    from index.answer import shortlist
+    from index.read.answer import shortlist
 
     found = [not e.refused_early and any(e.labels[i] for i in shortlist(e.analysis, e.evidence, model, depth)[0])
              for e in examples if e.answerable]

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from index.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
-from index.question import QuestionAnalysis
-from index.translate import has_chinese
+from index.read.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
+from index.query.question import QuestionAnalysis
+from index.text.english import has_chinese
 
 from .metrics import char_f1, mean, norm
 from .qa import QAItem
@@ -27,7 +27,7 @@ EXTEND_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0
 class Example:
     item: QAItem
     analysis: QuestionAnalysis
-    evidence: object  # index.answer.Evidence
+    evidence: object  # index.read.answer.Evidence
     labels: np.ndarray  # 1 where the sentence holds (part of) the gold answer
 
 

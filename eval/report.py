@@ -69,7 +69,7 @@ def reader_section(test: dict, heldout: dict | None, config: dict | None) -> lis
 def _reader_config() -> dict:
     import json
 
-    from index.neural_reader import CONFIG, WEIGHTS_DIR
+    from index.read.neural import CONFIG, WEIGHTS_DIR
 
     return json.loads((WEIGHTS_DIR / CONFIG).read_text(encoding="utf-8"))
 
@@ -226,7 +226,7 @@ def _charts(results, overall, by_kind, settings) -> dict[str, str]:
 
 
 def _answer_type(result) -> str:
-    from index.question import answer_type
+    from index.query.question import answer_type
 
     return answer_type(result.item.question)
 

@@ -5,11 +5,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from index.search import STAGES
+
 from .metrics import answer_contains, char_f1, is_hit, is_typed, mean, percentile, retrieval_scores, span_holds
 from .qa import QAItem
 
 DEPTH = 10
-STAGES = ("tokenize", "bm25", "encode", "faiss", "fuse", "answer", "total")
 
 
 @dataclass

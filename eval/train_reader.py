@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.neural_reader import (ADAPTER, CONFIG, MAX_TOKENS, WEIGHTS_DIR, PairEncoder, ReaderConfig, best_span,
+from index.read.neural import (ADAPTER, CONFIG, MAX_TOKENS, WEIGHTS_DIR, PairEncoder, ReaderConfig, best_span,
                                  build_net, lora_config, second_text, trainable_state)
 
 from .qa import load_qa
@@ -26,10 +26,10 @@ from .reader_examples import (Example, collect, fit_shortlist, from_qa, from_rec
                               shortlist_candidates)
 from .trainset import load_records, part_of
 
-TRAIN_DEPTH = 6  # candidates per question in training (the shortlist the service reads is chosen on dev)
+TRAIN_DEPTH = 5  # candidates per question in training (the shortlist the service reads is chosen on dev)
 MIN_ANSWERED = 0.95  # share of answerable dev questions that must still be answered
 BATCH = 16
-CANDIDATE_GRID = (4, 6, 8, 10, 12)
+CANDIDATE_GRID = (4, 6, 8, 10)
 
 
 def training_records() -> list:
@@ -153,7 +153,7 @@ def make_batches(pairs: list[tuple], encoder: PairEncoder, rng: random.Random) -
 
 
 def shortlist_weights(model) -> dict:
-    from index.answer import FEATURES
+    from index.read import FEATURES
 
     return {"weights": dict(zip(FEATURES, map(float, model.weights))), "bias": float(model.bias)}
 
@@ -182,32 +182,67 @@ def loss_of(net, batch, pos_weight: float):
 # ---------------------------------------------------------------- scoring on dev
 
 
-def score_examples(net, encoder: PairEncoder, examples: list[Example], depth: int) -> list[dict]:
-    """For each question: the best candidate (among the first `depth`), its probability, and its span."""
+def read_dev(net, encoder: PairEncoder, examples: list[Example]) -> None:
+    """Each candidate's reader logit and span (the candidates are the deepest shortlist)."""
     import torch
 
-    out = []
     net.eval()
     with torch.inference_mode():
         for e in examples:
-            cands = sorted(e.candidates, key=lambda c: -c.feature_logit)[:depth]
-            if e.refused_early or not cands:
-                out.append({"p": 0.0, "label": 0, "span_ok": False, "example": e})
+            if e.refused_early or not e.candidates:
                 continue
-            seconds = [second_text(c.sentence, c.title, c.section) for c in cands]
+            seconds = [second_text(c.sentence, c.title, c.section) for c in e.candidates]
             ids, mask, encs = encoder.encode(e.question, seconds)
             answer, start, end = net(torch.from_numpy(ids), torch.from_numpy(mask))
-            probs = torch.sigmoid(answer).numpy()
-            best = int(np.argmax(probs))
-            c = cands[best]
-            span, _ = best_span(start[best].numpy(), end[best].numpy(), PairEncoder.sentence_tokens(encs[best], len(c.sentence)),
-                                encs[best].offsets)
-            span_text = c.sentence[span[0]:span[1]].strip() if span else ""
-            out.append({"p": float(probs[best]), "label": c.label, "example": e,
-                        "span_ok": bool(e.answer) and c.label == 1 and e.answer in span_text
-                        and len(span_text) <= len(e.answer) + 4})
+            for c, a, st, en, enc in zip(e.candidates, answer.numpy(), start.numpy(), end.numpy(), encs):
+                c.reader_logit = float(a)
+                c.reader_span, _ = best_span(st, en, PairEncoder.sentence_tokens(enc, len(c.sentence)), enc.offsets)
     net.train()
+
+
+def fit_stack(examples: list[Example]) -> tuple[float, float, float]:
+    """Weights of reader logit and feature logit (and a bias) for the answer probability, fitted on
+    the candidates of dev: the feature model's evidence is kept where the reader adds nothing."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [(c.reader_logit, c.feature_logit, c.label) for e in examples for c in e.candidates
+            if getattr(c, "reader_logit", None) is not None]
+    X = np.array([r[:2] for r in rows])
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(X, np.array([r[2] for r in rows]))
+    return float(clf.coef_[0][0]), float(clf.coef_[0][1]), float(clf.intercept_[0])
+
+
+def score_examples(examples: list[Example], depth: int, stack: tuple[float, float, float],
+                   span_source: str = "reader") -> list[dict]:
+    """For each question: the best of its first `depth` candidates by stacked probability, that
+    probability, and whether the bold span holds the answer."""
+    from index.read.answer import Span, extract_span  # noqa: F401
+
+    a, b, c0 = stack
+    out = []
+    for e in examples:
+        cands = e.candidates[:depth]
+        if e.refused_early or not cands:
+            out.append({"p": 0.0, "label": 0, "span_ok": False, "example": e})
+            continue
+        probs = [1 / (1 + np.exp(-(a * c.reader_logit + b * c.feature_logit + c0))) for c in cands]
+        best = int(np.argmax(probs))
+        c = cands[best]
+        if span_source == "reader" and c.reader_span:
+            span_text = c.sentence[c.reader_span[0]:c.reader_span[1]].strip()
+        else:
+            found = extract_span(e.evidence.sentences[c.index], e.analysis, e.evidence.match_terms)
+            span_text = found.text if found else ""
+        out.append({"p": float(probs[best]), "label": c.label, "example": e,
+                    "span_ok": bool(e.answer) and c.label == 1 and bool(span_text) and _norm(e.answer) in _norm(span_text)
+                    and len(_norm(span_text)) <= len(_norm(e.answer)) + 4})
     return out
+
+
+def _norm(text: str) -> str:
+    from .metrics import norm
+
+    return norm(text)
 
 
 def threshold_for(scored: list[dict], min_answered: float = MIN_ANSWERED) -> float:
@@ -218,17 +253,21 @@ def threshold_for(scored: list[dict], min_answered: float = MIN_ANSWERED) -> flo
     return float(answerable[allowed]) - 1e-6 if allowed < len(answerable) else 0.0
 
 
-def summary(scored: list[dict], threshold: float) -> dict:
-    ans = [s for s in scored if s["example"].answerable]
-    una = [s for s in scored if not s["example"].answerable]
+def summary(scored: list[dict], threshold: float, threshold_foreign: float | None = None) -> dict:
+    def answered(x) -> bool:
+        zh = x["example"].lang == "zh" or threshold_foreign is None
+        return x["p"] >= (threshold if zh else threshold_foreign)
+
+    ans = [x for x in scored if x["example"].answerable]
+    una = [x for x in scored if not x["example"].answerable]
+    short = [x["span_ok"] for x in ans if len(x["example"].answer or "") <= 40]
     return {
         "questions": len(scored),
-        "right_sentence": round(float(np.mean([s["label"] == 1 for s in ans])), 4) if ans else None,
-        "answered_right": round(float(np.mean([s["label"] == 1 and s["p"] >= threshold for s in ans])), 4) if ans else None,
-        "answered": round(float(np.mean([s["p"] >= threshold for s in ans])), 4) if ans else None,
-        "refused_unanswerable": round(float(np.mean([s["p"] < threshold for s in una])), 4) if una else None,
-        "span_ok": round(float(np.mean([s["span_ok"] for s in ans if len(s["example"].answer or "") <= 40])), 4)
-        if ans else None,
+        "right_sentence": round(float(np.mean([x["label"] == 1 for x in ans])), 4) if ans else None,
+        "answered_right": round(float(np.mean([x["label"] == 1 and answered(x) for x in ans])), 4) if ans else None,
+        "answered": round(float(np.mean([answered(x) for x in ans])), 4) if ans else None,
+        "refused_unanswerable": round(float(np.mean([not answered(x) for x in una])), 4) if una else None,
+        "span_ok": round(float(np.mean(short)), 4) if short else None,
     }
 
 
@@ -255,7 +294,7 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
     dev = dev_split + [e for e in collected if e.group in held]
     # The shortlist (what the reader reads): the feature model refitted on the training questions,
     # kept if it puts the answer sentence among the first candidates more often on dev.
-    from index.answer import ReaderModel
+    from index.read import ReaderModel
 
     base = ReaderModel.load()
     refit = fit_shortlist(train_examples, base)
@@ -283,7 +322,7 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.06,
                                                 anneal_strategy="linear")
     log(f"[train-reader] {len(pairs)} pairs ({positives} positive), {total_steps} steps of {BATCH}, layers {layers}")
-    step, best, history = 0, None, []
+    step, history = 0, []
     while step < total_steps:
         for batch in make_batches(pairs, encoder, rng):
             if step >= total_steps:
@@ -298,29 +337,31 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
             if step % 200 == 0:
                 log(f"[train-reader] step {step}/{total_steps} loss {loss.item():.4f} "
                     f"({time.perf_counter() - t_collected:.0f}s)")
-            if step % batches_per_epoch == 0 or step == total_steps:
-                scored = score_examples(net, encoder, dev, max(CANDIDATE_GRID))
-                th = threshold_for(scored)
-                s = summary(scored, th)
-                history.append({"step": step, **s})
-                log(f"[train-reader] dev at step {step}: {s}")
-                key = (s["answered_right"] or 0) + (s["refused_unanswerable"] or 0) + (s["span_ok"] or 0)
-                if best is None or key > best[0]:
-                    best = (key, step, trainable_state(net))
     t_trained = time.perf_counter()
-    net.load_state_dict(best[2], strict=False)
-    # How many candidates to read and the thresholds: chosen on dev.
+    state = trainable_state(net)
+    # On dev: how to stack the reader with the feature model, how many candidates to read, which
+    # spans to bold, and the thresholds (95% of answerable dev questions answered).
+    read_dev(net, encoder, dev)
+    stack = fit_stack(dev)
     choice = {}
     for depth in CANDIDATE_GRID:
-        scored = score_examples(net, encoder, dev, depth)
-        zh = [s for s in scored if s["example"].lang == "zh"]
-        en = [s for s in scored if s["example"].lang != "zh"]
-        th, th_en = threshold_for(zh), threshold_for(en)
-        choice[depth] = (summary(zh, th), th, th_en, summary(scored, th))
-    depth = max(CANDIDATE_GRID, key=lambda d: (choice[d][3]["answered_right"] + choice[d][3]["refused_unanswerable"], -d))
-    s_zh, th, th_en, s_all = choice[depth]
+        for span_source in ("reader", "rule"):
+            scored = score_examples(dev, depth, stack, span_source)
+            zh = [x for x in scored if x["example"].lang == "zh"]
+            en = [x for x in scored if x["example"].lang != "zh"]
+            th, th_en = threshold_for(zh), threshold_for(en)
+            choice[(depth, span_source)] = (th, th_en, summary(scored, th, th_en))
+    def key(k):
+        s_ = choice[k][2]
+        return (s_["answered_right"] or 0) + (s_["refused_unanswerable"] or 0) + (s_["span_ok"] or 0), -k[0]
+    depth, span_source = max(choice, key=key)
+    th, th_en, s_all = choice[(depth, span_source)]
+    history.append({"stack": stack, "by_choice": {f"{d}-{src}": v[2] for (d, src), v in choice.items()}})
+    log(f"[train-reader] dev: {depth} candidates, {span_source} spans, stack {stack}: {s_all}")
     cfg = replace(cfg, candidates=depth, threshold=round(th, 6), threshold_foreign=round(th_en, 6),
-                  shortlist=shortlist_weights(refit) if use_refit else None)
+                  shortlist=shortlist_weights(refit) if use_refit else None,
+                  stack=[round(x, 6) for x in stack], span_source=span_source)
+    best = (None, total_steps, state)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(best[2], str(out_dir / ADAPTER))
     info = {
@@ -332,13 +373,13 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
                  "dev_questions": len(dev), "dev_split_questions": len(dev_split), "max_tokens": MAX_TOKENS,
                  "never_used": "eval test split; eval/train/invented/heldout"},
         "shortlist_recall_dev": recall,
-        "dev": {"chosen_candidates": depth, **s_all, "by_depth": {d: c[3] for d, c in choice.items()}},
+        "dev": {"chosen_candidates": depth, "span_source": span_source, **s_all},
         "history": history,
         "seconds": {"collect": round(t_collected - t_start), "train": round(t_trained - t_collected),
                     "total": round(time.perf_counter() - t_start)},
     }
     (out_dir / CONFIG).write_text(json.dumps(info, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    from index.neural_reader import export
+    from index.read.neural import export
 
     path = export(settings.model_dir, out_dir, force=True)
     log(f"[train-reader] wrote {out_dir} and {path}; {info['seconds']}")

@@ -128,7 +128,7 @@ def jaccard(a: str, b: str) -> float:
 
 @lru_cache(maxsize=1)
 def _tokenizer():
-    from index.tokenize import Tokenizer
+    from index.text import Tokenizer
 
     return Tokenizer()
 

@@ -8,84 +8,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 
-from .backend import BackendUnavailable, open_backend, selected_backend
-from .config import Settings
-from .store import IndexUnavailable, build, current_build, load, read_manifest, stale_reasons
-
-
-def _up_to_date(settings: Settings) -> list[str]:
-    """Reasons to rebuild; empty when the current index matches the seeds and settings."""
-    try:
-        return stale_reasons(read_manifest(current_build(settings)), settings)
-    except IndexUnavailable as err:
-        return [str(err)]
+from index.backends import BackendUnavailable, ensure_built, open_backend, print_status
+from index.build import Encoder, IndexUnavailable
+from index.config import Settings
+from index.search import Searcher
 
 
 def cmd_build(args, settings: Settings) -> int:
-    if selected_backend() == "milvus":  # POLICYQA_BACKEND=milvus: build into the Milvus at POLICYQA_MILVUS_URI
-        from .milvus_backend import MilvusConfig
-        from .milvus_build import build as build_milvus
-
-        build_milvus(settings, MilvusConfig.from_env(), force=args.force)
-        return 0
-    reasons = _up_to_date(settings)
-    if not args.force and not reasons:
-        print(f"index is up to date: {current_build(settings)}")
-        return 0
-    for r in reasons:
-        print(f"rebuilding: {r}", file=sys.stderr)
-    build(settings)
+    ensure_built(settings, force=args.force)
     return 0
 
 
 def cmd_status(args, settings: Settings) -> int:
-    if selected_backend() == "milvus":
-        return _milvus_status(settings)
-    try:
-        folder = current_build(settings)
-    except IndexUnavailable as err:
-        print(err)
-        return 1
-    manifest = read_manifest(folder)
-    print(json.dumps({k: manifest[k] for k in ("build_id", "created", "counts", "config", "timings_s")}, ensure_ascii=False, indent=1))
-    reasons = stale_reasons(manifest, settings)
-    print("stale: " + "; ".join(reasons) if reasons else "up to date")
-    return 1 if reasons else 0
-
-
-def _milvus_status(settings: Settings) -> int:
-    from .milvus_backend import SCHEMA_VERSION, Collections, MilvusConfig, MilvusStore, library_entries
-    from .milvus_build import up_to_date
-
-    cfg = MilvusConfig.from_env()
-    store = MilvusStore(cfg)
-    try:
-        current, reasons = up_to_date(store, settings)
-        if current is None:
-            print(reasons[0])
-            return 1
-        keys = ("build", "created", "schema", "documents", "library_documents", "passages", "terms", "config",
-                "timings_s", "encode")
-        shown = {k: current[k] for k in keys if k in current}
-        documents = Collections(cfg.prefix, current["build"]).documents
-        if current.get("schema") == SCHEMA_VERSION and store.has(documents):
-            store.load(documents)
-            shown["library"] = [e["source"] for e in library_entries(store, documents)]
-        print(json.dumps({"backend": "milvus", "where": cfg.where(), **shown}, ensure_ascii=False, indent=1))
-    finally:
-        store.close()
-    print("stale: " + "; ".join(reasons) if reasons else "up to date")
-    return 1 if reasons else 0
+    return print_status(settings)
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from .dense import Encoder
-    from .search import Searcher
-
     searcher = Searcher(open_backend(settings), Encoder(settings.model_dir), settings)
     result = searcher.search(args.question, top_k=args.k, mode=args.mode)
     if result.answer:

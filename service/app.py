@@ -4,41 +4,37 @@ Run: uvicorn service.app:app --host 127.0.0.1 --port 8000
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import os
 import re
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.backend import BackendUnavailable, BadFilter, BuildReplaced, validate_sources
-from index.config import BUILD_COMMAND, Settings
-from index.store import IndexUnavailable
+from index.config import env
+from index.backends import BackendUnavailable, BuildReplaced
+from index.config import Settings
+from index.build import IndexUnavailable
 
 from .chat_models import CHAT_BODY_BYTES
 from .docs_ui import DOCS_CSP, install_docs
-from .engine import Engine, EngineHolder
+from .chat import router as chat_router
+from .engine import EngineHolder
 from .jobs import JobRunner
-from .library_api import document_list, is_upload, router as library_router, upload_gate
-from .models import (
-    MAX_QUERY_CHARS,
-    AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Heading, PassageOut,
-    PassageScores, QueryRequest, QueryResponse,
-)
+from .library_jobs import LibraryChanges
+from .library_api import is_upload, router as library_router, upload_gate
+from .routes import router as routes_router
+from .models import MAX_QUERY_CHARS
 
 log = logging.getLogger("policyqa")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -59,22 +55,6 @@ SECURITY_HEADERS = {
 # The Swagger UI at /docs is served from local files (service/docs_ui.py); its policy allows nothing external.
 
 
-def current_engine(request: Request) -> Engine:
-    """Dependency: the engine serving now. A request keeps this one reference to the end,
-    so a reload that swaps engines never changes the index under it."""
-    holder: EngineHolder = request.app.state.holder
-    current = holder.engine or holder.retry_if_due()
-    if current is None:
-        reason = holder.error or "not loaded yet"
-        if holder._unreachable_since is not None:  # the store is down: no rebuild needed, it retries by itself
-            raise HTTPException(503, f"The index is not available: {reason}")
-        if BUILD_COMMAND not in reason:
-            reason += f". Build it with: {BUILD_COMMAND}"
-        raise HTTPException(503, f"The index is not available: {reason}; then restart or reload the service.")
-    return current
-
-
-EngineDep = Annotated[Engine, Depends(current_engine)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,102 +78,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.holder = holder
-    app.state.jobs = JobRunner(settings, holder)  # before the index loads: finishes what a stopped job left
-    app.state.log_queries = os.environ.get("POLICYQA_LOG_QUERIES", "0") == "1"
+    # before the index loads: a job a stop cut short is marked failed, the library lined up with the index
+    changes = LibraryChanges(settings, holder)
+    app.state.library = changes
+    app.state.jobs = JobRunner(settings.library_dir / "jobs.json",
+                               lambda job, report: changes.run(job, report, app.state.jobs.pending))
+    changes.line_up()
+    app.state.log_queries = env().log_queries == "1"
     _add_middleware(app)
     _add_error_handlers(app)
 
-    errors = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-    body_errors = {400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}}
-
-    @app.post("/api/query", response_model=QueryResponse, responses={**errors, **body_errors})
-    def query(req: QueryRequest, eng: EngineDep, request: Request, response: Response) -> QueryResponse:
-        """Find the passages that answer `query`, best first, with citations and an extractive answer."""
-        # Which index build answered: offsets index into that build's documents (they change on reload).
-        response.headers["X-Index-Build"] = eng.info.build_id
-        request.state.query_chars = len(req.query)
-        if request.app.state.log_queries:
-            request.state.query_text = req.query
-        try:
-            sources = validate_sources(req.sources, eng.backend)
-        except BadFilter as err:
-            raise HTTPException(422, str(err)) from err
-        result = eng.searcher.search(req.query, top_k=req.top_k, mode=req.mode, sources=sources, with_answer=req.answer)
-        request.state.timings = result.timings_ms
-        passages = [
-            PassageOut(rank=h.rank, score=round(h.score, 6), text=h.passage.text, source=h.passage.source,
-                       title=h.passage.title, section=h.passage.section, char_start=h.passage.char_start,
-                       char_end=h.passage.char_end, chunk_id=h.passage.chunk_id,
-                       scores=PassageScores(bm25=round(h.bm25, 6), dense=round(h.dense, 6)), page=h.passage.page)
-            for h in result.hits
-        ]
-        answer = AnswerOut.model_validate(asdict(result.answer)) if result.answer else None
-        return QueryResponse(query=req.query, mode=req.mode, answer=answer, abstain_reason=result.abstain_reason,
-                             passages=passages, timings_ms=result.timings_ms)
-
-    @app.get("/api/documents", response_model=DocumentList, responses=errors)
-    def documents(eng: EngineDep, request: Request) -> DocumentList:
-        return document_list(eng, request.app.state.jobs)  # with library metadata (service/library_api.py)
-
-    @app.get("/api/documents/{source}", response_model=DocumentOut, responses={**errors, 404: {"model": ErrorOut}})
-    def document(source: str, eng: EngineDep) -> DocumentOut:
-        """The clean text that passage and answer offsets index into."""
-        doc = eng.backend.document(source)
-        if doc is None:
-            raise HTTPException(404, f"No document named {source[:200]!r}. GET /api/documents lists them.")
-        return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
-                           passages=eng.backend.passage_count(source),
-                           headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings],
-                           page_starts=getattr(doc, "page_starts", None))
-
-    @app.get("/api/health", response_model=Health)
-    async def health() -> JSONResponse:
-        # async: it only reads a reference, so it answers on the event loop without waiting
-        # for a threadpool slot; its latency under load shows the loop is not blocked.
-        eng = holder.engine
-        if eng is None and holder._unreachable_since is not None:
-            await run_in_threadpool(holder.retry_if_due)
-        elif eng is not None and eng.backend.name != "local":
-            # A remote store can go away under a loaded engine; ask it (briefly) whether it still answers.
-            try:
-                await run_in_threadpool(eng.backend.health)
-            except BackendUnavailable as err:
-                body = Health(status="unavailable", backend=eng.backend.name, index_loaded=True,
-                              build_id=eng.info.build_id, detail=str(err))
-                return JSONResponse(body.model_dump(), status_code=503)
-        return health_response()
-
-    def health_response() -> JSONResponse:
-        eng = holder.engine
-        if eng is None:
-            body = Health(status="unavailable", backend=holder.backend_name, index_loaded=False, detail=holder.error)
-            return JSONResponse(body.model_dump(), status_code=503)
-        i = eng.info
-        return JSONResponse(Health(status="ok", backend=i.backend, index_loaded=True, build_id=i.build_id,
-                                   documents=i.documents, passages=i.passages, model=i.model).model_dump())
-
-    @app.post("/api/admin/reload", response_model=Health,
-              responses={**body_errors, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-    def reload(x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
-        """Load the current index build and swap it in; requests in flight finish on the old one.
-        Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
-        expected = os.environ.get("POLICYQA_ADMIN_TOKEN", "")
-        if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
-            raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
-        try:
-            holder.load()
-        except (IndexUnavailable, RuntimeError) as err:
-            raise HTTPException(503, f"Reload failed, still serving the previous index: {err}") from err
-        return health_response()
-
+    app.include_router(routes_router)
     app.include_router(library_router)
     install_docs(app)
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    from .chat import router as chat_router
 
     app.include_router(chat_router)
     if STATIC.is_dir():
@@ -205,7 +102,7 @@ def _add_middleware(app: FastAPI) -> None:
     # Added first = innermost: the limits run inside the logging middleware, so their
     # rejections get the security headers and a log line like every other response.
     app.add_middleware(RequestLimits)
-    origins = [o.strip() for o in os.environ.get("POLICYQA_CORS_ORIGINS", "").split(",") if o.strip()]
+    origins = [o.strip() for o in env().cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the page at / is same-origin and needs no CORS
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Request-ID"], max_age=600)
@@ -392,7 +289,7 @@ def _plain(error: dict) -> str:
     return f"{field}: {msg}"
 
 
-logging.basicConfig(level=os.environ.get("POLICYQA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.basicConfig(level=env().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 # sentence-transformers draws a progress bar per encode call when its logger is at INFO;
 # a server would write one to stderr for every query.
 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)

@@ -5,7 +5,7 @@ LLM wait never holds a worker thread and retrieval never blocks the event loop),
 - the retrieval layer abstains (evidence too weak)  -> the plain "not in the documents" reply, no LLM call;
 - no LLM configured                                 -> the extractive answer;
 - an LLM configured                                 -> its streamed answer, every sentence checked
-  against the passage it cites (index/citations.py); if the LLM fails in any way, the
+  against the passage it cites (index/generate/citations.py); if the LLM fails in any way, the
   extractive answer with `llm_error` saying why.
 Both endpoints are built on one event sequence (`turn_events`): passages, delta*, answer, done.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,16 +24,18 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.citations import SupportScorer, check
-from index.followup import rewrite_conversation
-from index.translate import has_chinese
+from index.config import env
+from index.generate.citations import SupportScorer, check
+from index.generate.followup import rewrite_conversation
+from index.text.english import has_chinese
 
 from .chat_models import (
     HISTORY_USED, MAX_MESSAGE_CHARS, MAX_MESSAGES, ROLES, ChatAnswer, ChatRequest, ChatResponse, ChatSentence,
     EvidenceOut, OpenAIChatRequest, SpanOut,
 )
-from .llm import LLM, LLMConfig, LLMError
-from .models import _CONTROL, _SURROGATE, MAX_QUERY_CHARS, ErrorOut, PassageOut, PassageScores
+from index.generate.llm import LLM, LLMConfig, LLMError
+from .deps import current_engine
+from .models import CONTROL_CHARS, MAX_QUERY_CHARS, SURROGATES, ErrorOut, passage_out
 
 log = logging.getLogger("policyqa")
 router = APIRouter()
@@ -64,7 +65,7 @@ def parse_messages(messages) -> tuple[str, list[dict]]:
         if m.role not in ROLES:
             raise HTTPException(422, f"message {i + 1} has role {m.role[:40]!r}; use \"user\", \"assistant\" or \"system\"")
         # as for /api/query: control characters carry no meaning, lone surrogates cannot be encoded
-        text = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", _text_of(m.content)))
+        text = CONTROL_CHARS.sub(" ", SURROGATES.sub("\ufffd", _text_of(m.content)))
         if len(text) > MAX_MESSAGE_CHARS:
             raise HTTPException(422, f"message {i + 1} is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
         if m.role != "system":
@@ -95,13 +96,6 @@ def get_llm(app) -> LLM | None:
         if config:
             log.info("LLM configured: %s at %s", config.model, config.base_url)
     return app.state.llm
-
-
-def passage_out(hit) -> PassageOut:
-    p = hit.passage
-    return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
-                      section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
-                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=getattr(p, "page", None))
 
 
 async def rewrite(llm: LLM | None, turn: Turn, idf=None) -> tuple[str, str | None]:
@@ -166,8 +160,6 @@ def checked_answer(text: str, hits, scorer: SupportScorer, model: str, rewritten
 
 async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, dict]]:
     """The events of one chat turn: passages, delta (LLM only), answer, done."""
-    from .app import current_engine
-
     eng = current_engine(request)  # 503 before anything is streamed when no index is loaded
     t0 = time.perf_counter()
     llm = get_llm(request.app)
@@ -273,8 +265,6 @@ async def chat(req: ChatRequest, request: Request):
     request.state.query_chars = len(question)
     turn = Turn(question, history, req.top_k, req.mode)
     if req.stream:
-        from .app import current_engine
-
         current_engine(request)  # a missing index is a 503 before the stream starts
 
         async def body():
@@ -292,7 +282,7 @@ async def chat(req: ChatRequest, request: Request):
 
 
 def _auth_error(request: Request) -> JSONResponse | None:
-    expected = os.environ.get("POLICYQA_API_KEY", "")
+    expected = env().api_key
     if not expected:
         return None
     given = request.headers.get("authorization", "")
@@ -334,8 +324,6 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
         return denied
     try:
         question, history = parse_messages(req.messages)
-        from .app import current_engine
-
         current_engine(request)  # a missing index is a 503 before anything is streamed
     except HTTPException as err:  # OpenAI clients read the message from {"error": {"message"}}
         return JSONResponse({"error": {"message": str(err.detail), "type": "invalid_request_error", "param": None, "code": None},

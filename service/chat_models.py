@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import MAX_QUERY_CHARS, PassageOut
+from .models import MAX_QUERY_CHARS, PassageOut, SpanOut
 
 # Caps on what a chat request may carry. A longer history is refused with a plain 422 rather
 # than trimmed silently (a client that sends 200 messages should know only the recent ones
@@ -54,12 +54,6 @@ class ChatSentence(BaseModel):
     char_end: int | None
     problem: str | None = None
     evidence: list[EvidenceOut] = []
-
-
-class SpanOut(BaseModel):
-    text: str
-    char_start: int
-    char_end: int
 
 
 class ChatAnswer(BaseModel):

@@ -12,11 +12,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from index.backend import Backend, BackendUnavailable, IndexInfo, open_backend, selected_backend
+from index.config import env
+from index.backends.base import Backend, BackendUnavailable, IndexInfo
+from index.backends.select import open_backend, selected_backend
 from index.config import Settings
-from index.dense import Encoder
+from index.build.dense import Encoder
 from index.search import Searcher
-from index.store import IndexUnavailable
+from index.build.plan import IndexUnavailable
 
 log = logging.getLogger("policyqa")
 
@@ -28,14 +30,14 @@ def torch_threads() -> int:
     between the uvicorn workers (WEB_CONCURRENCY, which uvicorn also reads as its
     default --workers), so N workers do not each start one thread per core and fight.
     """
-    explicit = os.environ.get("POLICYQA_TORCH_THREADS", "").strip()
+    explicit = env().torch_threads.strip()
     if explicit.isdigit() and int(explicit) > 0:
         return int(explicit)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    workers = os.environ.get("WEB_CONCURRENCY", "1").strip()
+    workers = env().web_concurrency.strip()
     return max(1, cpus // (int(workers) if workers.isdigit() and int(workers) > 0 else 1))
 
 
@@ -95,11 +97,26 @@ class EngineHolder:
                 log.error("index not loaded: %s", err)
                 raise
             previous, self.engine, self.error, self._unreachable_since = self.engine, engine, None, None
-            if previous is not None and previous.backend is not backend and previous.backend.name != "local":
-                previous.backend.close()  # a local index is left to the garbage collector: requests may still hold it
+            if previous is not None and previous.backend is not backend:
+                previous.backend.close()  # a local backend's close is a no-op: requests may still hold its index
             log.info("index loaded: %s backend, build %s (%d passages) at %s", engine.info.backend,
                      engine.info.build_id, engine.info.passages, engine.info.location)
             return engine
+
+    def backend(self) -> Backend:
+        """The backend serving now (trying to load one when the store was unreachable)."""
+        engine = self.engine or self.retry_if_due()
+        if engine is None:
+            raise BackendUnavailable(self.error or "the index is not loaded yet")
+        return engine.backend
+
+    def reload(self) -> Backend:
+        return self.load().backend
+
+    @property
+    def unreachable(self) -> bool:
+        """The last load failed because the index store was down (it retries by itself)."""
+        return self._unreachable_since is not None
 
     def refresh(self) -> None:
         """A document was written into the serving backend (Milvus): show its new counts."""

@@ -11,7 +11,6 @@ the declared length and then the bytes actually received (413, POLICYQA_MAX_UPLO
 from __future__ import annotations
 
 import hmac
-import os
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Header, HTTPException, Request, UploadFile
@@ -19,12 +18,14 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from index.ingest import seed_paths
-from index.library import sanitize_name
-from index.parse import ParseError, sniff
-from index.parse.docx import check_archive
+from index.config import env
+from index.ingest.seeds import seed_paths
+from index.ingest.library import sanitize_name
+from index.ingest.parse import ParseError, sniff
+from index.ingest.parse.docx import check_archive
 
 from .jobs import JobRunner, QueueFull
+from .library_jobs import LibraryChanges
 from .models import DocumentList, DocumentSummary, ErrorOut
 
 UPLOAD_PATH = "/api/documents"
@@ -33,11 +34,11 @@ router = APIRouter()
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("POLICYQA_MAX_UPLOAD_MB", "50")) * 1024 * 1024)
+    return int(float(env().max_upload_mb) * 1024 * 1024)
 
 
 def token_ok(given: str | None) -> bool:
-    expected = os.environ.get("POLICYQA_ADMIN_TOKEN", "")
+    expected = env().admin_token
     return bool(expected) and hmac.compare_digest((given or "").encode(), expected.encode())
 
 
@@ -113,6 +114,10 @@ def _runner(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
+def _library(request: Request) -> LibraryChanges:
+    return request.app.state.library
+
+
 def _seed_names(request: Request) -> set[str]:
     """Names of the built-in documents (the seeds folder): the library API cannot replace or delete them."""
     return {p.name for p in seed_paths(request.app.state.holder.settings.seeds_dir)}
@@ -154,7 +159,7 @@ def upload(request: Request, files: Annotated[list[UploadFile], File(description
         except ParseError as err:
             raise HTTPException(err.status, f"{name}: {err}") from err
         staged.append((name, kind, data))
-    files_meta = [{"source": name, "format": kind, "sha256": runner.library.store_blob(data), "size": len(data)}
+    files_meta = [{"source": name, "format": kind, "sha256": _library(request).library.store_blob(data), "size": len(data)}
                   for name, kind, data in staged]
     try:
         return JobCreated(job_id=runner.submit("upload", files=files_meta))
@@ -169,7 +174,7 @@ def delete(source: str, request: Request, x_admin_token: Annotated[str | None, H
     if not token_ok(x_admin_token):
         raise HTTPException(403, TOKEN_MESSAGE)
     runner = _runner(request)
-    if source not in {e["source"] for e in runner.committed()}:
+    if source not in {e["source"] for e in _library(request).committed()}:
         if source in _seed_names(request):
             raise HTTPException(409, f"{source[:200]!r} is a built-in document (seeds/); it cannot be deleted here.")
         raise HTTPException(404, f"No library document named {source[:200]!r}. GET /api/documents lists them.")

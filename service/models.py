@@ -6,12 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from index.query import Hit
+
 MAX_QUERY_CHARS = 2000
 QUERY_PATTERN = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 300
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class QueryRequest(BaseModel):
@@ -35,7 +37,7 @@ class QueryRequest(BaseModel):
         if value is None:
             return None
         for name in value:
-            if not name.strip() or len(name) > MAX_SOURCE_CHARS or _CONTROL.search(name) or _SURROGATE.search(name):
+            if not name.strip() or len(name) > MAX_SOURCE_CHARS or CONTROL_CHARS.search(name) or SURROGATES.search(name):
                 raise ValueError(f"sources holds {name[:60]!r}, which is not a document name; GET /api/documents lists them")
         return value
 
@@ -43,7 +45,7 @@ class QueryRequest(BaseModel):
     @classmethod
     def clean_query(cls, value: str) -> str:
         # Lone surrogates cannot be encoded in a response; control characters carry no meaning.
-        value = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value)).strip()
+        value = CONTROL_CHARS.sub(" ", SURROGATES.sub("\ufffd", value)).strip()
         if not value:
             raise ValueError("the query is empty; type a question")
         if len(value) > MAX_QUERY_CHARS:
@@ -156,3 +158,11 @@ class Health(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+def passage_out(hit: Hit) -> PassageOut:
+    """A search hit as the query and chat APIs return it."""
+    p = hit.passage
+    return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
+                      section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
+                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=p.page)

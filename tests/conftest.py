@@ -16,7 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from index.config import REPO_ROOT, Settings  # noqa: E402
-from index.store import current_build, read_manifest, stale_reasons  # noqa: E402
+from index.backends.local.store import current_build, read_manifest  # noqa: E402
+from index.build.plan import stale_reasons
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,7 @@ def settings() -> Settings:
     except Exception:
         fresh = False
     if not fresh:
-        from index.store import build
+        from index.backends.local.store import build
 
         build(s, progress=False)
     return s
@@ -36,14 +37,14 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def encoder(settings):
-    from index.dense import Encoder
+    from index.build.dense import Encoder
 
     return Encoder(settings.model_dir)
 
 
 @pytest.fixture(scope="session")
 def loaded_index(settings):
-    from index.store import load
+    from index.backends.local.store import load
 
     return load(settings)
 
@@ -105,7 +106,7 @@ def live_server(settings) -> str:
 @pytest.fixture(scope="session")
 def loaded_corpus():
     """The five real seeds, cleaned (no index or model needed)."""
-    from index.ingest import load_corpus
+    from index.ingest.seeds import load_corpus
 
     docs, skipped = load_corpus(REPO_ROOT / "seeds")
     assert not skipped

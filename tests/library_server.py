@@ -5,8 +5,8 @@ import shutil
 import threading
 
 from index.config import REPO_ROOT, Settings
-from index.e5_convert import default_model_dir
-from index.store import build
+from index.config import default_model_dir
+from index.backends.local.store import build
 from tests.conftest import start_server
 from tests.sample_docs import OCEAN
 

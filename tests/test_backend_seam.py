@@ -7,8 +7,10 @@ import logging
 import httpx
 import pytest
 
-from index.backend import Backend, LocalBackend, selected_backend
-from index.dense import resolve_device
+from index.backends.base import Backend
+from index.backends.local.backend import LocalBackend
+from index.backends.select import selected_backend
+from index.build.dense import resolve_device
 
 
 def test_health_names_the_backend(live_server):

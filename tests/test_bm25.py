@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from index.bm25 import BM25Index
-from index.chunk import chunk_corpus
-from index.tokenize import Tokenizer, build_userdict
+from index.build.bm25 import BM25Index
+from index.build.chunk import chunk_corpus
+from index.text.tokenize import Tokenizer, build_userdict
 
 
 @pytest.fixture(scope="module")

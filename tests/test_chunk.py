@@ -1,5 +1,5 @@
-from index.chunk import ChunkParams, chunk_corpus, chunk_document, sentence_spans
-from index.clean import CleanDocument, find_headings
+from index.build.chunk import ChunkParams, chunk_corpus, chunk_document, sentence_spans
+from index.ingest.clean import CleanDocument, find_headings
 
 
 def test_every_passage_of_the_real_corpus_points_at_its_text(loaded_corpus):

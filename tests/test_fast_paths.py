@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from index.bm25 import BM25Index
-from index.chunk import chunk_corpus
-from index.dense import DenseIndex, ivf_nlist
-from index.tokenize import Tokenizer, build_userdict
+from index.build.bm25 import BM25Index
+from index.build.chunk import chunk_corpus
+from index.build.dense import DenseIndex, ivf_nlist
+from index.text.tokenize import Tokenizer, build_userdict
 
 QUERIES = ["示范区要加快建设哪些新一代信息基础设施？", "人才 人才 同城化", "建设用地指标周转期最长不超过几年", "IPv6",
            "unknownword 不存在的词"]
@@ -117,7 +117,7 @@ def texts(loaded_corpus):
 @pytest.mark.parametrize("backend,min_cos", [("onnx", 0.9999), ("onnx-int8", 0.98)])
 def test_onnx_encoders_match_sentence_transformers(settings, encoder, texts, backend, min_cos):
     pytest.importorskip("onnxruntime")
-    from index.dense import Encoder
+    from index.build.dense import Encoder
 
     fast = Encoder(settings.model_dir, backend=backend)
     ref = encoder.model.encode(texts, prompt_name="passage", normalize_embeddings=True, convert_to_numpy=True)

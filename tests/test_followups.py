@@ -1,11 +1,11 @@
-"""Follow-up rewriting by rule (index/followup.py) and the multi-turn eval set (eval/followups/)."""
+"""Follow-up rewriting by rule (index/generate/followup.py) and the multi-turn eval set (eval/followups/)."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 from eval.multiturn import load_followups, problems
 from eval.qa import load_qa
-from index.followup import facts, is_followup, rewrite, rewrite_conversation
+from index.generate.followup import facts, is_followup, rewrite, rewrite_conversation
 
 
 def test_place_follow_up_asks_the_same_question_about_the_new_place():

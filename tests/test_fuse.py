@@ -1,7 +1,7 @@
 import numpy as np
 
 from index.config import FusionParams
-from index.fuse import bm25_weight, fuse, rrf
+from index.query.fusion import bm25_weight, fuse, rrf
 
 
 def test_rrf_formula():

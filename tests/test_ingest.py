@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from index import ingest
+from index.ingest import seeds as ingest
 from index.config import REPO_ROOT, Settings
-from index.ingest import SeedError, decode, load_corpus, read_seed
+from index.ingest.seeds import SeedError, decode, load_corpus, read_seed
 
 GOOD_TEXT = (
     "关于加快海洋牧场建设的实施意见\n\n"
@@ -127,7 +127,7 @@ def test_load_corpus_reports_each_bad_file(tmp_path, monkeypatch):
 
 def test_build_with_bad_files_completes_and_reports_them(tmp_path, encoder):
     from index.search import Searcher
-    from index.store import build, load
+    from index.backends.local.store import build, load
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -160,7 +160,8 @@ def test_build_with_bad_files_completes_and_reports_them(tmp_path, encoder):
 
 
 def test_build_with_only_bad_files_fails_and_keeps_nothing(tmp_path, encoder):
-    from index.store import IndexUnavailable, build
+    from index.build.plan import IndexUnavailable
+    from index.backends.local.store import build
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, scanned_pdf, text_pdf, zip_bomb_docx)
-from index.store import load
-from index.translate import load_glossary
+from index.backends.local.store import load
+from index.text.english import load_glossary
 from tests.conftest import stop_server
 from tests.library_server import start_library_server
 

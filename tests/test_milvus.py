@@ -19,16 +19,18 @@ import httpx
 import numpy as np
 import pytest
 
-from index.backend import BackendUnavailable, BadFilter, validate_sources
-from index.chunk import chunk_document
-from index.clean import CleanDocument
+from index.backends.base import BackendUnavailable, BadFilter, validate_sources
+from index.build.chunk import chunk_document
+from index.ingest.clean import CleanDocument
 from index.config import REPO_ROOT, Settings
-from index.library import Library
-from index.milvus_backend import (WRITE_LEASE_SECONDS, BuildReplaced, Collections, MilvusBackend, MilvusConfig,
-                                  MilvusStore, analyzer_params, passage_rows)
-from index.milvus_build import build as build_milvus, up_to_date
+from index.ingest.library import Library
+from index.backends.milvus.store import WRITE_LEASE_SECONDS, BuildReplaced, Collections, MilvusConfig, MilvusStore, analyzer_params
+from index.backends.milvus.backend import MilvusBackend
+from index.backends.milvus.rows import passage_rows
+from index.backends.milvus.build import build as build_milvus, up_to_date
 from index.search import Searcher
-from index.store import build as build_local, index_text, load
+from index.backends.local.store import build as build_local, load
+from index.build.plan import index_text
 from tests.conftest import free_port, start_server, stop_server
 from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
 

@@ -7,10 +7,10 @@ import pytest
 
 from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, png_bytes, scan_images, scanned_pdf,
                           text_pdf, zip_bomb_docx)
-from index.chunk import chunk_document
-from index.clean import normalize_unicode
-from index.parse import ParseError, parse, sniff, to_clean_document
-from index.parse.pages import page_starts
+from index.build.chunk import chunk_document
+from index.ingest.clean import normalize_unicode
+from index.ingest.parse import ParseError, parse, sniff, to_clean_document
+from index.ingest.parse.pages import page_starts
 
 
 def similarity(a: str, b: str) -> float:
@@ -164,7 +164,7 @@ def test_markdown_and_text():
 def test_page_starts_survive_noise_and_reflow():
     pages = ["第一条 示范区建设\n要坚持生态优先，\n绿色发展。\n— 1 —", "!\"#$%&'()*+ 第二条 加快推进\n基础设施互联互通。\n— 2 —",
              "", "第三条 本办法自发布之日起施行。"]
-    from index.clean import clean_document
+    from index.ingest.clean import clean_document
 
     doc = clean_document("x.pdf", "\n".join(pages))
     starts = page_starts(pages, doc.text)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from eval.qa import load_qa
-from index.answer import ReaderModel, extract_span
-from index.question import analyze, answer_type
-from index.sentences import KIND_BITS, Sentence
+from index.read.answer import ReaderModel, extract_span
+from index.query.question import analyze, answer_type
+from index.build.sentences import KIND_BITS, Sentence
 
 
 # ---------------------------------------------------------------- question analysis

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from index.config import REPO_ROOT, Settings
-from index.e5_convert import default_model_dir
-from index.store import build, current_build, load
+from index.build.e5_convert import default_model_dir
+from index.backends.local.store import build, current_build, load
 from tests.conftest import start_server, stop_server
 from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
 

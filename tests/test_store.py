@@ -20,7 +20,8 @@ import pytest
 
 from index.config import BUILD_COMMAND, REPO_ROOT, Settings
 from index.search import Searcher
-from index.store import IndexUnavailable, build, current_build, index_text, load, manifest_checksum
+from index.build.plan import IndexUnavailable, index_text
+from index.backends.local.store import build, current_build, load, manifest_checksum
 from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
 
 REAL_SMALL = "004_add29a2c5c193579.txt"
@@ -90,7 +91,7 @@ def test_damaged_file_is_detected_at_load(small_build, tmp_path, name, damage):
 
 def _resign(folder: Path) -> None:
     """Update the manifest's checksums to match the files, as a buggy writer would."""
-    from index.store import _sha256
+    from index.build.plan import sha256 as _sha256
 
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["files"] = {n: _sha256(folder / n) for n in manifest["files"]}

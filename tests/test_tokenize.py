@@ -1,4 +1,4 @@
-from index.tokenize import STOPWORDS, Tokenizer, build_userdict
+from index.text.tokenize import STOPWORDS, Tokenizer, build_userdict
 
 
 def test_userdict_takes_titles_and_recurring_quoted_terms():

@@ -11,10 +11,9 @@ from fastapi.testclient import TestClient
 
 from eval import trainset
 from eval.train_reader import training_records
-from index.answer import Evidence, refusal_reason, siblings
-from index.neural_reader import NeuralReader, ReaderConfig, best_span
-from index.question import analyze
-from index.sentences import Sentence
+from index.build import Sentence
+from index.query import analyze
+from index.read import Evidence, NeuralReader, ReaderConfig, best_span, refusal_reason, siblings
 
 SUBSIDY = "本科毕业生每人一次性补贴5000元,硕士毕业生每人一次性补贴1万元,博士毕业生每人一次性补贴2万元。"
 TITLE, SECTION = "某市高校毕业生就业创业补贴办法", "第三条 就业补贴"

@@ -1,0 +1,129 @@
+"""Sentence-aware chunking of a clean document into passages with exact offsets.
+
+Invariant: `document.text[p.char_start:p.char_end] == p.text` for every passage.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+
+from index.config import ChunkParams
+from index.ingest.clean import CleanDocument
+
+# A sentence runs to 。！？!?；; (plus closing quotes/brackets), or to a line end.
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+[”’」』)）]*)?|[。！？!?；;]+")
+_CLAUSE_END = re.compile(r"[，,、：:]")
+
+
+@dataclass
+class Passage:
+    chunk_id: str
+    source: str
+    title: str
+    section: str
+    char_start: int
+    char_end: int
+    text: str
+    page: int | None = None  # first page its characters came from (PDFs, images); None without pages
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sentence_spans(text: str, max_chars: int, piece_chars: int | None = None) -> list[tuple[int, int]]:
+    """Sentences as (start, end). One longer than max_chars is cut into pieces of at most
+    piece_chars (default max_chars), at a clause end where there is one."""
+    piece_chars = piece_chars or max_chars
+    spans: list[tuple[int, int]] = []
+    for m in _SENTENCE.finditer(text):
+        start, end = m.start(), m.end()
+        while text[start:end].strip() == "" and start < end:
+            start += 1
+        if start >= end:
+            continue
+        spans.extend(_split_long(text, start, end, piece_chars) if end - start > max_chars else [(start, end)])
+    return spans
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    pieces = []
+    while end - start > max_chars:
+        window = text[start : start + max_chars]
+        cuts = [m.end() for m in _CLAUSE_END.finditer(window) if m.end() >= max_chars // 2]
+        cut = start + (cuts[-1] if cuts else max_chars)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
+def chunk_document(doc: CleanDocument, params: ChunkParams = ChunkParams()) -> list[Passage]:
+    text = doc.text
+    heading_starts = {start for start, _, _ in doc.headings}
+    # Sentences longer than max - min are cut, so that a short heading still fits before one.
+    spans = _split_at(sentence_spans(text, params.max_chars - params.min_chars, params.target_chars), heading_starts)
+    groups: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    for span in spans:
+        size = current[-1][1] - current[0][0] if current else 0
+        at_heading = span[0] in heading_starts and size >= params.min_chars
+        too_big = current and span[1] - current[0][0] > params.max_chars
+        full = current and size >= params.min_chars and span[1] - current[0][0] > params.target_chars
+        if current and (at_heading or too_big or full):
+            groups.append(current)
+            current = [] if at_heading else _overlap(current, span, params)
+        current.append(span)
+    if current:
+        groups.append(current)
+    groups = _merge_short_tail(groups, params)
+    return [_make_passage(doc, g[0][0], g[-1][1]) for g in groups]
+
+
+def _split_at(spans: list[tuple[int, int]], cuts: set[int]) -> list[tuple[int, int]]:
+    """A heading inside a sentence span (`…部门)九、加快…`) starts a span of its own."""
+    out = []
+    for start, end in spans:
+        for cut in sorted(c for c in cuts if start < c < end):
+            out.append((start, cut))
+            start = cut
+        out.append((start, end))
+    return out
+
+
+def _overlap(previous: list[tuple[int, int]], nxt: tuple[int, int], params: ChunkParams) -> list[tuple[int, int]]:
+    """Carry the last sentence(s) of the previous chunk, if short, for context."""
+    carried: list[tuple[int, int]] = []
+    for span in reversed(previous[1:]):
+        if nxt[1] - span[0] > params.max_chars or sum(e - s for s, e in carried) + span[1] - span[0] > params.overlap_chars:
+            break
+        carried.insert(0, span)
+    return carried
+
+
+def _merge_short_tail(groups: list[list[tuple[int, int]]], params: ChunkParams) -> list[list[tuple[int, int]]]:
+    if len(groups) >= 2:
+        tail, prev = groups[-1], groups[-2]
+        if tail[-1][1] - tail[0][0] < params.min_chars and tail[-1][1] - prev[0][0] <= params.max_chars:
+            merged = prev + [s for s in tail if s[0] >= prev[-1][1]]
+            groups = groups[:-2] + [merged]
+    return groups
+
+
+def _make_passage(doc: CleanDocument, start: int, end: int) -> Passage:
+    text = doc.text[start:end]
+    digest = hashlib.sha1(f"{doc.source}\0{start}\0{text}".encode()).hexdigest()[:12]
+    return Passage(
+        chunk_id=f"{doc.source.split('_')[0]}-{digest}",
+        source=doc.source,
+        title=doc.title,
+        section=doc.section_at(start),
+        char_start=start,
+        char_end=end,
+        text=text,
+        page=doc.page_at(start),
+    )
+
+
+def chunk_corpus(docs: list[CleanDocument], params: ChunkParams = ChunkParams()) -> list[Passage]:
+    return [p for doc in docs for p in chunk_document(doc, params)]

