@@ -144,7 +144,7 @@ def collect(searcher, questions: list[tuple]) -> list[Example]:
         analysis, ev = searcher.evidence(r.context, r.hits)
         example = Example(qid, question, source is not None, lang, answer, group or qid, analysis)
         if not ev.missing and ev.sentences:
-            documents = searcher.backend.sentence_evidence(r.hits)[1]
+            documents = searcher.backend.sentence_evidence(r.hits).documents
             found = [label(s, documents[s.source].text, source, answer, evidence) for s in ev.sentences]
             example.evidence = ev
             example.labels = np.array([y for y, _ in found], dtype=np.int64)

@@ -72,7 +72,7 @@ def cached_collect(searcher, name: str, questions: list[tuple]) -> list[Example]
     path = REPO_ROOT / ".var" / "reader-train" / f"examples-{name}.pkl"
     try:
         cache = pickle.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, ImportError, AttributeError):  # a cache of older code
         cache = {}
     key = (build, code)
     known = cache.get(key, {})

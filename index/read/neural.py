@@ -49,6 +49,10 @@ class ReaderConfig:
     # answer probability = sigmoid(a * reader logit + b * feature logit + c), fitted on dev
     stack: tuple | list = (1.0, 0.0, 0.0)
     span_source: str = "reader"  # "reader": the span head's; "rule": the pattern nearest the question's words
+    # "span": the feature reader picks the sentence and decides whether to answer, the trained reader binds
+    # the span (what dev supports today: the stacked answer probability weighs the reader's logit at 0.05);
+    # "decide": the trained reader (stacked with the feature logit) picks and decides too
+    role: str = "span"
 
     @classmethod
     def load(cls, folder: Path = WEIGHTS_DIR) -> "ReaderConfig":
