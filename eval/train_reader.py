@@ -158,6 +158,52 @@ def shortlist_weights(model) -> dict:
     return {"weights": dict(zip(FEATURES, map(float, model.weights))), "bias": float(model.bias)}
 
 
+NEARNESS_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
+CLAUSE_GRID = (0.0, 0.5, 1.0, 3.0)
+
+
+def choose_span_nearness(folder: Path = WEIGHTS_DIR, log=print) -> float:
+    """The span binding's penalty for distance from the question's words, then its bonus for the
+    question's words in the value's own clause, chosen on the eval dev split through the service's
+    own query path (bold span right on typed questions, then char F1; among equals the middle one).
+    Written into the reader's config."""
+    from index.backends.local.store import load
+    from index.build import Encoder, chunk_corpus
+    from index.config import Settings
+    from index.ingest import load_corpus
+    from index.read.neural import NeuralReader
+    from index.search import Searcher
+
+    from .run import in_process, relevant_counter, run_mode, summarize
+
+    settings = Settings()
+    reader = NeuralReader(settings.model_dir, folder)
+    searcher = Searcher(load(settings), Encoder(settings.model_dir), settings, neural=reader)
+    relevant = relevant_counter(chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk))
+    dev = load_qa(split="dev")
+
+    def pick(field: str, grid: tuple[float, ...]) -> tuple[float, dict]:
+        scores = {}
+        for value in grid:
+            reader.config = replace(reader.config, **{field: value})
+            s = summarize(run_mode(in_process(searcher), dev, "hybrid", relevant))
+            scores[value] = (round(s["span_typed"], 4), round(s["char_f1"], 4))
+        tied = [v for v in grid if scores[v] == max(scores.values())]
+        reader.config = replace(reader.config, **{field: tied[len(tied) // 2]})
+        return tied[len(tied) // 2], scores
+
+    chosen, scores = pick("span_nearness", NEARNESS_GRID)
+    clause, clause_scores = pick("span_clause", CLAUSE_GRID)
+    path = folder / CONFIG
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info.update(span_nearness=chosen, span_clause=clause, span_nearness_dev={str(k): v for k, v in scores.items()},
+                span_clause_dev={str(k): v for k, v in clause_scores.items()})
+    path.write_text(json.dumps(info, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    log(f"[train-reader] span binding on dev (bold span right, char F1): nearness {scores} -> {chosen}; "
+        f"clause {clause_scores} -> {clause}")
+    return chosen
+
+
 def _bucket(group: str, buckets: int = 12) -> int:
     import hashlib
 
@@ -382,5 +428,6 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
     from index.read.neural import export
 
     path = export(settings.model_dir, out_dir, force=True)
+    choose_span_nearness(out_dir, log)
     log(f"[train-reader] wrote {out_dir} and {path}; {info['seconds']}")
     return info

@@ -171,10 +171,11 @@ def test_the_issues_examples(searcher):
 
 
 def test_low_confidence_abstains_with_a_plain_reason(searcher, monkeypatch):
-    """The trained reader, made strict: every question is refused, in plain words of the question's language."""
-    from dataclasses import replace
-
-    monkeypatch.setattr(searcher.neural, "config", replace(searcher.neural.config, threshold=1.01, threshold_foreign=1.01))
+    """Made strict, the reader refuses every question, in plain words of the question's language
+    (with the trained reader present, naming what the documents lack when it can)."""
+    strict = ReaderModel(searcher.reader.weights, searcher.reader.bias, searcher.reader.answer_weights,
+                         searcher.reader.answer_bias, 1.01, 1.01, searcher.reader.extend_ratio)
+    monkeypatch.setattr(searcher, "reader", strict)
     r = searcher.search("示范区数据中心怎么布局？")
     assert r.answer is None and r.abstain_reason.startswith("文件") and 0 < r.confidence < 1
     typed = searcher.search("嘉兴给来嘉工作、首次购房的博士多少购房补助?")

@@ -229,7 +229,7 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
     if trained is not None and analysis.answer_type in TYPED:
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
-        span = trained_span(analysis, first, evidence.headers[chosen[0]], trained) or span
+        span = trained_span(analysis, first, evidence.headers[chosen[0]], evidence.match_terms, trained) or span
     return Verdict(Answer(
         text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
         char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
@@ -271,10 +271,27 @@ def read_trained(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderMo
         span=span, answer_type=analysis.answer_type), None, float(confidence))
 
 
-def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[str, str], trained) -> Span | None:
-    """The span the trained reader's span head binds in the answer sentence."""
-    reading = trained.read(analysis.question, [(sentence.text, *header)])[0]
-    return _bound_span(sentence, reading.span, analysis.answer_type) if reading.span else None
+def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[str, str], terms: list[str],
+                 trained) -> Span | None:
+    """The candidate of the asked type that the trained span head scores highest, less a penalty
+    for its distance from the question's words (trained.config.span_nearness per 10 characters)."""
+    found = span_candidates(sentence, analysis)
+    if not found:
+        return None
+    scores = trained.span_scores(analysis.question, (sentence.text, *header), found)
+    anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]
+    penalty, clause = trained.config.span_nearness, trained.config.span_clause
+    lowered = sentence.text.lower()
+
+    def score(k: int) -> float:
+        start, _ = found[k]
+        # the clause that holds a value names what it is for (本科…5000元,硕士…1万元): the question's
+        # words in the value's own clause bind it to the asked qualifier
+        opening = max(lowered.rfind(p, 0, start) for p in ",，;；、。:：") + 1
+        own = sum(len(t) for t in terms if t in lowered[opening:start])
+        return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * own
+
+    return _as_span(sentence, *found[max(range(len(found)), key=score)])
 
 
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
@@ -452,9 +469,9 @@ def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | No
     return None
 
 
-def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
-    """The exact answer inside the sentence: the amount, date, name or title nearest the
-    question's words that the question does not itself contain."""
+def span_candidates(sentence: Sentence, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
+    """Where an answer of the asked type can stand in the sentence (offsets inside it): the
+    amounts, dates, names or titles that the question does not itself contain."""
     kind = analysis.answer_type
     text = sentence.text
     given = set(analysis.names) | set(analysis.terms)
@@ -464,23 +481,35 @@ def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str
         unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
         if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
             found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
-    else:
-        found = []
-        pos = 0
-        for word, flag in tag(text):
-            start, pos = pos, pos + len(word)
-            if word in given or len(word) < 2:
-                continue
-            if (kind == "person" and flag == "nr") or (kind == "place" and flag == "ns") or \
-                    (kind == "organization" and (flag == "nt" or (flag.startswith("n") and is_org_name(word)))):
-                found.append((start, pos))
+        return found
+    found = []
+    pos = 0
+    for word, flag in tag(text):
+        start, pos = pos, pos + len(word)
+        if word in given or len(word) < 2:
+            continue
+        if (kind == "person" and flag == "nr") or (kind == "place" and flag == "ns") or \
+                (kind == "organization" and (flag == "nt" or (flag.startswith("n") and is_org_name(word)))):
+            found.append((start, pos))
+    return found
+
+
+def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
+    """The exact answer inside the sentence: the candidate nearest the question's words."""
+    found = span_candidates(sentence, analysis)
     if not found:
         return None
-    anchors = [i for t in terms for i in _find_all(text.lower(), t)]
-    start, end = min(found, key=lambda se: _distance(se, anchors))
-    while start < end and text[start].isspace():
-        start += 1
-    return Span(text[start:end].strip(), sentence.char_start + start, sentence.char_start + start + len(text[start:end].strip()))
+    anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]
+    return _as_span(sentence, *min(found, key=lambda se: _distance(se, anchors)))
+
+
+def _as_span(sentence: Sentence, start: int, end: int) -> Span | None:
+    text = sentence.text[start:end]
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    if not text:
+        return None
+    return Span(text, sentence.char_start + start + lead, sentence.char_start + start + lead + len(text))
 
 
 # ---------------------------------------------------------------- helpers

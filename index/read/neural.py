@@ -53,6 +53,8 @@ class ReaderConfig:
     # the span (what dev supports today: the stacked answer probability weighs the reader's logit at 0.05);
     # "decide": the trained reader (stacked with the feature logit) picks and decides too
     role: str = "span"
+    span_nearness: float = 0.0  # penalty per 10 characters from the question's words when binding a span
+    span_clause: float = 0.0  # bonus per character of the question's words in the value's own clause
 
     @classmethod
     def load(cls, folder: Path = WEIGHTS_DIR) -> "ReaderConfig":
@@ -132,10 +134,11 @@ def load_trained(model_dir: Path, folder: Path = WEIGHTS_DIR):
 
 
 def weights_fingerprint(folder: Path = WEIGHTS_DIR) -> str:
-    h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
-    for name in (CONFIG, ADAPTER):
-        path = folder / name
-        h.update(path.read_bytes() if path.exists() else b"")
+    """What the exported graph depends on: the adapter and the architecture (not the thresholds)."""
+    cfg = ReaderConfig.load(folder)
+    h = hashlib.sha256(f"format {EXPORT_FORMAT} layers {cfg.layers} r {cfg.lora_r} alpha {cfg.lora_alpha}".encode())
+    path = folder / ADAPTER
+    h.update(path.read_bytes() if path.exists() else b"")
     return h.hexdigest()[:16]
 
 
@@ -275,6 +278,19 @@ class NeuralReader:
         """The reader's logit stacked with the feature model's (weights fitted on dev)."""
         a, b, c = self.config.stack
         return float(1 / (1 + np.exp(-(a * reading.logit + b * feature_logit + c))))
+
+    def span_scores(self, question: str, candidate: tuple[str, str, str], spans: list[tuple[int, int]]) -> list[float]:
+        """The span head's score (start + end logit) of each character span of the candidate sentence."""
+        sentence = candidate[0]
+        ids, mask, encodings = self.pairs.encode(question, [second_text(*candidate)])
+        _, start, end = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        enc = encodings[0]
+        tokens = PairEncoder.sentence_tokens(enc, len(sentence))
+        out = []
+        for a, b in spans:
+            inside = [t for t in tokens if enc.offsets[t][1] > a and enc.offsets[t][0] < b]
+            out.append(float(start[0][inside[0]] + end[0][inside[-1]]) if inside else -np.inf)
+        return out
 
     def read(self, question: str, candidates: list[tuple[str, str, str]]) -> list[Reading]:
         """candidates: (sentence, title, section). One Reading each, in order."""
