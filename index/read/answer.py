@@ -304,12 +304,7 @@ def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | 
         overlaps = [o for o in overlaps if o[0] > 0]
         if overlaps:
             _, start, end = max(overlaps)
-    text = sentence.text[start:end]
-    lead = len(text) - len(text.lstrip())
-    text = text.strip()
-    if not text:
-        return None
-    return Span(text, sentence.char_start + start + lead, sentence.char_start + start + lead + len(text))
+    return _as_span(sentence, start, end)
 
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
