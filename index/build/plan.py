@@ -28,7 +28,7 @@ from index.text.names import tag
 from index.text.tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 2  # 2: sentence evidence
+FORMAT_VERSION = 3  # 2: sentence evidence; 3: sentence kinds from the longest-unit amount pattern
 TRANSLATION_VERSION = "cc-cedict+glossary-3"  # builds hold their English mapping (translation.json)
 
 

@@ -22,7 +22,9 @@ from index.backends import SentenceEvidence
 from index.build.sentences import DATE, QUANTITY, TITLE, Sentence
 from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
-from index.text.names import is_org_name, name_variants, tag
+from index.text.names import name_variants, tag
+
+from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
 PASSAGES_CONSIDERED = 5
@@ -36,8 +38,6 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
                    "type_near", "names_passage", "dense", "chinese", "no_span")
-# The measure word a how-many question counts in (多少场, 几名, 多少亩).
-QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -275,7 +275,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
                  trained) -> Span | None:
     """The candidate of the asked type that the trained span head scores highest, less a penalty
     for its distance from the question's words (trained.config.span_nearness per 10 characters)."""
-    found = span_candidates(sentence, analysis)
+    found = span_candidates(sentence.text, analysis)
     if not found:
         return None
     scores = trained.span_scores(analysis.question, (sentence.text, *header), found)
@@ -464,34 +464,9 @@ def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | No
     return None
 
 
-def span_candidates(sentence: Sentence, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
-    """Where an answer of the asked type can stand in the sentence (offsets inside it): the
-    amounts, dates, names or titles that the question does not itself contain."""
-    kind = analysis.answer_type
-    text = sentence.text
-    given = set(analysis.names) | set(analysis.terms)
-    if kind in ("quantity", "date", "title"):
-        pattern = {"quantity": QUANTITY, "date": DATE, "title": TITLE}[kind]
-        found = [(m.start(), m.end()) for m in pattern.finditer(text) if m.group().strip() not in given]
-        unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
-        if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
-            found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
-        return found
-    found = []
-    pos = 0
-    for word, flag in tag(text):
-        start, pos = pos, pos + len(word)
-        if word in given or len(word) < 2:
-            continue
-        if (kind == "person" and flag == "nr") or (kind == "place" and flag == "ns") or \
-                (kind == "organization" and (flag == "nt" or (flag.startswith("n") and is_org_name(word)))):
-            found.append((start, pos))
-    return found
-
-
 def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
     """The exact answer inside the sentence: the candidate nearest the question's words."""
-    found = span_candidates(sentence, analysis)
+    found = span_candidates(sentence.text, analysis)
     if not found:
         return None
     anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]

@@ -1,0 +1,132 @@
+"""Where an answer of the asked type can stand in a sentence, and how far it reaches.
+
+A figure keeps the words that bound it (最高8万元, 2500名以上, 约120名, 10个工作日内, 1000元/月) and
+a range stays whole (2022-2025年, 27-58分); a year is a date, not an amount; a value the question
+itself states is never the answer. An organisation is the whole name (浙江大学公共管理学院, not
+浙江大学), a person the whole name even when the tagger splits off the surname (马|春雷).
+"""
+from __future__ import annotations
+
+import re
+
+from index.build.sentences import DATE, QUANTITY, TITLE
+from index.query.question import QuestionAnalysis
+from index.text.names import is_org_name, tag
+
+# The measure word a how-many question counts in (多少场, 几名, 多少亩).
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
+# Limits and approximations that belong to the figure they bound, longest first.
+BOUND_BEFORE = ("不超过", "不少于", "不低于", "不高于", "不足", "不到", "至少", "至多", "最高", "最多", "最低", "最少",
+                "超过", "人均", "约", "近", "逾")
+BOUND_AFTER = ("及以上", "及以下", "以上", "以下", "以内", "之内", "左右", "内", "多", "余",
+               "/月", "/年", "/人", "/天", "/次", "/平方米")
+MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
+_RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
+_YEAR = re.compile(r"(?:19|20)\d{2}\s*年")
+_NOUNISH = ("n", "j", "b", "vn", "an", "nz", "nt", "ns", "l")  # parts of a name: nouns, abbreviations, attributes
+_MAX_NAME = 24
+_PARENT = re.compile(r"(?:大学|政府|集团)$")  # names whose units follow them: 浙江大学公共管理学院
+_UNIT_END = re.compile(r"(?:部|委|办|会|院|所|厅|处|室|中心|站)$")  # 组织部和…: two bodies, not one name
+
+
+def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
+    """(start, end) offsets in `text` where an answer of the asked type can stand."""
+    kind = analysis.answer_type
+    if kind in ("quantity", "date"):
+        return _values(text, analysis)
+    if kind == "title":
+        return [(m.start(), m.end()) for m in TITLE.finditer(text) if m.group() not in analysis.question]
+    given = set(analysis.names) | set(analysis.terms)
+    if kind == "organization":
+        return [se for se in _organisations(text) if text[se[0]:se[1]] not in given]
+    found, pos = [], 0
+    tokens = [(w, f) for w, f in tag(text)]
+    for n, (word, flag) in enumerate(tokens):
+        start, pos = pos, pos + len(word)
+        if word in given or len(word) < 2:
+            continue
+        if kind == "person" and flag == "nr":
+            before = tokens[n - 1] if n else None
+            # the tagger splits a three-character name into surname and given name (马|春雷)
+            if before and len(before[0]) == 1 and len(word) == 2 and before[1] in ("n", "nr", "ng", "nrt"):
+                start -= 1
+            found.append((start, pos))
+        elif kind == "place" and flag == "ns":
+            found.append((start, pos))
+    return found
+
+
+def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
+    """Amounts or dates with their bounds and ranges, less the ones the question states."""
+    kind = analysis.answer_type
+    asked = _squeeze(analysis.question)
+    found = []
+    for m in (QUANTITY if kind == "quantity" else DATE).finditer(text):
+        core = m.group().strip()
+        if kind == "quantity" and _YEAR.fullmatch(core):
+            continue  # 2025年 in a sentence about amounts is when, not how much
+        if text.startswith("性", m.end()):
+            continue  # 一次性 is "one-off", not a count
+        if _squeeze(core) in asked:
+            continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
+        found.append(_widen(text, m.start(), m.end()))
+    unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
+    if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
+        found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
+    return list(dict.fromkeys(found))
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """The value with the range it closes and the bounds around it, within MAX_BOUND characters."""
+    ranged = _RANGE_BEFORE.search(text, max(0, start - 12), start)
+    if ranged and ranged.end() == start:
+        start = ranged.start()
+    after = next((w for w in BOUND_AFTER if text.startswith(w, end)), "")
+    room = MAX_BOUND - len(after)
+    before = next((w for w in BOUND_BEFORE if len(w) <= room and text.endswith(w, 0, start)), "")
+    return start - len(before), end + len(after)
+
+
+def _organisations(text: str) -> list[tuple[int, int]]:
+    """Whole organisation names: a run of nouns and attributes ending in an organisation's suffix
+    (省|发展|改革|部门, 浙江大学|公共|管理|学院), or a word the tagger knows as one."""
+    tokens, pos = [], 0
+    for word, flag in tag(text):
+        tokens.append((pos, pos + len(word), word, flag))
+        pos += len(word)
+    found = []
+    for n, (start, end, word, flag) in enumerate(tokens):
+        if not _ends_name(word, flag):
+            continue
+        first = n
+        while first > 0 and end - tokens[first - 1][0] <= _MAX_NAME and _joins(tokens, first - 1):
+            first -= 1
+        # the longest run that still reads as a name (is_org_name: three characters and a suffix)
+        for k in range(first, n + 1):
+            if is_org_name(text[tokens[k][0]:end]) or (k == n and flag == "nt"):
+                found.append((tokens[k][0], end))
+                break
+    # names inside a longer name are not candidates of their own
+    return [se for se in found if not any(o != se and o[0] <= se[0] and se[1] <= o[1] for o in found)]
+
+
+def _ends_name(word: str, flag: str) -> bool:
+    """The word ends an organisation's name: a known one, or a suffix (局, 学院, 部门, 研究院)."""
+    return flag == "nt" or (flag.startswith("n") and is_org_name(word)) or \
+        (len(word) <= 3 and is_org_name("机构" + word))
+
+
+def _joins(tokens: list[tuple[int, int, str, str]], k: int) -> bool:
+    """Token k belongs to the name that follows it: a noun or attribute that does not end a name
+    of its own (two names side by side stay two), or the 和 inside 住房和城乡建设局."""
+    _, _, word, flag = tokens[k]
+    if word == "和":
+        left = tokens[k - 1] if k > 0 else None
+        return left is not None and left[3].startswith("n") and tokens[k + 1][3].startswith("n") \
+            and not _ends_name(left[2], left[3]) and not _UNIT_END.search(left[2])
+    # a parent keeps its units (浙江大学|公共管理学院); other names side by side stay two
+    return flag.startswith(_NOUNISH) and (not _ends_name(word, flag) or _PARENT.search(word) is not None)
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)

@@ -1,0 +1,45 @@
+"""Where an answer can stand in a sentence and how far it reaches (index/read/spans.py)."""
+import pytest
+
+from index.query import analyze
+from index.read.spans import span_candidates
+
+
+def spans(text: str, question: str) -> list[str]:
+    return [text[s:e] for s, e in span_candidates(text, analyze(question))]
+
+
+@pytest.mark.parametrize("text, question, expected", [
+    # the longest unit, not the first that fits
+    ("见习单位按每人每月1800元的标准获得补贴,最长12个月。", "见习补贴最长能领几个月?", ["12个月"]),
+    ("符合条件的,10个工作日内办结。", "审批要多长时间?", ["10个工作日内"]),
+    # the bounds of a figure belong to it
+    ("购房补贴最高8万元,约120名人才受益。", "购房补贴最多能拿多少?", ["最高8万元", "约120名"]),
+    ("力争新引进青年人才2500名以上。", "力争新引进多少青年人才?", ["2500名以上"]),
+    ("租房补贴1000元/月。", "租房补贴是多少?", ["1000元/月"]),
+    # 一次性 is not a count, and a year is not an amount
+    ("硕士毕业生每人一次性补贴1万元。", "给硕士的就业补贴是多少?", ["1万元"]),
+    ("到2025年,人才总量增长到100万人。", "人才总量要增长到多少?", ["100万人"]),
+    # the question's own figure is never its answer
+    ("带动就业5人以上的,再给予2万元奖励。", "带动就业5人以上的还能再拿多少奖励?", ["2万元"]),
+])
+def test_amounts_reach_their_units_and_bounds(text, question, expected):
+    assert spans(text, question) == expected
+
+
+def test_a_span_of_years_stays_whole():
+    assert spans("《行动方案》的实施期为2022-2025年。", "行动方案的实施期是什么时候?") == ["2022-2025年"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("由区工业和信息化局负责解释。", ["区工业和信息化局"]),
+    ("由浙江大学公共管理学院牵头。", ["浙江大学公共管理学院"]),
+    ("澄湖县科学技术局会同县财政局组织实施。", ["澄湖县科学技术局", "会同县财政局"]),
+    ("负责统筹协调工作的是省发展改革部门。", ["省发展改革部门"]),
+])
+def test_organisations_are_whole_names(text, expected):
+    assert spans(text, "由哪个部门负责?") == expected
+
+
+def test_a_surname_the_tagger_split_off_stays_with_the_name():
+    assert spans("本报讯(记者马春雷)报道", "这篇报道的记者是谁?") == ["马春雷"]
