@@ -2,6 +2,7 @@
 
     python -m eval run [--split test|dev|all] [--url http://127.0.0.1:8000] [--no-ablations] [--no-report]
     python -m eval fit-reader     fit the feature reader (weights, confidence thresholds) on the dev split
+    python -m eval fit-answerability  fit the answerability model on the training questions (cut on dev)
     python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
@@ -124,6 +125,14 @@ def cmd_gate(args) -> int:
     return gate(summarize(results), "test")
 
 
+def cmd_fit_answerability(args) -> int:
+    """Fit the answerability model on the training questions, its cut on the dev split."""
+    from . import answerability
+
+    answerability.fit()
+    return 0
+
+
 def cmd_fit_reader(args) -> int:
     """Fit the reader's weights, thresholds and extension ratio on the dev split."""
     from . import reader_fit
@@ -186,6 +195,7 @@ def main(argv=None) -> int:
     sub.add_parser("gate")
     sub.add_parser("heldout")
     sub.add_parser("fit-reader")
+    sub.add_parser("fit-answerability")
     p = sub.add_parser("train-reader")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=13)
@@ -194,7 +204,7 @@ def main(argv=None) -> int:
     sub.add_parser("followups")
     sub.add_parser("citations")
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
+    return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "fit-answerability": cmd_fit_answerability, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
             "citations": cmd_citations}[args.command](args)
 
 

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from index.build.sentences import QUANTITY
-from index.read.answer import CLAUSES, NOT_CATEGORY_HEADS
+from index.read.qualifiers import CLAUSES, NOT_CATEGORY_HEADS
 from index.text import tag
 
 from .trainset import TRAIN_DIR, Record, answerable_elsewhere, corpus_texts, invented_paths

@@ -24,6 +24,7 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
+from .qualifiers import QUALIFIER_FEATURES, missing_qualifier, qualifier_features, siblings
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -37,7 +38,7 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
-                   "type_near", "names_passage", "dense", "chinese", "no_span")
+                   "type_near", "names_passage", "dense", "chinese", "no_span") + QUALIFIER_FEATURES
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -307,54 +308,11 @@ def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | 
     return _as_span(sentence, start, end)
 
 
-# Parts of speech of the words that pin a question down (names, nouns, numbers, times).
-_QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
-NOT_CATEGORY_HEADS = ("v", "p", "u", "c", "d", "x", "m")  # verbs, prepositions, particles, numbers: not a category
-CLAUSES = re.compile(r"[,，、;；]")
-_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+[届次期批轮]|首[次届期批轮]")
-_YEARISH = re.compile(r"(?:19|20)\d{2}年?")
-
-
-def missing_qualifier(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str | None:
-    """The question's word that pins it down and that the best candidate's passage (with its
-    title and section) does not hold: the constraint a refusal names."""
-    context = evidence.contexts[best].lower() if evidence.contexts else evidence.sentences[best].text.lower()
-    everywhere = " ".join(evidence.contexts).lower()
-    words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(_QUALIFIER_FLAGS)]
-    words += [c for c in analysis.constraints if c not in words]
-    absent = [w for w in words if w.lower() not in context and w.lower() not in ("多少", "哪些", "什么")]
-    if not absent:
-        return None
-    # one the retrieved passages never mention at all first, then the longest
-    word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
-    year = re.search(re.escape(word) + r"\s*年", analysis.question) if word.isdigit() else None
-    return word + "年" if year else word
-
-
-def siblings(word: str, sentence: str) -> list[str]:
-    """The values of the same slot that the sentence does give (本科、硕士、博士 for 博士后;
-    2020年、2025年 for 2030年), for a refusal that says what the document lists instead."""
-    if _YEARISH.fullmatch(word) or _YEARISH.match(word):
-        found = [m.group() for m in _YEARISH.finditer(sentence)]
-    elif _ORDINAL.search(word):
-        found = [m.group() for m in _ORDINAL.finditer(sentence)]
-    else:
-        # clause-initial nouns followed by the same word: 本科毕业生…,硕士毕业生…,博士毕业生…
-        heads: dict[str, list[str]] = {}
-        for clause in CLAUSES.split(sentence):
-            tagged = [(w, f) for w, f in tag(clause.strip()) if w.strip()]
-            if len(tagged) >= 2 and not tagged[0][1].startswith(NOT_CATEGORY_HEADS) and len(tagged[0][0]) >= 2:
-                heads.setdefault(tagged[1][0], []).append(tagged[0][0])
-        found = max(heads.values(), key=len, default=[])
-        found = found if len(found) >= 2 else []
-    return [w for w in dict.fromkeys(found) if w != word]
-
-
 def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, span: Span | None = None) -> str:
     """A refusal that names what is missing, and what the documents give instead when they list it
     (without a missing word: the kind of answer the best sentence lacks)."""
     zh = analysis.is_chinese
-    word = missing_qualifier(analysis, evidence, best)
+    word = missing_qualifier(analysis, _context_of(evidence, best), " ".join(evidence.contexts))
     if word is None:
         return _weak_reason(analysis, evidence, span)
     others = siblings(word, evidence.sentences[best].text)
@@ -421,6 +379,8 @@ def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, c
         evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
         # a typed question whose answer holds no amount/date/name beyond what the question says
         float(analysis.answer_type in TYPED and span is None),
+        *qualifier_features(analysis, _context_of(evidence, best), " ".join(evidence.contexts),
+                            evidence.sentences[best].text),
     ])
 
 
@@ -483,6 +443,10 @@ def _as_span(sentence: Sentence, start: int, end: int) -> Span | None:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _context_of(evidence: Evidence, best: int) -> str:
+    return evidence.contexts[best] if evidence.contexts else evidence.sentences[best].text
 
 
 def _is_top(values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,93 @@
+"""The question's qualifiers (a category of person, a place, a year, an edition, an indicator) held
+against the answer's passage: which one the passage lacks, what it lists in its place, and the
+signs that the passage answers a neighbouring question (博士 for 博士后, 2025年 for 2030年, 首次 for
+第二次) rather than this one. The answerability model reads QUALIFIER_FEATURES; a refusal names the
+missing qualifier and its siblings."""
+from __future__ import annotations
+
+import re
+
+from index.query.question import QuestionAnalysis
+from index.text.names import is_place_name, tag
+
+# Parts of speech of the words that pin a question down (names, nouns, numbers, times).
+QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
+CONTENT_FLAGS = ("n", "j", "vn", "an", "b", "eng", "m", "t", "q")
+NOT_CATEGORY_HEADS = ("v", "p", "u", "c", "d", "x", "m")  # verbs, prepositions, particles, numbers: not a category
+CLAUSES = re.compile(r"[,，、;；]")
+ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+[届次期批轮条个项]|首[次届期批轮个]")
+YEARISH = re.compile(r"(?:19|20)\d{2}年?")
+_YEAR = re.compile(r"(?:19|20)\d{2}")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_ASKING = ("多少", "哪些", "什么")
+
+QUALIFIER_FEATURES = ("qualifier_missing", "qualifier_listed", "qualifier_nowhere", "qualifier_length",
+                      "year_conflict", "ordinal_conflict", "number_missing", "place_conflict", "qualifier_narrower",
+                      "qualifier_sibling", "absent_share")
+
+
+def missing_qualifier(analysis: QuestionAnalysis, context: str, everywhere: str) -> str | None:
+    """The question's word that pins it down and that `context` (the answer's passage with its
+    title and section) does not hold: one `everywhere` (all retrieved passages) never mentions
+    first, then the longest."""
+    context, everywhere = context.lower(), everywhere.lower()
+    words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(QUALIFIER_FLAGS)]
+    words += [c for c in analysis.constraints if c not in words]
+    absent = [w for w in words if w.lower() not in context and w.lower() not in _ASKING]
+    if not absent:
+        return None
+    word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
+    year = re.search(re.escape(word) + r"\s*年", analysis.question) if word.isdigit() else None
+    return word + "年" if year else word
+
+
+def siblings(word: str, sentence: str) -> list[str]:
+    """The values of the same slot that the sentence does give (本科、硕士、博士 for 博士后;
+    2020年、2025年 for 2030年), for a refusal that says what the document lists instead."""
+    if YEARISH.fullmatch(word) or YEARISH.match(word):
+        found = [m.group() for m in YEARISH.finditer(sentence)]
+    elif ORDINAL.search(word):
+        found = [m.group() for m in ORDINAL.finditer(sentence)]
+    else:
+        # clause-initial nouns followed by the same word: 本科毕业生…,硕士毕业生…,博士毕业生…
+        heads: dict[str, list[str]] = {}
+        for clause in CLAUSES.split(sentence):
+            tagged = [(w, f) for w, f in tag(clause.strip()) if w.strip()]
+            if len(tagged) >= 2 and not tagged[0][1].startswith(NOT_CATEGORY_HEADS) and len(tagged[0][0]) >= 2:
+                heads.setdefault(tagged[1][0], []).append(tagged[0][0])
+        found = max(heads.values(), key=len, default=[])
+        found = found if len(found) >= 2 else []
+    return [w for w in dict.fromkeys(found) if w != word]
+
+
+def qualifier_features(analysis: QuestionAnalysis, context: str, everywhere: str, sentence: str) -> list[float]:
+    """QUALIFIER_FEATURES of an answer: its passage `context`, all passages `everywhere`, its `sentence`."""
+    question = analysis.question
+    word = missing_qualifier(analysis, context, everywhere)
+    lowered = context.lower()
+    asked = [(w, f) for w, f in tag(question) if len(w) >= 2 and f.startswith(CONTENT_FLAGS) and w not in _ASKING]
+    given = [(w, f) for w, f in tag(context) if len(w) >= 2]
+    absent = [(w, f) for w, f in asked if w.lower() not in lowered]
+    q_years, c_years = set(_YEAR.findall(question)), set(_YEAR.findall(context))
+    q_ords, c_ords = set(ORDINAL.findall(question)), set(ORDINAL.findall(context))
+    q_numbers = {n for n in _NUMBER.findall(question) if not _YEAR.fullmatch(n)}
+
+    def is_place(w: str, f: str) -> bool:
+        return f == "ns" or is_place_name(w)
+
+    return [
+        float(word is not None),
+        float(bool(word) and bool(siblings(word, sentence))),
+        float(bool(word) and word.lower() not in everywhere.lower()),
+        min(len(word or ""), 6) / 6,
+        # the passage has a year, an edition or a place of its own where the question's is missing
+        float(bool(q_years - c_years) and bool(c_years - q_years)),
+        float(bool(q_ords - c_ords) and bool(c_ords - q_ords)),
+        float(bool(q_numbers - set(_NUMBER.findall(context)))),
+        float(any(is_place(w, f) for w, f in absent) and any(is_place(v, g) and v not in question for v, g in given)),
+        # the question asks for a narrower kind than the passage names (博士后 where it says 博士)
+        float(any(v in w and v != w for w, _ in absent for v, _ in given)),
+        # a word of the same kind, sharing characters, stands where the question's is missing (大专生/本科生)
+        float(any(set(w) & set(v) and v not in question and f == g for w, f in absent for v, g in given)),
+        len(absent) / max(len(asked), 1),
+    ]

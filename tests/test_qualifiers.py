@@ -1,0 +1,57 @@
+"""The question's qualifiers held against the answer's passage (index/read/qualifiers.py), and the
+answerability model fitted on the training questions (eval/answerability.py)."""
+import numpy as np
+import pytest
+
+from eval.answerability import threshold
+from index.query import analyze
+from index.read import ANSWER_FEATURES, QUALIFIER_FEATURES, ReaderModel, qualifier_features
+
+SUBSIDY = "本科毕业生每人一次性补贴5000元,硕士毕业生每人一次性补贴1万元,博士毕业生每人一次性补贴2万元。"
+CONTEXT = "某市高校毕业生就业创业补贴办法\n第三条 就业补贴\n" + SUBSIDY
+
+
+def features(question: str, context: str = CONTEXT, sentence: str = SUBSIDY) -> dict[str, float]:
+    return dict(zip(QUALIFIER_FEATURES, qualifier_features(analyze(question), context, context, sentence)))
+
+
+def test_a_question_the_passage_answers_raises_no_flag():
+    f = features("某市给硕士毕业生的一次性就业补贴是多少?")
+    assert f["qualifier_missing"] == 0 and f["qualifier_narrower"] == 0 and f["absent_share"] == 0
+
+
+def test_a_narrower_category_is_flagged_with_what_the_passage_lists():
+    f = features("某市给博士后的一次性就业补贴是多少?")
+    assert f["qualifier_missing"] == 1
+    assert f["qualifier_listed"] == 1  # 本科、硕士、博士 stand where 博士后 would
+    assert f["qualifier_narrower"] == 1  # 博士后 is narrower than the 博士 the passage names
+
+
+@pytest.mark.parametrize("question, flag", [
+    ("到2030年人才总量要达到多少?", "year_conflict"),
+    ("第二次创办企业的能拿多少补贴?", "ordinal_conflict"),
+])
+def test_a_neighbouring_year_or_edition_is_a_conflict(question, flag):
+    context = "到2025年,人才总量达到10万人。首次创办企业的,给予一次性创业补贴3万元。"
+    assert features(question, context, context)[flag] == 1
+    # and the question the passage does answer raises neither
+    fixed = question.replace("2030", "2025").replace("第二次", "首次")
+    assert features(fixed, context, context)[flag] == 0
+
+
+def test_the_shipped_answerability_reads_every_feature():
+    model = ReaderModel.load()
+    assert len(model.answer_weights) == len(ANSWER_FEATURES)
+    assert set(QUALIFIER_FEATURES) <= set(ANSWER_FEATURES)
+    # fitted on the training questions: the qualifier flags weigh against answering
+    weights = dict(zip(ANSWER_FEATURES, model.answer_weights))
+    assert weights["absent_share"] < 0
+
+
+def test_the_cut_answers_the_share_asked_counting_early_refusals():
+    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+    answerable = np.array([1, 1, 1, 1, 0, 0])
+    # 4 answerable reach the model, 1 more was refused before it: to answer 0.8 of 5, keep all 4
+    assert threshold(probs, answerable, 5, 0.8) == pytest.approx(0.6 - 1e-6)
+    # to answer 0.6 of 5 (3), the lowest may go
+    assert threshold(probs, answerable, 5, 0.6) == pytest.approx(0.7 - 1e-6)
