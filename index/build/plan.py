@@ -73,7 +73,7 @@ def build_config(settings: Settings) -> dict:
         "format": FORMAT_VERSION,
         "model": model_fingerprint(settings.model_dir),
         "chunk": asdict(settings.chunk),
-        "userdict": settings.use_userdict,
+        "userdict": settings.userdict,
         "index_context": settings.index_context,
         "translation": TRANSLATION_VERSION,
     }
@@ -194,7 +194,7 @@ def run_plan(docs: list[CleanDocument], settings: Settings, encoder: Encoder, wr
         passages = chunk_corpus(docs, settings.chunk)
         texts = [index_text(p, settings.index_context) for p in passages]
     with stage("tokenize (jieba)", timings):
-        tokenizer = Tokenizer(build_userdict([d.text for d in docs]) if settings.use_userdict else [])
+        tokenizer = Tokenizer(build_userdict([d.text for d in docs]) if settings.userdict else [])
     writer.documents(docs, passages, texts, tokenizer)
     splitter = SentenceSplitter(tokenizer.userdict, sentence_id)
 

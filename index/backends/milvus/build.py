@@ -157,7 +157,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
 
     t = time.perf_counter()
     if encoder is None:
-        encoder = Encoder(settings.model_dir)
+        encoder = Encoder.of(settings)
     timings["load model"] = round(time.perf_counter() - t, 3)
 
     writer = RowWriter(store, cols, encoder.dim, entry_of, timings)
@@ -214,7 +214,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
 
 def status(settings: Settings) -> int:
     """`python -m index status` on Milvus: the current build and whether it is stale; 0 when up to date."""
-    cfg = MilvusConfig.from_env()
+    cfg = MilvusConfig.from_settings(settings)
     store = MilvusStore(cfg)
     try:
         current, reasons = up_to_date(store, settings)
