@@ -188,7 +188,8 @@ def run_plan(docs: list[CleanDocument], settings: Settings, encoder: Encoder, wr
     """The build plan, one for every backend: chunk -> tokenize -> (the writer's documents and terms) ->
     encode passages -> split and type sentences -> encode sentences -> write. Without `resume` it runs
     as one batch in memory, reusing the vectors in `vector_cache` (index text -> vector, same model)
-    and adding the new ones; `on_progress(stage, done, total)` hears how the encoding goes.
+    and adding the new ones; `on_progress(stage, done, total)` hears how the encoding goes. With `resume`,
+    `docs` is emptied once the writer has them: the encode stage holds no corpus in memory.
     `sentence_id(source, start, end)` names sentences (None: numbered as met)."""
     with stage("chunk", timings):
         passages = chunk_corpus(docs, settings.chunk)
@@ -225,6 +226,7 @@ def run_plan(docs: list[CleanDocument], settings: Settings, encoder: Encoder, wr
         write_records(resume.records, zip(passages, texts))
         resume.checkpoint.save({**resume.checkpoint.load(), **resume.state, "records": total})
     del passages, texts  # the encode stage streams from the work file
+    docs.clear()
     done = int(saved.get("done", 0)) if saved.get("total") == total else 0
     if done:  # the sentences before the first resumed passage's are in the passage before it
         splitter.split([next(read_records(resume.records, skip=done - 1))[0]])

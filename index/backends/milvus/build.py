@@ -163,7 +163,6 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     writer = RowWriter(store, cols, encoder.dim, entry_of, timings)
     stats = run_plan(docs, settings, encoder, writer, timings, sentence_id=lambda source, s, e: sentence_sid(source, s, e, 0),
                      resume=Resume(work / "passages.jsonl", checkpoint, cfg.batch, {"tag": tag}), progress=progress)
-    del docs
     timings["encode and write passages"] = round(stats.seconds, 3)
     n_docs, n_passages, df, userdict = writer.n_docs, writer.n_passages, writer.df, writer.userdict
     t = time.perf_counter()
