@@ -322,15 +322,15 @@ def test_index_missing_is_503_naming_the_build_command(tmp_path):
 # ---------------------------------------------------------------- admin
 
 
-def test_reload_needs_the_token(client, settings, monkeypatch):
-    # The app answers with the settings it holds (app.state.settings, made at start): the test gives it its own.
-    monkeypatch.setattr(client.app.state, "settings", settings.replace(admin_token=""))
-    assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": ""}), 403)  # disabled when unset
-    monkeypatch.setattr(client.app.state, "settings", settings.replace(admin_token="s3cret-token"))
-    assert_plain_error(client.post("/api/admin/reload"), 403)
-    assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": "wrong"}), 403)
-    r = client.post("/api/admin/reload", headers={"X-Admin-Token": "s3cret-token"})
-    assert r.status_code == 200 and r.json()["index_loaded"]
+def test_reload_needs_the_token(settings):
+    # The token is a setting the app is made with (read once at start): each app here gets its own settings.
+    unset = TestClient(create_app(settings.replace(admin_token="")))  # no lifespan: a 403 needs no index
+    assert_plain_error(unset.post("/api/admin/reload", headers={"X-Admin-Token": ""}), 403)  # disabled when unset
+    with TestClient(create_app(settings.replace(admin_token="s3cret-token"))) as client:
+        assert_plain_error(client.post("/api/admin/reload"), 403)
+        assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": "wrong"}), 403)
+        r = client.post("/api/admin/reload", headers={"X-Admin-Token": "s3cret-token"})
+        assert r.status_code == 200 and r.json()["index_loaded"]
 
 
 # ---------------------------------------------------------------- headers, CORS, request ids
