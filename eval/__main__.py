@@ -97,7 +97,7 @@ def _searcher(settings: Settings):
     from .run import QueryCache
 
     # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI)
-    return Searcher(open_backend(settings), QueryCache(Encoder(settings.model_dir)), settings)
+    return Searcher(open_backend(settings), QueryCache(Encoder.of(settings)), settings)
 
 
 def gate(hybrid: dict, split: str) -> int:
@@ -144,7 +144,7 @@ def cmd_fit_reader(args) -> int:
 
     from .run import QueryCache
 
-    searcher = Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings, reader=reader_fit.placeholder())
+    searcher = Searcher(load(settings), QueryCache(Encoder.of(settings)), settings, reader=reader_fit.placeholder())
     model, info = reader_fit.fit(searcher, load_qa())
     reader_fit.write(model, info)
     print(json.dumps(info, indent=1, ensure_ascii=False))

@@ -74,19 +74,19 @@ def run_ablations(searcher: Searcher, settings: Settings, docs: list[CleanDocume
     base = score("baseline (hybrid, defaults)", settings)
     f = settings.fusion
     for k in (10, 30, 100):
-        score(f"RRF k={k}", replace(settings, fusion=replace(f, k=k)), parts=base)
+        score(f"RRF k={k}", settings.replace(fusion=replace(f, k=k)), parts=base)
     for wb, wd in ((0.5, 1.0), (1.0, 0.5), (2.0, 1.0)):
-        score(f"RRF weights bm25 {wb} : dense {wd}", replace(settings, fusion=replace(f, bm25_weight=wb, dense_weight=wd)), parts=base)
-    score("RRF without coverage weighting", replace(settings, fusion=replace(f, coverage_weighting=False)), parts=base)
-    no_s2b = replace(settings, fusion=replace(f, sentence_dense=False))
+        score(f"RRF weights bm25 {wb} : dense {wd}", settings.replace(fusion=replace(f, bm25_weight=wb, dense_weight=wd)), parts=base)
+    score("RRF without coverage weighting", settings.replace(fusion=replace(f, coverage_weighting=False)), parts=base)
+    no_s2b = settings.replace(fusion=replace(f, sentence_dense=False))
     score("dense side by passage only (no small-to-big)", no_s2b, parts=base)
     score("dense only, small-to-big", settings, parts=base, mode="dense")
     score("dense only, by passage", no_s2b, parts=base, mode="dense")
-    no_context = replace(settings, index_context=False)
-    score("dense only, by passage, no title/section prefix", replace(no_context, fusion=no_s2b.fusion), mode="dense")
+    no_context = settings.replace(index_context=False)
+    score("dense only, by passage, no title/section prefix", no_context.replace(fusion=no_s2b.fusion), mode="dense")
     for target, maximum in ((200, 300), (400, 500), (500, 700)):
-        score(f"chunks target {target} / max {maximum}", replace(settings, chunk=ChunkParams(max_chars=maximum, target_chars=target)))
-    score("no jieba user dictionary", replace(settings, use_userdict=False))
+        score(f"chunks target {target} / max {maximum}", settings.replace(chunk=ChunkParams(max_chars=maximum, target_chars=target)))
+    score("no jieba user dictionary", settings.replace(userdict=False))
     score("no title/section context", no_context)
     score("no cleaning (raw seeds)", settings, variant_docs=raw_documents(settings))
     score("NFKC only (no other cleaning)", settings, variant_docs=nfkc_only_documents(settings))

@@ -28,7 +28,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from index.config import env
 from index.build.bm25 import BM25Index  # noqa: E402
 
 from .tables import md_table  # noqa: E402
@@ -379,7 +378,6 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     args.scales = args.scales or ("real,10k" if args.quick else "real,10k,100k,1m")
-    args.encoder = env().encoder or DEFAULT_ENCODER
     scales = [s.strip().lower() for s in args.scales.split(",") if s.strip()]
     for s in scales:
         if s not in SCALES:
@@ -390,6 +388,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     rep = Report()
     settings = Settings()
+    args.encoder = settings.encoder or DEFAULT_ENCODER
 
     from index.backends.local.store import load
 

@@ -47,7 +47,7 @@ def backends(settings: Settings) -> dict:
     """The local index, and beside it the backend POLICYQA_BACKEND names when that is a remote one."""
     local = LocalBackend(load(settings), settings)
     out = {local.name: local}
-    if selected_backend() != local.name:
+    if selected_backend(settings) != local.name:
         chosen = open_backend(settings)
         out[chosen.name] = chosen
     return out
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     load_before = os.getloadavg()[0]
     settings = Settings()
-    encoder = Encoder(settings.model_dir)
+    encoder = Encoder.of(settings)
     opened = backends(settings)
     _say(f"query latency on {', '.join(opened)}: {args.queries} questions")
     questions = [it["question"] for it in qa_items()]
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
             writes[name] = write_timing(backend, encoder, settings, args.writes)
     remote = {n for n, b in opened.items() if b.remote}
     section = markdown(lat, {n: b.info() for n, b in opened.items()}, writes,
-                       "python -m eval.bench_backend" + (f"  (POLICYQA_BACKEND={selected_backend()})"
+                       "python -m eval.bench_backend" + (f"  (POLICYQA_BACKEND={selected_backend(settings)})"
                                                         if remote else ""), load_before, remote)
     for b in opened.values():
         b.close()

@@ -66,7 +66,7 @@ def child(n: int, encoder_kind: str, folder: Path) -> dict:
     if encoder_kind == "real":
         from index.build.dense import Encoder
 
-        enc = Encoder(settings.model_dir)
+        enc = Encoder.of(settings)
         encode, dim, label = enc.encode_passages, enc.dim, f"{enc.backend} ({enc.device})"
         encode(["预热 warm-up"])
     else:

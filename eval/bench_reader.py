@@ -30,7 +30,7 @@ def measure(rounds: int = 3) -> tuple[list[list], dict]:
     from index.search import Searcher
 
     settings = Settings()
-    index, encoder = load(settings), Encoder(settings.model_dir)
+    index, encoder = load(settings), Encoder.of(settings)
     trained = Searcher(index, encoder, settings, neural=NeuralReader(settings.model_dir))
     features = Searcher(index, encoder, settings, neural=False)
     questions = [q.question for q in load_qa()]

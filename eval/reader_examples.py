@@ -97,7 +97,7 @@ def open_searcher(part: str, encoder=None, trained: bool = False):
     else:
         settings = corpus_settings(part)
         os.environ.pop("POLICYQA_INDEX_DIR", None)
-    encoder = encoder or Encoder(settings.model_dir)
+    encoder = encoder or Encoder.of(settings)
     try:
         index = load(settings)
     except IndexUnavailable:

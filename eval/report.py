@@ -116,7 +116,7 @@ def write_report(args, settings, searcher, items, results, overall, ablations, h
         f"- scored: {'over HTTP at ' + args.url if args.url else 'in-process'}"
         + (f", backend `{searcher.backend.name}`" if searcher is not None else ""),
         f"- model: `{manifest.get('config', {}).get('model', 'see service')}`; index build `{manifest.get('build_id', '?')}`",
-        f"- chunking: {asdict(settings.chunk)}; fusion: {asdict(settings.fusion)}; user dictionary: {settings.use_userdict}; "
+        f"- chunking: {asdict(settings.chunk)}; fusion: {asdict(settings.fusion)}; user dictionary: {settings.userdict}; "
         f"title/section context: {settings.index_context}"
         + (f"; reader confidence thresholds {searcher.reader.threshold:.4f} (Chinese) / {searcher.reader.threshold_foreign:.4f} "
            f"(other), fitted on dev (`python -m eval fit-reader`)" if searcher is not None else ""),

@@ -178,7 +178,7 @@ def choose_span_nearness(folder: Path = WEIGHTS_DIR, log=print) -> float:
 
     settings = Settings()
     reader = NeuralReader(settings.model_dir, folder)
-    searcher = Searcher(load(settings), Encoder(settings.model_dir), settings, neural=reader)
+    searcher = Searcher(load(settings), Encoder.of(settings), settings, neural=reader)
     relevant = relevant_counter(chunk_corpus(load_corpus(settings.seeds_dir)[0], settings.chunk))
     dev = load_qa(split="dev")
 
@@ -357,7 +357,7 @@ def train(epochs: float = 1.0, seed: int = 13, layers: int = 6, lr: float = 5e-4
     cfg = ReaderConfig(layers=layers)
     net = get_peft_model(build_net(settings.model_dir, layers), lora_config(cfg))
     net.train()
-    encoder = PairEncoder(settings.model_dir)
+    encoder = PairEncoder.of(settings)
     pairs = _pairs([e for e in train_examples if not e.refused_early])
     positives = sum(p[3] for p in pairs)
     pos_weight = max(1.0, (len(pairs) - positives) / max(positives, 1) / 2)

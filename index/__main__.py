@@ -27,7 +27,7 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    searcher = Searcher(open_backend(settings), Encoder(settings.model_dir), settings)
+    searcher = Searcher(open_backend(settings), Encoder.of(settings), settings)
     result = searcher.search(args.question, top_k=args.k, mode=args.mode)
     if result.answer:
         a = result.answer

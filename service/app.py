@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.config import env
 from index.backends import BackendUnavailable, BuildReplaced
 from index.config import Settings
 from index.build import IndexUnavailable
@@ -77,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served from installed assets by install_docs, not from a CDN
         redoc_url=None,
     )
+    app.state.settings = settings  # the one settings object; routes take it with service.deps.SettingsDep
     app.state.holder = holder
     # before the index loads: a job a stop cut short is marked failed, the library lined up with the index
     changes = LibraryChanges(settings, holder)
@@ -84,8 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobRunner(settings.library_dir / "jobs.json",
                                lambda job, report: changes.run(job, report, app.state.jobs.pending))
     changes.line_up()
-    app.state.log_queries = env().log_queries == "1"
-    _add_middleware(app)
+    app.state.log_queries = settings.log_queries == "1"
+    _add_middleware(app, settings)
     _add_error_handlers(app)
 
     app.include_router(routes_router)
@@ -98,11 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _add_middleware(app: FastAPI) -> None:
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added first = innermost: the limits run inside the logging middleware, so their
     # rejections get the security headers and a log line like every other response.
     app.add_middleware(RequestLimits)
-    origins = [o.strip() for o in env().cors_origins.split(",") if o.strip()]
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the page at / is same-origin and needs no CORS
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Request-ID"], max_age=600)
@@ -289,8 +289,10 @@ def _plain(error: dict) -> str:
     return f"{field}: {msg}"
 
 
-logging.basicConfig(level=env().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+# What uvicorn serves (service.app:app): the environment is read here, once, into the settings the app keeps.
+settings = Settings()
+logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 # sentence-transformers draws a progress bar per encode call when its logger is at INFO;
 # a server would write one to stderr for every query.
 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-app = create_app()
+app = create_app(settings)

@@ -24,7 +24,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.config import env
 from index.generate.citations import SupportScorer, check
 from index.generate.followup import rewrite_conversation
 from index.text.english import has_chinese
@@ -91,7 +90,7 @@ def _text_of(content) -> str:
 def get_llm(app) -> LLM | None:
     """The configured LLM client (created on first use, inside the server's event loop)."""
     if not hasattr(app.state, "llm"):
-        config = LLMConfig.from_env()
+        config = LLMConfig.from_settings(app.state.settings)
         app.state.llm = LLM(config) if config else None
         if config:
             log.info("LLM configured: %s at %s", config.model, config.base_url)
@@ -282,7 +281,7 @@ async def chat(req: ChatRequest, request: Request):
 
 
 def _auth_error(request: Request) -> JSONResponse | None:
-    expected = env().api_key
+    expected = request.app.state.settings.api_key
     if not expected:
         return None
     given = request.headers.get("authorization", "")

@@ -1,13 +1,18 @@
-"""Request dependencies shared by the routers: the engine serving now."""
+"""Request dependencies shared by the routers: the settings the app was made with, the engine serving now."""
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from index.config import BUILD_COMMAND
+from index.config import BUILD_COMMAND, Settings
 
 from .engine import Engine, EngineHolder
+
+
+def app_settings(request: Request) -> Settings:
+    """Dependency: the one Settings object, built by the app factory (service.app.create_app) at start."""
+    return request.app.state.settings
 
 
 def current_engine(request: Request) -> Engine:
@@ -26,3 +31,4 @@ def current_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(current_engine)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from index.config import env
 from index.backends.base import Backend, BackendUnavailable, IndexInfo
 from index.backends.select import open_backend, selected_backend
 from index.config import Settings
@@ -23,21 +22,21 @@ from index.build.plan import IndexUnavailable
 log = logging.getLogger("policyqa")
 
 
-def torch_threads() -> int:
+def torch_threads(settings: Settings) -> int:
     """Intra-op threads for query encoding in this worker process.
 
     POLICYQA_TORCH_THREADS wins; otherwise the CPUs this process may use are shared out
     between the uvicorn workers (WEB_CONCURRENCY, which uvicorn also reads as its
     default --workers), so N workers do not each start one thread per core and fight.
     """
-    explicit = env().torch_threads.strip()
+    explicit = settings.torch_threads.strip()
     if explicit.isdigit() and int(explicit) > 0:
         return int(explicit)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    workers = env().web_concurrency.strip()
+    workers = settings.web_concurrency.strip()
     return max(1, cpus // (int(workers) if workers.isdigit() and int(workers) > 0 else 1))
 
 
@@ -63,7 +62,7 @@ class EngineHolder:
         self.settings = settings
         self.engine: Engine | None = None
         self.error: str | None = None
-        self.backend_name = selected_backend()
+        self.backend_name = selected_backend(settings)
         self._encoder: Encoder | None = None
         self._lock = threading.Lock()
         self._unreachable_since: float | None = None  # set when loading failed because the store was down
@@ -74,8 +73,8 @@ class EngineHolder:
         if self._encoder is None:
             import torch
 
-            torch.set_num_threads(torch_threads())
-            self._encoder = Encoder(self.settings.model_dir)
+            torch.set_num_threads(torch_threads(self.settings))
+            self._encoder = Encoder.of(self.settings)
             log.info("encoder loaded: %s, %d torch threads", self.settings.model_dir.name, torch.get_num_threads())
         return self._encoder
 

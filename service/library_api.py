@@ -18,12 +18,13 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from index.config import env
+from index.config import Settings
 from index.ingest.seeds import seed_paths
 from index.ingest.library import sanitize_name
 from index.ingest.parse import ParseError, sniff
 from index.ingest.parse.docx import check_archive
 
+from .deps import SettingsDep
 from .jobs import JobRunner, QueueFull
 from .library_jobs import LibraryChanges
 from .models import DocumentList, DocumentSummary, ErrorOut
@@ -33,12 +34,12 @@ MAX_FILES_PER_UPLOAD = 20
 router = APIRouter()
 
 
-def max_upload_bytes() -> int:
-    return int(float(env().max_upload_mb) * 1024 * 1024)
+def max_upload_bytes(settings: Settings) -> int:
+    return int(float(settings.max_upload_mb) * 1024 * 1024)
 
 
-def token_ok(given: str | None) -> bool:
-    expected = env().admin_token
+def token_ok(given: str | None, settings: Settings) -> bool:
+    expected = settings.admin_token
     return bool(expected) and hmac.compare_digest((given or "").encode(), expected.encode())
 
 
@@ -82,11 +83,12 @@ async def upload_gate(app, scope, receive, send) -> None:
     async def reject(status: int, detail: str) -> None:
         await JSONResponse({"detail": detail}, status)(scope, receive, send)
 
-    if not token_ok(headers.get("x-admin-token")):
+    settings: Settings = scope["app"].state.settings  # the app's own (service/deps.py app_settings)
+    if not token_ok(headers.get("x-admin-token"), settings):
         return await reject(403, TOKEN_MESSAGE)
     if not headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return await reject(415, "Send the files as multipart/form-data in the field `files`.")
-    limit = max_upload_bytes()
+    limit = max_upload_bytes(settings)
     too_large = f"The upload is too large; the limit is {limit // (1024 * 1024)} MB per request (POLICYQA_MAX_UPLOAD_MB)."
     length = headers.get("content-length")
     if length is not None:
@@ -125,12 +127,13 @@ def _seed_names(request: Request) -> set[str]:
 
 @router.post("/api/documents", status_code=202, response_model=JobCreated,
              responses={s: {"model": ErrorOut} for s in (400, 403, 409, 413, 415, 422, 429)})
-def upload(request: Request, files: Annotated[list[UploadFile], File(description="One or more documents")],
+def upload(request: Request, settings: SettingsDep,
+           files: Annotated[list[UploadFile], File(description="One or more documents")],
            x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
     """Add documents (PDF, scanned PDF, PNG/JPEG, DOCX, HTML, Markdown, text) to the library.
     Returns at once; GET /api/jobs/{job_id} follows the indexing. A file with the name of a
     library document replaces it (same content: nothing to do)."""
-    if not token_ok(x_admin_token):
+    if not token_ok(x_admin_token, settings):
         raise HTTPException(403, TOKEN_MESSAGE)
     if not files:
         raise HTTPException(400, "No file was sent; put the documents in the multipart field `files`.")
@@ -149,9 +152,9 @@ def upload(request: Request, files: Annotated[list[UploadFile], File(description
         if name in seeds:
             raise HTTPException(409, f"{name}: a built-in document has this name; rename the file")
         names.add(name)
-        data = upload_file.file.read(max_upload_bytes() + 1)
-        if len(data) > max_upload_bytes():
-            raise HTTPException(413, f"{name}: the file is over the {max_upload_bytes() // (1024 * 1024)} MB limit")
+        data = upload_file.file.read(max_upload_bytes(settings) + 1)
+        if len(data) > max_upload_bytes(settings):
+            raise HTTPException(413, f"{name}: the file is over the {max_upload_bytes(settings) // (1024 * 1024)} MB limit")
         try:
             kind = sniff(data)
             if kind == "docx":
@@ -169,9 +172,10 @@ def upload(request: Request, files: Annotated[list[UploadFile], File(description
 
 @router.delete("/api/documents/{source}", status_code=202, response_model=JobCreated,
                responses={s: {"model": ErrorOut} for s in (403, 404, 409, 429)})
-def delete(source: str, request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
+def delete(source: str, request: Request, settings: SettingsDep,
+           x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
     """Remove a library document; the built-in seed documents cannot be removed."""
-    if not token_ok(x_admin_token):
+    if not token_ok(x_admin_token, settings):
         raise HTTPException(403, TOKEN_MESSAGE)
     runner = _runner(request)
     if source not in {e["source"] for e in _library(request).committed()}:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from index.backends import BackendUnavailable, WriteJob, open_writer
 from index.config import Settings
-from index.ingest import Library, ParseError, to_clean_document
+from index.ingest import Library, ParseError, ParseLimits, to_clean_document
 
 from .engine import EngineHolder
 from .jobs import JobReport, now
@@ -45,7 +45,7 @@ class LibraryChanges:
     def __init__(self, settings: Settings, holder: EngineHolder):
         self.settings = settings
         self.holder = holder
-        self.library = Library(settings.library_dir)
+        self.library = Library(settings.library_dir, ParseLimits.of(settings))
         self.writer = open_writer(settings, self.library, holder)
 
     def line_up(self) -> None:

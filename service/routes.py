@@ -11,11 +11,10 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.config import env
 from index.backends import BackendUnavailable, BadFilter, validate_sources
 from index.build import IndexUnavailable
 
-from .deps import EngineDep
+from .deps import EngineDep, SettingsDep
 from .engine import EngineHolder
 from .library_api import document_list
 from .models import (AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Heading, QueryRequest, QueryResponse,
@@ -96,10 +95,10 @@ def health_response(holder: EngineHolder) -> JSONResponse:
 
 @router.post("/api/admin/reload", response_model=Health,
           responses={**body_errors, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-def reload(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+def reload(request: Request, settings: SettingsDep, x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Load the current index build and swap it in; requests in flight finish on the old one.
     Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
-    expected = env().admin_token
+    expected = settings.admin_token
     if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
         raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
     holder: EngineHolder = request.app.state.holder

@@ -39,7 +39,7 @@ def settings() -> Settings:
 def encoder(settings):
     from index.build.dense import Encoder
 
-    return Encoder(settings.model_dir)
+    return Encoder.of(settings)
 
 
 @pytest.fixture(scope="session")

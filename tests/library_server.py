@@ -5,7 +5,6 @@ import shutil
 import threading
 
 from index.config import REPO_ROOT, Settings
-from index.config import default_model_dir
 from index.backends.local.store import build
 from tests.conftest import start_server
 from tests.sample_docs import OCEAN
@@ -20,7 +19,7 @@ def start_library_server(tmp, encoder, token: str) -> dict:
     settings = Settings(seeds_dir=seeds, var_dir=tmp / "var")
     build(settings, encoder=encoder, progress=False)
     env = {"POLICYQA_VAR_DIR": str(settings.var_dir), "POLICYQA_SEEDS_DIR": str(seeds),
-           "POLICYQA_MODEL_DIR": str(default_model_dir()), "POLICYQA_ADMIN_TOKEN": token}
+           "POLICYQA_MODEL_DIR": str(settings.converted_model_dir), "POLICYQA_ADMIN_TOKEN": token}
     server = {"settings": settings, "env": env}
 
     def start():

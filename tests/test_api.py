@@ -322,14 +322,15 @@ def test_index_missing_is_503_naming_the_build_command(tmp_path):
 # ---------------------------------------------------------------- admin
 
 
-def test_reload_needs_the_token(client, monkeypatch):
-    monkeypatch.delenv("POLICYQA_ADMIN_TOKEN", raising=False)
-    assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": ""}), 403)  # disabled when unset
-    monkeypatch.setenv("POLICYQA_ADMIN_TOKEN", "s3cret-token")
-    assert_plain_error(client.post("/api/admin/reload"), 403)
-    assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": "wrong"}), 403)
-    r = client.post("/api/admin/reload", headers={"X-Admin-Token": "s3cret-token"})
-    assert r.status_code == 200 and r.json()["index_loaded"]
+def test_reload_needs_the_token(settings):
+    # The token is a setting the app is made with (read once at start): each app here gets its own settings.
+    unset = TestClient(create_app(settings.replace(admin_token="")))  # no lifespan: a 403 needs no index
+    assert_plain_error(unset.post("/api/admin/reload", headers={"X-Admin-Token": ""}), 403)  # disabled when unset
+    with TestClient(create_app(settings.replace(admin_token="s3cret-token"))) as client:
+        assert_plain_error(client.post("/api/admin/reload"), 403)
+        assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": "wrong"}), 403)
+        r = client.post("/api/admin/reload", headers={"X-Admin-Token": "s3cret-token"})
+        assert r.status_code == 200 and r.json()["index_loaded"]
 
 
 # ---------------------------------------------------------------- headers, CORS, request ids
@@ -388,9 +389,9 @@ def test_cors_off_by_default(client, monkeypatch):
     assert "access-control-allow-origin" not in pre.headers
 
 
-def test_cors_when_configured(monkeypatch, tmp_path):
-    monkeypatch.setenv("POLICYQA_CORS_ORIGINS", "https://allowed.example, https://other.example")
-    app = create_app(Settings(seeds_dir=tmp_path, var_dir=tmp_path))
+def test_cors_when_configured(tmp_path):
+    app = create_app(Settings(seeds_dir=tmp_path, var_dir=tmp_path,
+                              cors_origins="https://allowed.example, https://other.example"))
     c = TestClient(app)  # no lifespan: CORS does not need the index
     r = c.get("/api/health", headers={"Origin": "https://allowed.example"})
     assert r.headers.get("access-control-allow-origin") == "https://allowed.example"
@@ -456,10 +457,8 @@ def test_live_server_stderr_has_no_query_text(server):
 
 
 def test_query_text_logged_only_when_enabled(client, caplog, monkeypatch):
-    monkeypatch.setenv("POLICYQA_LOG_QUERIES", "1")
-    assert create_app(Settings()).state.log_queries is True
-    monkeypatch.setenv("POLICYQA_LOG_QUERIES", "0")
-    assert create_app(Settings()).state.log_queries is False
+    assert create_app(Settings(log_queries="1")).state.log_queries is True
+    assert create_app(Settings(log_queries="0")).state.log_queries is False
     monkeypatch.setattr(client.app.state, "log_queries", True)
     with caplog.at_level(logging.INFO, logger="policyqa"):
         client.post("/api/query", json={"query": "开启日志的问题", "top_k": 1}, headers={"X-Request-ID": "log-test-2"})

@@ -50,7 +50,7 @@ def test_bad_sources_are_a_plain_422(live_server, sources, words):
 
 def test_searcher_wraps_a_loaded_index_in_the_local_backend(searcher):
     assert isinstance(searcher.backend, LocalBackend) and isinstance(searcher.backend, Backend)
-    assert searcher.backend.name == "local" == selected_backend()
+    assert searcher.backend.name == "local" == selected_backend(searcher.settings)
 
 
 def test_cuda_request_falls_back_to_cpu_with_one_clear_line(caplog):

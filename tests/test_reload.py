@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from index.config import REPO_ROOT, Settings
-from index.build.e5_convert import default_model_dir
 from index.backends.local.store import build, current_build, load
 from tests.conftest import start_server, stop_server
 from tests.sample_docs import DRONES, FOREST_NEW, FOREST_OLD, OCEAN
@@ -34,10 +33,10 @@ def served(tmp_path_factory, encoder):
     (seeds / "200_forest.txt").write_text(FOREST_OLD, encoding="utf-8")
     settings = Settings(seeds_dir=seeds, var_dir=tmp_path / "var")
     build(settings, encoder=encoder, progress=False)
-    # The model stays the default one although the var dir moved (default_model_dir does
+    # The model stays the default one although the var dir moved (converted_model_dir does
     # not follow POLICYQA_VAR_DIR); passing it makes that explicit.
     env = {"POLICYQA_VAR_DIR": str(settings.var_dir), "POLICYQA_SEEDS_DIR": str(seeds),
-           "POLICYQA_MODEL_DIR": str(default_model_dir()), "POLICYQA_ADMIN_TOKEN": TOKEN}
+           "POLICYQA_MODEL_DIR": str(settings.converted_model_dir), "POLICYQA_ADMIN_TOKEN": TOKEN}
     proc, url = start_server(env)
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain logs
     yield settings, url

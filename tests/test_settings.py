@@ -1,11 +1,11 @@
-"""Settings in one place: index/config.py's Env names every environment variable, the README's
-configuration table lists the same ones, and no other module of index/ or service/ reads the
-environment."""
+"""Settings in one place: index/config.py's Settings names every environment variable, the README's
+configuration table lists the same ones, no other module of index/ or service/ reads the
+environment, and a Settings object reads it once, when it is built."""
 from __future__ import annotations
 
 import re
 
-from index.config import REPO_ROOT, Env, env
+from index.config import REPO_ROOT, Settings
 
 
 def readme_variables() -> set[str]:
@@ -26,7 +26,7 @@ def readme_variables() -> set[str]:
 
 
 def settings_variables() -> set[str]:
-    return {f"POLICYQA_{name.upper()}" for name, field in Env.model_fields.items() if field.validation_alias is None}
+    return {f"POLICYQA_{name.upper()}" for name, field in Settings.model_fields.items() if field.validation_alias is None}
 
 
 def test_readme_configuration_table_matches_the_settings():
@@ -45,8 +45,23 @@ def test_the_environment_is_read_in_one_module():
     assert readers == []
 
 
-def test_env_is_read_when_asked(monkeypatch):
+def test_settings_read_the_environment_once_when_built(monkeypatch):
     monkeypatch.setenv("POLICYQA_ADMIN_TOKEN", "t0ken")
-    assert env().admin_token == "t0ken"
+    settings = Settings()
+    assert settings.admin_token == "t0ken"
     monkeypatch.delenv("POLICYQA_ADMIN_TOKEN")
-    assert env().admin_token == ""
+    assert settings.admin_token == "t0ken"  # what the program started with
+    assert Settings().admin_token == ""  # a new object (a new start) sees the change
+
+
+def test_folders_follow_the_data_folder_unless_set(monkeypatch, tmp_path):
+    for name in ("POLICYQA_VAR_DIR", "POLICYQA_INDEX_DIR", "POLICYQA_LIBRARY_DIR", "POLICYQA_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(var_dir=tmp_path)
+    assert (settings.index_root, settings.library_dir) == (tmp_path / "index", tmp_path / "library")
+    monkeypatch.setenv("POLICYQA_LIBRARY_DIR", str(tmp_path / "lib"))
+    monkeypatch.setenv("POLICYQA_INDEX_CONTEXT", "0")
+    settings = Settings(var_dir=tmp_path)
+    assert settings.library_dir == tmp_path / "lib" and settings.index_context is False
+    changed = settings.replace(userdict=False)
+    assert changed.userdict is False and settings.userdict is True and changed.library_dir == settings.library_dir

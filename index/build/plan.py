@@ -1,16 +1,18 @@
-"""The build plan: what goes into a build (chunk -> tokenize -> BM25 -> English mapping -> encode -> sentences)
-and what a build was made from (the corpus and config fingerprints that tell a stale build).
-Each backend writes the plan's output its own way (index/backends/local/store.py, index/backends/milvus/build.py)."""
+"""The build plan, one for every backend: what goes into a build (chunk -> tokenize -> encode passages ->
+sentences -> encode sentences -> write) and what a build was made from (the corpus and config fingerprints
+that tell a stale build). A backend supplies only a BuildWriter, how the rows are written, and commits
+the build its own way (index/backends/local/store.py, index/backends/milvus/build.py)."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,13 +20,13 @@ from index.build.bm25 import BM25Index
 from index.build.cedict import build_translation
 from index.build.chunk import Passage, chunk_corpus
 from index.build.dense import DenseIndex, Encoder, model_fingerprint
-from index.build.sentences import SentenceTable, build_table
+from index.build.encode import Checkpoint, EncodeStats, encode_stream, read_records, write_records
+from index.build.sentences import NewSentence, SentenceSplitter, SentenceTable, TableBuilder
 from index.config import Settings
 from index.ingest import seeds as ingest
 from index.ingest.clean import CleanDocument
 from index.ingest.library import Library, fingerprint as library_fingerprint
 from index.ingest.seeds import seed_paths
-from index.text.names import tag
 from index.text.tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def build_config(settings: Settings) -> dict:
         "format": FORMAT_VERSION,
         "model": model_fingerprint(settings.model_dir),
         "chunk": asdict(settings.chunk),
-        "userdict": settings.use_userdict,
+        "userdict": settings.userdict,
         "index_context": settings.index_context,
         "translation": TRANSLATION_VERSION,
     }
@@ -145,42 +147,132 @@ class IndexParts:
     translation: dict[str, list[str]] | None = None
 
 
-def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
-               vector_cache: dict[str, np.ndarray] | None = None, timings: dict | None = None,
-               progress: bool = False, on_progress=None) -> IndexParts:
-    """Chunk, tokenize and embed `docs`. Vectors found in `vector_cache` (index text ->
-    vector, same model) are reused, and new ones are added to it. `on_progress(stage, done,
-    total)` hears how the encoding goes (the upload jobs report it)."""
-    timings = {} if timings is None else timings
-    cache = {} if vector_cache is None else vector_cache
+@dataclass
+class Batch:
+    """One step of the encode stage: passages with their vectors, and the sentences they bring."""
+
+    first: int  # the position of the first passage in the build
+    passages: list[Passage]
+    texts: list[str]  # index texts (index_text)
+    vectors: np.ndarray
+    sentence_ids: list[list[int]]  # each passage's sentences, in order
+    sentences: list[NewSentence]  # the sentences no earlier passage held
+    sentence_vectors: np.ndarray
+
+
+class BuildWriter(Protocol):
+    """What a backend gives the build plan: how a build's rows are written (the plan decides what they hold)."""
+
+    def documents(self, docs: list[CleanDocument], passages: list[Passage], texts: list[str],
+                  tokenizer: Tokenizer) -> None:
+        """Before the encode stage: the documents and the term statistics."""
+
+    def write(self, batch: Batch) -> None:
+        """One encoded batch, in passage order. A resumed build may hand over a batch written before."""
+
+
+@dataclass
+class Resume:
+    """A build that survives being killed: the passages go through a work file and each written batch is
+    checkpointed (index/build/encode.py), so a rerun with the same work folder resumes after the last one."""
+
+    records: Path
+    checkpoint: Checkpoint
+    batch: int
+    state: dict  # kept in the checkpoint beside the progress
+
+
+def run_plan(docs: list[CleanDocument], settings: Settings, encoder: Encoder, writer: BuildWriter, timings: dict,
+             sentence_id=None, vector_cache: dict[str, np.ndarray] | None = None, resume: Resume | None = None,
+             progress: bool = False, on_progress=None) -> EncodeStats:
+    """The build plan, one for every backend: chunk -> tokenize -> (the writer's documents and terms) ->
+    encode passages -> split and type sentences -> encode sentences -> write. Without `resume` it runs
+    as one batch in memory, reusing the vectors in `vector_cache` (index text -> vector, same model)
+    and adding the new ones; `on_progress(stage, done, total)` hears how the encoding goes. With `resume`,
+    `docs` is emptied once the writer has them: the encode stage holds no corpus in memory.
+    `sentence_id(source, start, end)` names sentences (None: numbered as met)."""
     with stage("chunk", timings):
         passages = chunk_corpus(docs, settings.chunk)
         texts = [index_text(p, settings.index_context) for p in passages]
     with stage("tokenize (jieba)", timings):
-        userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
-        tokenizer = Tokenizer(userdict)
-        tokens = [tokenizer.tokenize(t) for t in texts]
-    with stage("bm25", timings):
-        bm25 = BM25Index.build(tokens)
-    with stage("English mapping (CC-CEDICT x vocabulary)", timings):
-        doc_freq = np.diff(bm25.weights.tocsc().indptr)
-        translation = build_translation({t: int(doc_freq[i]) for t, i in bm25.vocab.items()}, bm25.size)
-    missing = [t for t in dict.fromkeys(texts) if t not in cache]
-    with stage(f"encode {len(missing)} of {len(texts)} passages", timings):
-        encode_into(cache, missing, encoder, progress, on_progress, "encoding passages")
-        vectors = np.stack([np.asarray(cache[t], dtype=np.float32) for t in texts])
-    with stage("faiss", timings):
-        dense = DenseIndex.build(vectors)
-    with stage("split and type sentences", timings):
-        userdict = tuple(tokenizer.userdict)
-        documents = {d.source: d for d in docs}
-        sentences, sentence_texts = build_table(passages, documents, lambda t: tag(t, userdict))
-    missing = [t for t in dict.fromkeys(sentence_texts) if t not in cache]
-    with stage(f"encode {len(missing)} of {len(sentence_texts)} sentences", timings):
-        encode_into(cache, missing, encoder, progress, on_progress, "encoding sentences")
-        sentences.vectors = (np.stack([np.asarray(cache[t], dtype=np.float32) for t in sentence_texts])
-                             if sentence_texts else np.zeros((0, vectors.shape[1]), dtype=np.float32))
-    return IndexParts(documents, passages, texts, tokenizer, bm25, dense, sentences, translation)
+        tokenizer = Tokenizer(build_userdict([d.text for d in docs]) if settings.userdict else [])
+    writer.documents(docs, passages, texts, tokenizer)
+    splitter = SentenceSplitter(tokenizer.userdict, sentence_id)
+
+    def encode(items: list[str], label: str) -> np.ndarray:
+        if resume is not None:  # streamed: each batch encoded as it comes, nothing kept
+            return encoder.encode_passages(items)
+        cache = {} if vector_cache is None else vector_cache
+        missing = [t for t in dict.fromkeys(items) if t not in cache]
+        with stage(f"encode {len(missing)} of {len(items)} {label}", timings):
+            encode_into(cache, missing, encoder, progress, on_progress, f"encoding {label}")
+            return np.stack([np.asarray(cache[t], dtype=np.float32) for t in items])
+
+    def sink(first: int, batch: list[Passage], batch_texts: list[str], vectors: np.ndarray) -> None:
+        with stage("split and type sentences", timings) if resume is None else nullcontext():
+            sentence_ids, new = splitter.split(batch)
+        sentence_vectors = (encode([s.text for s in new], "sentences") if new
+                            else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+        writer.write(Batch(first, batch, batch_texts, vectors, sentence_ids, new, sentence_vectors))
+
+    if resume is None:
+        t0 = time.perf_counter()
+        if passages:
+            sink(0, passages, texts, encode(texts, "passages"))
+        return EncodeStats(len(passages), 0, len(passages), time.perf_counter() - t0)
+    total = len(passages)
+    saved = resume.checkpoint.load()
+    if not resume.records.exists() or saved.get("records") != total:
+        write_records(resume.records, zip(passages, texts))
+        resume.checkpoint.save({**resume.checkpoint.load(), **resume.state, "records": total})
+    del passages, texts  # the encode stage streams from the work file
+    docs.clear()
+    done = int(saved.get("done", 0)) if saved.get("total") == total else 0
+    if done:  # the sentences before the first resumed passage's are in the passage before it
+        splitter.split([next(read_records(resume.records, skip=done - 1))[0]])
+    return encode_stream(resume.records, total, lambda items: encode(items, "passages"), sink, resume.checkpoint,
+                         batch=resume.batch, state={**resume.state, "records": total}, progress=progress)
+
+
+class PartsWriter:
+    """The plan's output gathered in memory as IndexParts: the local backend writes them to its folder
+    (index/backends/local/store.py), the eval's ablations search them as they are."""
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+        self.vectors: list[np.ndarray] = []
+
+    def documents(self, docs, passages, texts, tokenizer) -> None:
+        self.docs, self.passages, self.texts, self.tokenizer = docs, passages, texts, tokenizer
+        with stage("bm25", self.timings):
+            self.bm25 = BM25Index.build([tokenizer.tokenize(t) for t in texts])
+        with stage("English mapping (CC-CEDICT x vocabulary)", self.timings):
+            doc_freq = np.diff(self.bm25.weights.tocsc().indptr)
+            self.translation = build_translation({t: int(doc_freq[i]) for t, i in self.bm25.vocab.items()},
+                                                 self.bm25.size)
+        self.sentences = TableBuilder([d.source for d in docs], 0)
+
+    def write(self, batch: Batch) -> None:
+        self.vectors.append(np.asarray(batch.vectors, dtype=np.float32))
+        self.sentences.dim = batch.vectors.shape[1]
+        self.sentences.add(batch.sentence_ids, batch.sentences, batch.sentence_vectors)
+
+    def parts(self) -> IndexParts:
+        with stage("faiss", self.timings):
+            dense = DenseIndex.build(np.concatenate(self.vectors))
+        return IndexParts({d.source: d for d in self.docs}, self.passages, self.texts, self.tokenizer, self.bm25,
+                          dense, self.sentences.table(), self.translation)
+
+
+def make_index(docs: list[CleanDocument], settings: Settings, encoder: Encoder,
+               vector_cache: dict[str, np.ndarray] | None = None, timings: dict | None = None,
+               progress: bool = False, on_progress=None) -> IndexParts:
+    """The build plan in memory: chunk, tokenize and embed `docs` into IndexParts (see run_plan)."""
+    timings = {} if timings is None else timings
+    writer = PartsWriter(timings)
+    run_plan(docs, settings, encoder, writer, timings, vector_cache={} if vector_cache is None else vector_cache,
+             progress=progress, on_progress=on_progress)
+    return writer.parts()
 
 
 def encode_into(cache: dict, missing: list[str], encoder: Encoder, progress: bool, on_progress, label: str) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from index.build.chunk import Passage, sentence_spans
 from index.ingest.clean import heading_level
-from index.text.names import is_org_name
+from index.text.names import is_org_name, tag
 
 MAX_SENTENCE = 160  # longer sentences are cut into clauses
 MIN_SENTENCE = 4
@@ -157,31 +157,86 @@ class SentenceTable:
         return table
 
 
-def build_table(passages: list[Passage], documents: dict, tag) -> tuple[SentenceTable, list[str]]:
-    """Split every passage into sentences (shared ones stored once) and type them.
-    Returns the table without vectors and the sentence texts to embed, in id order.
-    `tag(text) -> [(word, flag)]` is the POS tagger (index.query.question.tag with the user dictionary)."""
-    sources = list(documents)
-    doc_no = {s: i for i, s in enumerate(sources)}
-    seen: dict[tuple[int, int, int], int] = {}
-    offsets: list[tuple[int, int, int]] = []
-    texts: list[str] = []
-    kinds: list[int] = []
-    ptr = [0]
-    ids: list[int] = []
-    for p in passages:
-        d = doc_no[p.source]
-        for start, end in split_passage(p):
-            key = (d, start, end)
-            if key not in seen:
-                seen[key] = len(offsets)
-                text = documents[p.source].text[start:end]
-                offsets.append(key)
-                texts.append(text)
-                kinds.append(kinds_of(text, tag(text)))
-            ids.append(seen[key])
-        ptr.append(len(ids))
-    table = SentenceTable(sources, np.array(offsets, dtype=np.int64).reshape(-1, 3), np.array(kinds, dtype=np.uint8),
-                          np.zeros((len(offsets), 0), dtype=np.float32), np.array(ptr, dtype=np.int64),
-                          np.array(ids, dtype=np.int64))
-    return table, texts
+@dataclass(frozen=True)
+class NewSentence:
+    """A sentence met for the first time, as a backend stores it."""
+
+    id: int
+    source: str
+    char_start: int
+    char_end: int
+    text: str
+    kinds: int  # KIND_BITS
+    prev_text: str  # the sentence before it in its document ('' at the start)
+
+
+class SentenceSplitter:
+    """The one sentence-row builder: the sentences of passages that arrive in document order (a build
+    and an upload stream them so), split and typed. A sentence shared by overlapping passages is given
+    once, by the first passage that holds it; each passage lists the ids of all its sentences.
+    `sentence_id(source, start, end)` names a sentence (None: numbered 0, 1, ... as met, the local
+    table's row numbers); `userdict` is the build's jieba user dictionary, for the POS tags."""
+
+    def __init__(self, userdict, sentence_id=None):
+        self.userdict = tuple(userdict)
+        self.sentence_id = sentence_id
+        self._source = ""
+        self._seen: dict[tuple[int, int], int] = {}  # this document's sentences: (start, end) -> id
+        self._last: list[tuple[int, int, str]] = []  # the previous passage's sentences, same document
+        self._count = 0
+
+    def split(self, passages: list[Passage]) -> tuple[list[list[int]], list[NewSentence]]:
+        """(the sentence ids of each passage, the sentences none of the earlier passages held)."""
+        per_passage: list[list[int]] = []
+        new: list[NewSentence] = []
+        for p in passages:
+            if p.source != self._source:
+                self._source, self._seen, self._last = p.source, {}, []
+            spans = [(s, e, p.text[s - p.char_start:e - p.char_start]) for s, e in split_passage(p)]
+            ids = []
+            for j, (s, e, text) in enumerate(spans):
+                if (s, e) not in self._seen:
+                    self._seen[(s, e)] = self._next_id(p.source, s, e)
+                    before = [t for _, pe, t in (spans[:j] if j else self._last) if pe <= s]
+                    new.append(NewSentence(self._seen[(s, e)], p.source, s, e, text,
+                                           kinds_of(text, tag(text, self.userdict)), before[-1] if before else ""))
+                ids.append(self._seen[(s, e)])
+            per_passage.append(ids)
+            self._last = spans
+        return per_passage, new
+
+    def _next_id(self, source: str, start: int, end: int) -> int:
+        if self.sentence_id is not None:
+            return self.sentence_id(source, start, end)
+        self._count += 1
+        return self._count - 1
+
+
+class TableBuilder:
+    """The local index's sentence table, gathered from the splitter's output batch by batch."""
+
+    def __init__(self, sources: list[str], dim: int):
+        self.doc_no = {s: i for i, s in enumerate(sources)}
+        self.sources = sources
+        self.dim = dim
+        self.offsets: list[tuple[int, int, int]] = []
+        self.kinds: list[int] = []
+        self.vectors: list[np.ndarray] = []
+        self.ptr = [0]
+        self.ids: list[int] = []
+
+    def add(self, per_passage: list[list[int]], new: list[NewSentence], vectors: np.ndarray | None = None) -> None:
+        for s in new:
+            self.offsets.append((self.doc_no[s.source], s.char_start, s.char_end))
+            self.kinds.append(s.kinds)
+        if vectors is not None and len(new):
+            self.vectors.append(np.asarray(vectors, dtype=np.float32))
+        for ids in per_passage:
+            self.ids.extend(ids)
+            self.ptr.append(len(self.ids))
+
+    def table(self) -> SentenceTable:
+        vectors = np.concatenate(self.vectors) if self.vectors else np.zeros((len(self.offsets), self.dim), dtype=np.float32)
+        return SentenceTable(self.sources, np.array(self.offsets, dtype=np.int64).reshape(-1, 3),
+                             np.array(self.kinds, dtype=np.uint8), vectors, np.array(self.ptr, dtype=np.int64),
+                             np.array(self.ids, dtype=np.int64))

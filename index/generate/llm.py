@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.config import env
+from index.config import Settings
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 _SECTION = re.compile(r"^## (system|user)\s*$", re.M)
@@ -40,9 +40,8 @@ class LLMConfig:
     max_tokens: int = 800
 
     @classmethod
-    def from_env(cls) -> "LLMConfig | None":
+    def from_settings(cls, e: Settings) -> "LLMConfig | None":
         """None when no LLM is configured (both URL and model are needed)."""
-        e = env()
         base_url = e.llm_base_url.strip()
         model = e.llm_model.strip()
         if not base_url or not model:

@@ -2,10 +2,10 @@
 the cleaning rules both share (clean)."""
 from .clean import CleanDocument, clean_document, heading_level, normalize_unicode
 from .library import Library, atomic_write, atomic_write_json, sanitize_name
-from .parse import ParsedDocument, ParseError, Progress, UnsupportedFormat, parse, sniff, to_clean_document
+from .parse import ParsedDocument, ParseError, ParseLimits, Progress, UnsupportedFormat, parse, sniff, to_clean_document
 from .seeds import MAX_FILE_BYTES, SeedError, SkippedFile, decode, load_corpus, read_seed, seed_paths
 
-__all__ = ["MAX_FILE_BYTES", "CleanDocument", "Library", "ParseError", "ParsedDocument", "Progress", "SeedError",
+__all__ = ["MAX_FILE_BYTES", "CleanDocument", "Library", "ParseError", "ParseLimits", "ParsedDocument", "Progress", "SeedError",
            "SkippedFile", "UnsupportedFormat", "atomic_write", "atomic_write_json", "clean_document", "decode",
            "heading_level", "load_corpus", "normalize_unicode", "parse", "read_seed", "sanitize_name", "seed_paths",
            "sniff", "to_clean_document"]

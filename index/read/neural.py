@@ -309,9 +309,9 @@ class NeuralReader:
 
 def main(argv: list[str] | None = None) -> int:
     """Export the committed reader into the model folder (idempotent)."""
-    from index.config import default_model_dir
+    from index.config import Settings
 
-    model_dir = default_model_dir()
+    model_dir = Settings().converted_model_dir
     try:
         path = export(model_dir, force="--force" in (argv or sys.argv[1:]))
     except ReaderWeightsMissing as err:

@@ -33,6 +33,7 @@ from index.build.sentences import FILES as SENTENCE_FILES, SentenceTable
 from index.config import BUILD_COMMAND, Settings
 from index.ingest.clean import CleanDocument
 from index.ingest.library import Library
+from index.ingest.parse.base import ParseLimits
 from index.ingest.seeds import SkippedFile, load_corpus
 from index.text.tokenize import Tokenizer
 
@@ -73,14 +74,14 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
         with stage("read and clean seeds and library", timings):
             corpus_hash, seed_files, entries = corpus_state(settings, library_entries)
             docs, skipped = load_corpus(settings.seeds_dir)
-            library_docs, failed = Library(settings.library_dir).documents(entries)
+            library_docs, failed = Library(settings.library_dir, ParseLimits.of(settings)).documents(entries)
             taken = {d.source for d in docs}
             docs += [d for d in library_docs if d.source not in taken]
             skipped += [SkippedFile(source, reason) for source, reason in failed]
             if not docs:
                 raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
         with stage("load model", timings):
-            encoder = encoder or Encoder(settings.model_dir)
+            encoder = encoder or Encoder.of(settings)
         parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress,
                            on_progress)
         with stage("write", timings):

@@ -14,11 +14,11 @@ from index.backends.base import BackendUnavailable, BuildReplaced, DocumentInfo,
 from index.build.chunk import Passage
 from index.build.bm25 import okapi_idf
 from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint
-from index.build.sentences import Sentence, SentenceTable
+from index.build.sentences import Sentence, SentenceSplitter, SentenceTable
 from index.text.tokenize import Tokenizer
 
-from .rows import (SentenceSplitter, batches, document_rows, library_entries, newest_heads, passage_rows,
-                   read_document, term_counts)
+from .rows import (batches, document_rows, library_entries, newest_heads, passage_rows, read_document,
+                   sentence_rows, sentence_sid, term_counts)
 from .store import (ENSURE_COMMAND, MAX_TERM_CHARS, PASSAGE_FIELDS, SCHEMA_VERSION, TOKEN_VEC, WRITE_LEASE_SECONDS,
                     Collections, MilvusConfig, MilvusStore, quote, replica_id)
 from dataclasses import replace
@@ -261,12 +261,13 @@ class MilvusBackend:
             old = self.store.query_all(self.cols.passages, f"source == {quote(doc.source)}", ["index_text"])
             self._start_write({"op": "add", "source": doc.source, "gen": gen})
             beat = time.monotonic()
-            splitter = SentenceSplitter(self.tokenizer.userdict)
+            splitter = SentenceSplitter(self.tokenizer.userdict, lambda source, s, e: sentence_sid(source, s, e, gen))
             for first in range(0, len(passages), self.cfg.batch):
                 part = slice(first, first + self.cfg.batch)
-                sids, sentence_rows = splitter.rows(passages[part], encode, gen)
-                if sentence_rows:
-                    self.store.call("upsert", self.cols.sentences, sentence_rows)
+                sids, sentences = splitter.split(passages[part])
+                if sentences:
+                    self.store.call("upsert", self.cols.sentences,
+                                    sentence_rows(sentences, encode([s.text for s in sentences]), gen))
                 self.store.call("upsert", self.cols.passages,
                                 passage_rows(passages[part], texts[part], vectors[part], gen, sids))
                 if time.monotonic() - beat > WRITE_LEASE_SECONDS / 4:  # still alive: other replicas keep off

@@ -1,10 +1,11 @@
 """Build the index into Milvus: `POLICYQA_BACKEND=milvus python -m index ensure`.
 
-Stages: read and clean the seeds (and take the uploaded documents, clean text and library
-entry, from the build that is current: the library lives in Milvus), chunk, write the passages
-to a work file, write documents and term statistics, then the encode stage (index/build/encode.py) streams passages through
-the encoder and upserts them into Milvus batch by batch, checkpointing after each. A killed
-build resumes where it stopped (same seeds and settings => same work folder and build tag).
+Read and clean the seeds (and take the uploaded documents, clean text and library entry, from the
+build that is current: the library lives in Milvus), then run the build plan (index/build/plan.py)
+with RowWriter: documents and term statistics first, then the encode stage streams the passages from
+a work file through the encoder and upserts them and their sentences batch by batch, checkpointing
+after each. A killed build resumes where it stopped (same seeds and settings => same work folder
+and build tag).
 Only when every row is written and flushed does the "current" meta row switch to the new
 build; the previous build's collections are then dropped.
 """
@@ -17,22 +18,18 @@ import sys
 import time
 from datetime import datetime, timezone
 
-import numpy as np
-
-from index.build.chunk import chunk_corpus
 from index.config import Settings
 from index.ingest.clean import CleanDocument
-from index.build.encode import Checkpoint, encode_stream, write_records
+from index.build.encode import Checkpoint
 from index.ingest.seeds import load_corpus
 from index.ingest.library import fingerprint
 from index.backends.milvus.store import ENSURE_COMMAND, SCHEMA_VERSION, TOKEN_VEC, Collections, MilvusConfig, MilvusStore
-from index.backends.milvus.rows import SentenceSplitter, batches, document_rows, library_entries, passage_rows, read_document, term_counts
+from index.backends.milvus.rows import (batches, document_rows, library_entries, passage_rows, read_document,
+                                        sentence_rows, sentence_sid, term_counts)
 from index.backends.milvus.backend import stale_reasons
 from index.build.bm25 import okapi_idf
-from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint, index_text
-from index.text.tokenize import Tokenizer, build_userdict
+from index.build.plan import Batch, IndexUnavailable, Resume, build_config, corpus_fingerprint, run_plan
 from index.build.dense import Encoder
-from index.build.encode import read_records
 from index.build.cedict import build_translation
 
 
@@ -95,6 +92,40 @@ def build(settings: Settings, cfg: MilvusConfig, encoder=None, force: bool = Fal
         store.close()
 
 
+class RowWriter:
+    """The Milvus backend's part of the build plan (index/build/plan.py): its rows. Documents and term
+    counts go in before the encode stage; each batch's sentences before its passages, so a passage row
+    is only written once its sentences are there."""
+
+    def __init__(self, store: MilvusStore, cols: Collections, dim: int, library_entry: dict[str, dict], timings: dict):
+        self.store, self.cols, self.dim, self.library_entry, self.timings = store, cols, dim, library_entry, timings
+
+    def documents(self, docs, passages, texts, tokenizer) -> None:
+        t = time.perf_counter()
+        self.userdict = list(tokenizer.userdict)
+        self.store.create_build(self.cols, self.dim, self.userdict)
+        counts: dict[str, int] = {}
+        for p in passages:
+            counts[p.source] = counts.get(p.source, 0) + 1
+        for doc in docs:
+            self.store.call("upsert", self.cols.documents, document_rows(doc, counts.get(doc.source, 0), gen=0,
+                                                                         library_entry=self.library_entry.get(doc.source)))
+        self.df = term_counts(tokenizer, texts)
+        for batch in batches(sorted(self.df), 2000):
+            self.store.call("upsert", self.cols.terms, [{"term": term, "df": self.df[term], "vec": TOKEN_VEC}
+                                                        for term in batch])
+        self.store.flush(self.cols.documents, self.cols.terms)
+        self.n_docs, self.n_passages = len(docs), len(passages)
+        self.timings["documents and terms"] = round(time.perf_counter() - t, 3)
+
+    def write(self, batch: Batch) -> None:
+        rows = sentence_rows(batch.sentences, batch.sentence_vectors, gen=0)
+        if rows:
+            self.store.call("upsert", self.cols.sentences, rows)
+        self.store.call("upsert", self.cols.passages, passage_rows(batch.passages, batch.texts, batch.vectors, gen=0,
+                                                                   sentence_ids=batch.sentence_ids))
+
+
 def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, current: dict | None,
            progress: bool) -> str:
     t_start = time.perf_counter()
@@ -107,13 +138,11 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
                       "schema": SCHEMA_VERSION, "uri": cfg.uri, "db": cfg.db_name, "prefix": cfg.prefix}, sort_keys=True)
     work = settings.var_dir / "milvus-build" / hashlib.sha1(key.encode()).hexdigest()[:16]
     checkpoint = Checkpoint(work / "checkpoint.json")
-    state = checkpoint.load()
-    tag = state.get("tag")
+    tag = checkpoint.load().get("tag")
     if not tag or not store.has(Collections(cfg.prefix, tag).passages) or (current and current["build"] == tag):
         tag = "b" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
         shutil.rmtree(work, ignore_errors=True)
-        state = {"tag": tag}
-        checkpoint.save(state)
+        checkpoint.save({"tag": tag})
     cols = Collections(cfg.prefix, tag)
 
     t = time.perf_counter()
@@ -124,52 +153,18 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
     entry_of = {d.source: e for d, e in library if d.source not in taken}
     docs += [d for d, _ in library if d.source in entry_of]
     del library
-    passages = chunk_corpus(docs, settings.chunk)
-    records = work / "passages.jsonl"
-    if not records.exists() or state.get("records") != len(passages):
-        write_records(records, ((p, index_text(p, settings.index_context)) for p in passages))
-        state["records"] = len(passages)
-        checkpoint.save({**checkpoint.load(), **state})
-    userdict = build_userdict([d.text for d in docs]) if settings.use_userdict else []
-    tokenizer = Tokenizer(userdict)
-    timings["read, clean, chunk"] = round(time.perf_counter() - t, 3)
+    timings["read and clean"] = round(time.perf_counter() - t, 3)
 
     t = time.perf_counter()
     if encoder is None:
-        encoder = Encoder(settings.model_dir)
+        encoder = Encoder.of(settings)
     timings["load model"] = round(time.perf_counter() - t, 3)
 
-    t = time.perf_counter()
-    store.create_build(cols, encoder.dim, userdict)
-    counts: dict[str, int] = {}
-    for p in passages:
-        counts[p.source] = counts.get(p.source, 0) + 1
-    for doc in docs:
-        store.call("upsert", cols.documents, document_rows(doc, counts.get(doc.source, 0), gen=0,
-                                                                library_entry=entry_of.get(doc.source)))
-    df = term_counts(tokenizer, (index_text(p, settings.index_context) for p in passages))
-    for batch in batches(sorted(df), 2000):
-        store.call("upsert", cols.terms, [{"term": term, "df": df[term], "vec": TOKEN_VEC} for term in batch])
-    store.flush(cols.documents, cols.terms)
-    n_docs, n_passages = len(docs), len(passages)
-    del docs, passages  # the encode stage streams from the work file
-    timings["documents and terms"] = round(time.perf_counter() - t, 3)
-
-    splitter = SentenceSplitter(userdict)
-    resumed = int(checkpoint.load().get("done", 0))
-    if resumed:  # the sentence before the first resumed passage's sentences is in the passage before it
-        splitter.rows([next(read_records(records, skip=resumed - 1))[0]], lambda texts: np.zeros((len(texts), 1)), 0)
-
-    def sink(first, batch_passages, texts, vectors):
-        # sentences first: a passage row is only written once its sentences are there
-        sids, sentence_rows = splitter.rows(batch_passages, encoder.encode_passages, gen=0)
-        if sentence_rows:
-            store.call("upsert", cols.sentences, sentence_rows)
-        store.call("upsert", cols.passages, passage_rows(batch_passages, texts, vectors, gen=0, sentence_ids=sids))
-
-    stats = encode_stream(records, n_passages, encoder.encode_passages, sink, checkpoint, batch=cfg.batch,
-                          state={"tag": tag, "records": n_passages}, progress=progress)
+    writer = RowWriter(store, cols, encoder.dim, entry_of, timings)
+    stats = run_plan(docs, settings, encoder, writer, timings, sentence_id=lambda source, s, e: sentence_sid(source, s, e, 0),
+                     resume=Resume(work / "passages.jsonl", checkpoint, cfg.batch, {"tag": tag}), progress=progress)
     timings["encode and write passages"] = round(stats.seconds, 3)
+    n_docs, n_passages, df, userdict = writer.n_docs, writer.n_passages, writer.df, writer.userdict
     t = time.perf_counter()
     store.flush(cols.passages, cols.sentences)
     store.load(*cols.all())
@@ -218,7 +213,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
 
 def status(settings: Settings) -> int:
     """`python -m index status` on Milvus: the current build and whether it is stale; 0 when up to date."""
-    cfg = MilvusConfig.from_env()
+    cfg = MilvusConfig.from_settings(settings)
     store = MilvusStore(cfg)
     try:
         current, reasons = up_to_date(store, settings)

@@ -9,9 +9,8 @@ from typing import Iterable
 import numpy as np
 
 from index.build.chunk import Passage
-from index.build.sentences import kinds_of, split_passage
+from index.build.sentences import NewSentence
 from index.ingest.clean import CleanDocument
-from index.text.names import tag
 from index.text.tokenize import Tokenizer
 
 from .store import MAX_TERM_CHARS, PART_CHARS, QUERY_LIMIT, TOKEN_VEC, MilvusStore, passage_pid, quote
@@ -31,41 +30,11 @@ def sentence_sid(source: str, start: int, end: int, gen: int) -> int:
     return int(hashlib.sha1(f"{source}\0{start}\0{end}\0{gen}".encode()).hexdigest()[:15], 16)
 
 
-class SentenceSplitter:
-    """Sentence evidence of passages that arrive in document order (a build streams them so):
-    the same split and kinds as index/sentences.build_table; a sentence shared by overlapping
-    passages is written once; `prev_text` is the sentence before it in its document."""
-
-    def __init__(self, userdict: list[str]):
-        self.userdict = tuple(userdict)
-        self._last: tuple[str, list[tuple[int, int, str]]] = ("", [])  # previous passage's source and sentences
-
-    def rows(self, passages: list[Passage], encode, gen: int) -> tuple[list[list[int]], list[dict]]:
-        per_passage: list[list[int]] = []
-        new: dict[int, dict] = {}
-        for p in passages:
-            last_source, last = self._last
-            known = {(s, e) for s, e, _ in last} if last_source == p.source else set()
-            spans = [(s, e, p.text[s - p.char_start:e - p.char_start]) for s, e in split_passage(p)]
-            sids = []
-            for j, (s, e, text) in enumerate(spans):
-                sid = sentence_sid(p.source, s, e, gen)
-                sids.append(sid)
-                if (s, e) in known or sid in new:
-                    continue
-                before = [t for ps, pe, t in (spans[:j] if j else (last if last_source == p.source else []))
-                          if pe <= s]
-                new[sid] = {"sid": sid, "source": p.source, "char_start": s, "char_end": e, "gen": gen,
-                            "kinds": kinds_of(text, tag(text, self.userdict)), "text": text,
-                            "prev_text": before[-1] if before else ""}
-            per_passage.append(sids)
-            self._last = (p.source, spans)
-        rows = list(new.values())
-        if rows:
-            vectors = encode([r["text"] for r in rows])
-            for r, v in zip(rows, vectors):
-                r["vec"] = np.asarray(v, dtype=np.float32).tolist()
-        return per_passage, rows
+def sentence_rows(sentences: list[NewSentence], vectors: np.ndarray, gen: int) -> list[dict]:
+    """Rows of the sentences collection, from the one sentence builder (index/build/sentences.py)."""
+    return [{"sid": s.id, "source": s.source, "char_start": s.char_start, "char_end": s.char_end, "gen": gen,
+             "kinds": s.kinds, "text": s.text, "prev_text": s.prev_text, "vec": np.asarray(v, dtype=np.float32).tolist()}
+            for s, v in zip(sentences, vectors)]
 
 
 def document_rows(doc: CleanDocument, n_passages: int, gen: int, library_entry: dict | None = None) -> list[dict]:

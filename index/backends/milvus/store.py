@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from index.config import env
+from index.config import Settings
 from index.backends.base import BackendUnavailable, BuildReplaced
 from index.build.plan import IndexUnavailable
 from index.text.tokenize import STOPWORDS
@@ -74,8 +74,7 @@ class MilvusConfig:
     batch: int = 256  # passages encoded and written per batch
 
     @classmethod
-    def from_env(cls) -> "MilvusConfig":
-        e = env()
+    def from_settings(cls, e: Settings) -> "MilvusConfig":
         uri = e.milvus_uri.strip()
         if not uri:
             raise IndexUnavailable("POLICYQA_BACKEND=milvus needs POLICYQA_MILVUS_URI (e.g. http://127.0.0.1:19530)")

@@ -8,7 +8,7 @@ cleaning (`pages.page_starts`) so a passage knows the page its characters came f
 """
 from __future__ import annotations
 
-from index.ingest.parse.base import ParsedDocument, ParseError, Progress, UnsupportedFormat
+from index.ingest.parse.base import ParsedDocument, ParseError, ParseLimits, Progress, UnsupportedFormat
 from index.ingest.parse.sniff import sniff
 from index.ingest.parse.pdf import parse_pdf
 from index.ingest.parse.image import parse_image
@@ -18,16 +18,18 @@ from index.ingest.parse.text import parse_text
 from index.ingest.clean import clean_document
 from index.ingest.parse.pages import join_pages, page_starts
 
-__all__ = ["ParsedDocument", "ParseError", "UnsupportedFormat", "Progress", "sniff", "parse", "to_clean_document"]
+__all__ = ["ParsedDocument", "ParseError", "ParseLimits", "UnsupportedFormat", "Progress", "sniff", "parse",
+           "to_clean_document"]
 
 
-def parse(data: bytes, name: str = "", progress: Progress | None = None) -> ParsedDocument:
+def parse(data: bytes, name: str = "", progress: Progress | None = None,
+          limits: ParseLimits = ParseLimits()) -> ParsedDocument:
     """Parse `data` by its sniffed format; ParseError (with a plain reason) when it cannot be used."""
     kind = sniff(data)
     if kind == "pdf":
-        return parse_pdf(data, progress)
+        return parse_pdf(data, progress, limits)
     if kind in ("png", "jpeg"):
-        return parse_image(data, kind, progress)
+        return parse_image(data, kind, progress, limits)
     if kind == "docx":
         return parse_docx(data)
     if kind == "html":

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from index.config import Settings
+
 # progress(stage, done, total), e.g. ("OCR page", 3, 10)
 Progress = Callable[[str, int, int], None]
 
@@ -18,6 +20,20 @@ class UnsupportedFormat(ParseError):
     """The bytes are not a format we read (whatever the file name says)."""
 
     status = 415
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """What parsing one file may cost: POLICYQA_MAX_PDF_PAGES, POLICYQA_OCR_DPI, POLICYQA_OCR_THREADS
+    (the defaults are the settings' defaults)."""
+
+    max_pdf_pages: int = int(Settings.model_fields["max_pdf_pages"].default)
+    ocr_dpi: int = int(Settings.model_fields["ocr_dpi"].default)
+    ocr_threads: int = int(Settings.model_fields["ocr_threads"].default)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "ParseLimits":
+        return cls(int(settings.max_pdf_pages), int(settings.ocr_dpi), int(settings.ocr_threads))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.config import env
+from index.ingest.parse.base import ParseLimits
 from index.ingest.parse.base import ParseError
 
 _lock = threading.Lock()  # one OCR at a time: the engine is not meant to be shared across threads
@@ -36,26 +36,26 @@ class Box:
 
 
 @lru_cache(maxsize=1)
-def _engine():
+def _engine(threads: int):
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as err:  # a clear message, never a silent weaker fallback
         raise ParseError(f"OCR is not available ({err}): it needs rapidocr-onnxruntime==1.4.4 and, for OpenCV, the "
                          "system libraries libgl1 and libglib2.0-0 (make ocr-deps)") from err
-    threads = int(env().ocr_threads)
     # One text line per recognition call: a batch pads every line to the widest one in it, which
     # made recognition three times slower on CPU (5.4 -> 1.4 s a page at 150 dpi, the same text).
     return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, rec_batch_num=1)
 
 
-def ocr_image(image: np.ndarray) -> str:
-    """Text of one page image (BGR or grey numpy array), lines in reading order."""
+def ocr_image(image: np.ndarray, threads: int = ParseLimits.ocr_threads) -> str:
+    """Text of one page image (BGR or grey numpy array), lines in reading order; `threads`: the OCR's
+    onnxruntime threads (POLICYQA_OCR_THREADS, taken by the first OCR of the process)."""
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     with _lock:
         # No angle classifier: it turns some upright lines (ones with 《》) upside down, and then
         # they are lost; scanned policy pages are upright.
-        result, _ = _engine()(np.ascontiguousarray(image), use_cls=False)
+        result, _ = _engine(threads)(np.ascontiguousarray(image), use_cls=False)
     boxes = []
     for points, text, _score in result or []:
         xs = [p[0] for p in points]

@@ -1,18 +1,14 @@
 """PDF: the text layer of each page with pypdfium2; pages without a usable one are OCRed."""
 from __future__ import annotations
 
-
-from index.config import env
-from index.ingest.parse.base import ParsedDocument, ParseError, Progress, report
+from index.ingest.parse.base import ParsedDocument, ParseError, ParseLimits, Progress, report
 from index.ingest.parse.ocr import ocr_image
 
-MAX_PAGES = int(env().max_pdf_pages)
 # A page whose text layer holds fewer characters than this is a scan (or a picture of text).
 MIN_TEXT_CHARS = 20
-OCR_DPI = int(env().ocr_dpi)
 
 
-def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
+def parse_pdf(data: bytes, progress: Progress | None = None, limits: ParseLimits = ParseLimits()) -> ParsedDocument:
     import pypdfium2 as pdfium
 
     try:
@@ -26,8 +22,8 @@ def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
         n = len(pdf)
         if n == 0:
             raise ParseError("the PDF has no pages")
-        if n > MAX_PAGES:
-            raise ParseError(f"the PDF has {n} pages, over the limit of {MAX_PAGES}")
+        if n > limits.max_pdf_pages:
+            raise ParseError(f"the PDF has {n} pages, over the limit of {limits.max_pdf_pages}")
         texts: list[str | None] = []
         for i in range(n):
             report(progress, "parsing page", i + 1, n)
@@ -43,7 +39,7 @@ def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
         scans = [i for i, t in enumerate(texts) if t is None]
         for done, i in enumerate(scans, 1):
             report(progress, "OCR page", done, len(scans))
-            texts[i] = _ocr_page(pdf, i)
+            texts[i] = _ocr_page(pdf, i, limits)
         return ParsedDocument("pdf", [t or "" for t in texts], paged=True, ocr_pages=len(scans))
     except pdfium.PdfiumError as err:
         raise ParseError(f"the PDF is damaged and cannot be read ({err})") from err
@@ -51,11 +47,11 @@ def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
         pdf.close()
 
 
-def _ocr_page(pdf, index: int) -> str:
+def _ocr_page(pdf, index: int, limits: ParseLimits) -> str:
     page = pdf[index]
     try:
-        bitmap = page.render(scale=OCR_DPI / 72, grayscale=False)
+        bitmap = page.render(scale=limits.ocr_dpi / 72, grayscale=False)
         image = bitmap.to_numpy()  # BGR(A), the channel order OpenCV and rapidocr expect
-        return ocr_image(image)
+        return ocr_image(image, limits.ocr_threads)
     finally:
         page.close()
