@@ -90,13 +90,14 @@ def cmd_run(args) -> int:
 
 def _searcher(settings: Settings):
     from index.backends.select import open_backend
-    from index.build.dense import Encoder
+    from index.build.embedder import open_encoder
     from index.search import Searcher
 
     from .run import QueryCache
 
-    # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI)
-    return Searcher(open_backend(settings), QueryCache(Encoder(settings.model_dir)), settings)
+    # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI);
+    # POLICYQA_EMBED_BASE_URL an embedding server in place of the built-in model
+    return Searcher(open_backend(settings), QueryCache(open_encoder(settings)), settings)
 
 
 def gate(hybrid: dict, split: str) -> int:

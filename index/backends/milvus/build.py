@@ -31,7 +31,7 @@ from index.backends.milvus.backend import stale_reasons
 from index.build.bm25 import okapi_idf
 from index.build.plan import IndexUnavailable, build_config, corpus_fingerprint, index_text
 from index.text.tokenize import Tokenizer, build_userdict
-from index.build.dense import Encoder
+from index.build.embedder import open_encoder
 from index.build.encode import read_records
 from index.build.cedict import build_translation
 
@@ -136,7 +136,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
 
     t = time.perf_counter()
     if encoder is None:
-        encoder = Encoder(settings.model_dir)
+        encoder = open_encoder(settings)
     timings["load model"] = round(time.perf_counter() - t, 3)
 
     t = time.perf_counter()
