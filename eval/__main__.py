@@ -5,6 +5,7 @@
     python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
+    python -m eval embed-parity   an embedding server (a test double wrapping e5) vs the built-in encoder: dev hit@5
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
 `run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
@@ -175,6 +176,12 @@ def cmd_citations(args) -> int:
     return 0
 
 
+def cmd_embed_parity(args) -> int:
+    from .embed_parity import main as parity
+
+    return parity()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,9 +201,10 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     sub.add_parser("followups")
     sub.add_parser("citations")
+    sub.add_parser("embed-parity", help="dev-split hit@5 through an embedding server double vs the built-in encoder")
     args = parser.parse_args(argv)
     return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
-            "citations": cmd_citations}[args.command](args)
+            "citations": cmd_citations, "embed-parity": cmd_embed_parity}[args.command](args)
 
 
 if __name__ == "__main__":

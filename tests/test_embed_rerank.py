@@ -283,3 +283,43 @@ def test_service_with_both_servers(tiny_corpus, server_env, rerank_env, monkeypa
         assert "did not answer within 1 s" in r.json()["detail"] and "Traceback" not in r.text
     finally:
         stop_server(proc)
+
+
+# ---------------------------------------------------------------- the Milvus backend through the same seam
+
+
+@pytest.mark.slow
+def test_milvus_build_and_queries_use_the_embedding_server(tiny_corpus, server_env, monkeypatch, encoder, tmp_path):
+    from index.backends.milvus.backend import MilvusBackend
+    from index.backends.milvus.build import build as build_milvus, up_to_date
+    from index.backends.milvus.store import MilvusConfig
+    from index.search import Searcher
+    from tests.conftest import free_port
+    from tests.test_milvus import MilvusServer
+
+    server = MilvusServer(tmp_path / "milvus", free_port())
+    server.start()
+    try:
+        settings, cfg = Settings(), MilvusConfig(uri=server.uri, prefix="t_embed", timeout=10)
+        build_milvus(settings, cfg, progress=False)  # no encoder given: the seam picks the server
+        assert server_env.requests, "the build did not call the embedding server"
+        backend = MilvusBackend.open(cfg, settings)
+        manifest = backend.info().manifest
+        assert manifest["config"]["embedder"]["model"] == "e5-small-double" and manifest["dim"] == 384
+        asked = len(server_env.requests)
+        hits = Searcher(backend, open_encoder(settings), settings, neural=False).search("吴江出台了哪些举措？", top_k=3).hits
+        assert len(server_env.requests) == asked + 1 and hits  # the query was embedded by the server
+        q = encoder.encode_query("吴江出台了哪些举措？")  # same vectors as the built-in model's
+        assert abs(hits[0].dense - float(encoder.encode_passages([index_text_of(hits[0].passage)])[0] @ q)) < 1e-3
+        monkeypatch.setenv("POLICYQA_EMBED_QUERY_PREFIX", "")
+        _, reasons = up_to_date(backend.store, Settings())
+        assert any("query" in r for r in reasons)  # another embedder: the Milvus build is stale too
+        backend.close()
+    finally:
+        server.kill()
+
+
+def index_text_of(passage) -> str:
+    from index.build.plan import index_text
+
+    return index_text(passage, Settings().index_context)
