@@ -179,7 +179,7 @@ def cmd_citations(args) -> int:
 def cmd_embed_parity(args) -> int:
     from .embed_parity import main as parity
 
-    return parity()
+    return parity([f"--port={args.port}"] + (["--fresh"] if args.fresh else []))
 
 
 def main(argv=None) -> int:
@@ -201,7 +201,9 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     sub.add_parser("followups")
     sub.add_parser("citations")
-    sub.add_parser("embed-parity", help="dev-split hit@5 through an embedding server double vs the built-in encoder")
+    p = sub.add_parser("embed-parity", help="dev-split hit@5 through an embedding server double vs the built-in encoder")
+    p.add_argument("--port", type=int, default=8219)
+    p.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
             "citations": cmd_citations, "embed-parity": cmd_embed_parity}[args.command](args)
