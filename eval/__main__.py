@@ -131,13 +131,14 @@ def cmd_fit_reader(args) -> int:
     from . import reader_fit
 
     settings = Settings()
-    from index.build.dense import Encoder
+    from index.build.embedder import open_encoder
     from index.search import Searcher
     from index.backends.local.store import load
 
     from .run import QueryCache
 
-    searcher = Searcher(load(settings), QueryCache(Encoder(settings.model_dir)), settings, reader=reader_fit.placeholder())
+    # with POLICYQA_EMBED_BASE_URL set, the reader is fitted to that embedder's similarities
+    searcher = Searcher(load(settings), QueryCache(open_encoder(settings)), settings, reader=reader_fit.placeholder())
     model, info = reader_fit.fit(searcher, load_qa())
     reader_fit.write(model, info)
     print(json.dumps(info, indent=1, ensure_ascii=False))

@@ -99,6 +99,21 @@ def test_wrong_dimension_is_refused(server_env):
         remote.encode_query("人才")
 
 
+def test_a_server_of_another_dimension_than_the_index_is_refused_at_load(server_env):
+    from index.backends.base import IndexInfo
+    from index.build.plan import IndexUnavailable
+    from service.engine import Engine, _check_dimension
+
+    server_env.mode = "wrong_dim"  # the model behind the name was swapped: 383 dimensions now
+    remote = open_encoder(Settings())
+    remote.encode_query("预热 warm-up")
+    engine = Engine(backend=None, searcher=None, info=IndexInfo("local", "b1", 1, 1, "m", manifest={"counts": {"dim": 384}}))
+    with pytest.raises(IndexUnavailable, match="returns 383-dimensional vectors but the index holds 384-dimensional"):
+        _check_dimension(engine, remote)
+    server_env.mode = "normal"
+    _check_dimension(engine, open_encoder(Settings()))  # not answered yet: nothing to compare, no error
+
+
 def test_missing_vectors_are_refused(server_env):
     server_env.mode = "short"
     with pytest.raises(EmbedderUnavailable, match="sent 3 vectors for 4 texts"):
