@@ -67,6 +67,7 @@ bench: install-test model index browser-deps
 	$(PY) -m eval.bench_encode
 	$(PY) -m eval.bench_backend
 	$(PY) -m eval.bench_reader
+	$(PY) -m eval embed-parity
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest

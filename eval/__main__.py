@@ -6,6 +6,7 @@
     python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
+    python -m eval embed-parity   an embedding server (a test double wrapping e5) vs the built-in encoder: dev hit@5
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
 `run` scores bm25, dense and hybrid (plus fusion variants and ablations when in-process),
@@ -91,13 +92,14 @@ def cmd_run(args) -> int:
 
 def _searcher(settings: Settings):
     from index.backends.select import open_backend
-    from index.build.dense import Encoder
+    from index.build.embedder import open_encoder
     from index.search import Searcher
 
     from .run import QueryCache
 
-    # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI)
-    return Searcher(open_backend(settings), QueryCache(Encoder.of(settings)), settings)
+    # POLICYQA_BACKEND picks the index: the local folder (default) or Milvus (POLICYQA_MILVUS_URI);
+    # POLICYQA_EMBED_BASE_URL an embedding server in place of the built-in model
+    return Searcher(open_backend(settings), QueryCache(open_encoder(settings)), settings)
 
 
 def gate(hybrid: dict, split: str) -> int:
@@ -138,13 +140,14 @@ def cmd_fit_reader(args) -> int:
     from . import reader_fit
 
     settings = Settings()
-    from index.build.dense import Encoder
+    from index.build.embedder import open_encoder
     from index.search import Searcher
     from index.backends.local.store import load
 
     from .run import QueryCache
 
-    searcher = Searcher(load(settings), QueryCache(Encoder.of(settings)), settings, reader=reader_fit.placeholder())
+    # with POLICYQA_EMBED_BASE_URL set, the reader is fitted to that embedder's similarities
+    searcher = Searcher(load(settings), QueryCache(open_encoder(settings)), settings, reader=reader_fit.placeholder())
     model, info = reader_fit.fit(searcher, load_qa())
     reader_fit.write(model, info)
     print(json.dumps(info, indent=1, ensure_ascii=False))
@@ -183,6 +186,12 @@ def cmd_citations(args) -> int:
     return 0
 
 
+def cmd_embed_parity(args) -> int:
+    from .embed_parity import main as parity
+
+    return parity([f"--port={args.port}"] + (["--fresh"] if args.fresh else []))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,9 +212,12 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     sub.add_parser("followups")
     sub.add_parser("citations")
+    p = sub.add_parser("embed-parity", help="dev-split hit@5 through an embedding server double vs the built-in encoder")
+    p.add_argument("--port", type=int, default=8219)
+    p.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "fit-answerability": cmd_fit_answerability, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
-            "citations": cmd_citations}[args.command](args)
+            "citations": cmd_citations, "embed-parity": cmd_embed_parity}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 from index.backends import BackendUnavailable, ensure_built, open_backend, print_status
-from index.build import Encoder, IndexUnavailable
+from index.build import EmbedderUnavailable, IndexUnavailable, open_encoder
 from index.config import Settings
 from index.search import Searcher
 
@@ -27,7 +27,7 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    searcher = Searcher(open_backend(settings), Encoder.of(settings), settings)
+    searcher = Searcher(open_backend(settings), open_encoder(settings), settings)
     result = searcher.search(args.question, top_k=args.k, mode=args.mode)
     if result.answer:
         a = result.answer
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return cmd_status(args, settings)
         return cmd_ask(args, settings)
-    except (IndexUnavailable, BackendUnavailable) as err:
+    except (IndexUnavailable, BackendUnavailable, EmbedderUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,7 @@ class SearchResult:
     abstain_reason: str | None = None  # why `answer` is None, in plain words
     confidence: float = 0.0  # the reader's confidence in its best sentence (also when it abstained)
     context: QueryContext | None = None
+    rerank_error: str | None = None  # the rerank server failed: the fused order stands (index/query/rerank.py)
 
 
 class Searcher:
@@ -56,7 +57,7 @@ class Searcher:
         hits, context = self.retriever.retrieve(query, top_k, mode, sources, timer)
         # The reader reads (up to PASSAGES_CONSIDERED of) the returned passages, so every
         # sentence it answers with cites a passage the caller has.
-        result = SearchResult(query, mode, hits, None, context=context)
+        result = SearchResult(query, mode, hits, None, context=context, rerank_error=context.rerank_error)
         if with_answer:
             verdict = self.answer(context, hits)
             result.answer, result.abstain_reason, result.confidence = verdict.answer, verdict.abstain_reason, verdict.confidence

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.backends import BackendUnavailable, BuildReplaced
 from index.config import Settings
-from index.build import IndexUnavailable
+from index.build import EmbedderUnavailable, IndexUnavailable
 
 from .chat_models import CHAT_BODY_BYTES
 from .docs_ui import DOCS_CSP, install_docs
@@ -255,6 +255,13 @@ def _add_error_handlers(app: FastAPI) -> None:
             except (IndexUnavailable, RuntimeError):
                 pass
         return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(EmbedderUnavailable)
+    async def embedder_down(request: Request, exc: EmbedderUnavailable) -> JSONResponse:
+        # The embedding server is down, slow or answering nonsense: say so, no stack trace.
+        log.warning("embedding server unavailable on %s: %s", request.url.path, exc)
+        return JSONResponse({"detail": f"The question could not be embedded: {exc}. Try again shortly."}, 503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

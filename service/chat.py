@@ -24,6 +24,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.build import EmbedderUnavailable
 from index.generate.citations import SupportScorer, check
 from index.generate.followup import rewrite_conversation
 from index.text.english import has_chinese
@@ -168,7 +169,8 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     result = await run_in_threadpool(eng.searcher.search, rewritten, turn.top_k, turn.mode, False)
     t_ranked = time.perf_counter()
     request.state.timings = result.timings_ms
-    yield "passages", {"rewritten_query": rewritten, "passages": [passage_out(h).model_dump() for h in result.hits]}
+    yield "passages", {"rewritten_query": rewritten, "passages": [passage_out(h).model_dump() for h in result.hits],
+                       "rerank_error": result.rerank_error}
     t_read = time.perf_counter()
     verdict = await run_in_threadpool(eng.searcher.answer, result.context, result.hits)
     result.answer, result.abstain_reason = verdict.answer, verdict.abstain_reason
@@ -245,6 +247,8 @@ async def _guarded(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[tup
             yield item
     except HTTPException as err:
         yield "error", {"detail": str(err.detail), "status": err.status_code}
+    except EmbedderUnavailable as err:
+        yield "error", {"detail": f"The question could not be embedded: {err}. Try again shortly.", "status": 503}
     except Exception:  # noqa: BLE001
         log.exception("chat turn failed")
         yield "error", {"detail": "Internal error while answering; it has been logged."}
@@ -274,7 +278,8 @@ async def chat(req: ChatRequest, request: Request):
     async for event, data in turn_events(request, turn):
         out[event] = data
     return ChatResponse(answer=out["answer"], passages=out["passages"]["passages"],
-                        rewritten_query=out["passages"]["rewritten_query"], timings_ms=out["done"]["timings_ms"])
+                        rewritten_query=out["passages"]["rewritten_query"], timings_ms=out["done"]["timings_ms"],
+                        rerank_error=out["passages"]["rerank_error"])
 
 
 # ---------------------------------------------------------------- OpenAI-compatible API

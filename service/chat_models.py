@@ -72,6 +72,7 @@ class ChatResponse(BaseModel):
     passages: list[PassageOut]
     rewritten_query: str
     timings_ms: dict[str, float]
+    rerank_error: str | None = None  # the rerank server failed: the passages keep the fused order
 
 
 class OpenAIChatRequest(BaseModel):

@@ -16,6 +16,7 @@ from index.backends.base import Backend, BackendUnavailable, IndexInfo
 from index.backends.select import open_backend, selected_backend
 from index.config import Settings
 from index.build.dense import Encoder
+from index.build.embedder import EmbedderUnavailable, open_encoder
 from index.search import Searcher
 from index.build.plan import IndexUnavailable
 
@@ -55,6 +56,17 @@ class Engine:
         return self.backend
 
 
+def _check_dimension(engine: Engine, encoder) -> None:
+    """An embedding server that now returns vectors of another size than the build holds (its model
+    was swapped under the same name) is refused at load, with what to do, rather than at every query."""
+    m = engine.info.manifest
+    built = (m.get("counts") or {}).get("dim") or m.get("dim")
+    known = encoder.describe().get("dim")  # None while a server has not answered yet
+    if built and known and int(built) != int(known):
+        raise IndexUnavailable(f"the embedder now returns {known}-dimensional vectors but the index holds "
+                               f"{built}-dimensional ones: rebuild the index (python -m index build)")
+
+
 class EngineHolder:
     RETRY_SECONDS = 5.0  # while the backend is unreachable, a request tries to load again at most this often
 
@@ -74,7 +86,7 @@ class EngineHolder:
             import torch
 
             torch.set_num_threads(torch_threads(self.settings))
-            self._encoder = Encoder.of(self.settings)
+            self._encoder = open_encoder(self.settings)
             log.info("encoder loaded: %s, %d torch threads", self.settings.model_dir.name, torch.get_num_threads())
         return self._encoder
 
@@ -86,7 +98,11 @@ class EngineHolder:
             try:
                 backend = open_backend(self.settings)
                 engine = Engine(backend, Searcher(backend, self.encoder(), self.settings))
-                engine.searcher.search("预热 warm-up", top_k=1)  # first call pays lazy init; not a user
+                try:
+                    engine.searcher.search("预热 warm-up", top_k=1)  # first call pays lazy init; not a user
+                except EmbedderUnavailable as err:  # queries get 503 with the reason until the server answers
+                    log.warning("embedding server not answering at start: %s", err)
+                _check_dimension(engine, self._encoder)
             except (IndexUnavailable, RuntimeError) as err:  # BackendUnavailable is a RuntimeError
                 if backend is not None:
                     backend.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from index.backends import BackendUnavailable
+from index.build import EmbedderUnavailable
 from index.ingest import ParseError, atomic_write_json
 
 log = logging.getLogger("policyqa")
@@ -129,7 +130,7 @@ class JobRunner:
             t0 = time.perf_counter()
             try:
                 result = self._run(job, JobReport(self, job))
-            except (ParseError, BackendUnavailable) as err:  # their messages are written for people
+            except (ParseError, BackendUnavailable, EmbedderUnavailable) as err:  # their messages are written for people
                 self.update(job, persist=True, status="failed", reason=str(err), finished=now())
             except Exception as err:  # the job fails with the reason; the service keeps serving
                 log.exception("library job %s failed", job["id"])

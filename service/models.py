@@ -56,6 +56,8 @@ class QueryRequest(BaseModel):
 class PassageScores(BaseModel):
     bm25: float
     dense: float
+    rerank: float | None = Field(None, description="The rerank server's relevance score; null without one "
+                                 "(or when it failed: see rerank_error).")
 
 
 class PassageOut(BaseModel):
@@ -109,6 +111,8 @@ class QueryResponse(BaseModel):
                                        "null when there is an answer. Passages are returned either way.")
     passages: list[PassageOut]
     timings_ms: dict[str, float]
+    rerank_error: str | None = Field(None, description="The rerank server failed (down, slow, a bad answer), so the "
+                                     "passages keep the fused order; null when it answered or none is configured.")
 
 
 class DocumentSummary(BaseModel):
@@ -153,6 +157,9 @@ class Health(BaseModel):
     documents: int = 0
     passages: int = 0
     model: str | None = None
+    embedder: dict | None = Field(None, description="What embeds queries: the built-in model, or the embedding "
+                                  "server's host, model, dimension and prefixes.")
+    reranker: dict | None = Field(None, description="The rerank server (host, model, top_n); null without one.")
     detail: str | None = None
 
 
@@ -165,4 +172,5 @@ def passage_out(hit: Hit) -> PassageOut:
     p = hit.passage
     return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
                       section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
-                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6)), page=p.page)
+                      scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6),
+                                           rerank=None if hit.rerank is None else round(hit.rerank, 6)), page=p.page)

@@ -44,7 +44,7 @@ def query(req: QueryRequest, eng: EngineDep, request: Request, response: Respons
     passages = [passage_out(h) for h in result.hits]
     answer = AnswerOut.model_validate(asdict(result.answer)) if result.answer else None
     return QueryResponse(query=req.query, mode=req.mode, answer=answer, abstain_reason=result.abstain_reason,
-                         passages=passages, timings_ms=result.timings_ms)
+                         passages=passages, timings_ms=result.timings_ms, rerank_error=result.rerank_error)
 
 
 @router.get("/api/documents", response_model=DocumentList, responses=errors)
@@ -89,8 +89,11 @@ def health_response(holder: EngineHolder) -> JSONResponse:
         body = Health(status="unavailable", backend=holder.backend_name, index_loaded=False, detail=holder.error)
         return JSONResponse(body.model_dump(), status_code=503)
     i = eng.info
+    reranker = eng.searcher.retriever.reranker
     return JSONResponse(Health(status="ok", backend=i.backend, index_loaded=True, build_id=i.build_id,
-                               documents=i.documents, passages=i.passages, model=i.model).model_dump())
+                               documents=i.documents, passages=i.passages, model=i.model,
+                               embedder=eng.searcher.encoder.describe(),
+                               reranker=reranker.cfg.describe() if reranker else None).model_dump())
 
 
 @router.post("/api/admin/reload", response_model=Health,

@@ -104,6 +104,16 @@ class Encoder:
     def model_id(self) -> str:
         return model_fingerprint(self.model_dir)
 
+    def describe(self) -> dict:
+        """The embedder as /api/health shows it."""
+        return {"kind": "built-in", "model": self.model_id, "dim": self.dim, "encoder": self.backend, "device": self.device}
+
+    def encode_raw(self, texts: list[str]) -> np.ndarray:
+        """Texts exactly as given, no prompt added: what an embedding server serving this model returns."""
+        if self._onnx is not None:
+            return self._onnx.encode(texts, "")
+        return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+
     def _prompt(self, name: str | None) -> str:
         return (self.model.prompts or {}).get(name, "") if name else ""
 

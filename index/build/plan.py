@@ -20,6 +20,7 @@ from index.build.bm25 import BM25Index
 from index.build.cedict import build_translation
 from index.build.chunk import Passage, chunk_corpus
 from index.build.dense import DenseIndex, Encoder, model_fingerprint
+from index.build.embedder import embedder_id, embedder_record
 from index.build.encode import Checkpoint, EncodeStats, encode_stream, read_records, write_records
 from index.build.sentences import NewSentence, SentenceSplitter, SentenceTable, TableBuilder
 from index.config import Settings
@@ -69,14 +70,18 @@ def corpus_state(settings: Settings, library_entries: list[dict] | None = None) 
 
 def build_config(settings: Settings) -> dict:
     """Everything that changes what a build contains; a mismatch means rebuild."""
-    return {
+    config = {
         "format": FORMAT_VERSION,
-        "model": model_fingerprint(settings.model_dir),
+        "model": embedder_id(settings),
         "chunk": asdict(settings.chunk),
         "userdict": settings.userdict,
         "index_context": settings.index_context,
         "translation": TRANSLATION_VERSION,
     }
+    embedder = embedder_record(settings)  # an embedding server: host, model, prefixes (the built-in model: none)
+    if embedder is not None:
+        config["embedder"] = embedder
+    return config
 
 
 def stale_reasons(manifest: dict, settings: Settings) -> list[str]:

@@ -11,11 +11,12 @@ from typing import Literal
 import numpy as np
 
 from index.backends import Backend, Ranked
-from index.build import Encoder, Passage
+from index.build import Encoder, Passage, index_text
 from index.config import Settings
 
 from index.text import to_chinese_terms
 from .fusion import fuse
+from .rerank import RerankConfig, Reranker, RerankError
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES = ("hybrid", "bm25", "dense")
@@ -29,6 +30,7 @@ class Hit:
     dense: float
     passage: Passage
     passage_id: int = -1  # its row in the index
+    rerank: float | None = None  # the rerank server's relevance score, when one re-ordered the hits
 
 
 @dataclass
@@ -41,6 +43,7 @@ class QueryContext:
     match_text: str  # the question as it can appear in the documents
     qvec: np.ndarray  # the normalised query embedding
     coverage: float  # share of the tokens the corpus knows
+    rerank_error: str | None = None  # why the rerank server's order is missing, in plain words
 
 
 class Timer:
@@ -68,6 +71,8 @@ class Retriever:
         self.settings = settings
         # A remote backend's two searches are network waits: they run side by side.
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="retrieve") if backend.remote else None
+        rerank = RerankConfig.from_settings(settings)
+        self.reranker = Reranker(rerank) if rerank else None
 
     def retrieve(self, query: str, top_k: int, mode: Mode, sources: list[str] | None,
                  timer: Timer) -> tuple[list[Hit], QueryContext]:
@@ -107,7 +112,8 @@ class Retriever:
             ranked = [(int(i), 0.0) for i in dense.ids]
         else:
             ranked = fuse(bm25.ids, dense.ids, coverage, fusion)
-        ranked = ranked[:top_k]
+        # A rerank server re-orders the fused top N, so that many are fetched even for a smaller top_k.
+        ranked = ranked[:max(top_k, self.reranker.cfg.top_n) if self.reranker else top_k]
         ids = np.array([i for i, _ in ranked], dtype=np.int64)
         dense_scores = backend.dense_scores(qvec, ids) if len(ids) else np.zeros(0)
         bm25_scores = _side_scores(bm25, ids)
@@ -117,7 +123,30 @@ class Retriever:
             for r, ((i, s), p) in enumerate(zip(ranked, backend.get_passages(ids)))
         ]
         timer.lap("fuse")
-        return hits, QueryContext(query, tokens, match_text, qvec, coverage)
+        rerank_error = None
+        if self.reranker is not None and hits:
+            hits, rerank_error = self._rerank(query, hits)
+            timer.lap("rerank")
+        return hits[:top_k], QueryContext(query, tokens, match_text, qvec, coverage, rerank_error)
+
+    def _rerank(self, query: str, hits: list[Hit]) -> tuple[list[Hit], str | None]:
+        """The top N hits in the rerank server's order (each with its score), the rest after them;
+        on any failure the fused order as it was, with the reason."""
+        head, tail = hits[:self.reranker.cfg.top_n], hits[self.reranker.cfg.top_n:]
+        try:
+            order = self.reranker.order(query, [index_text(h.passage, self.settings.index_context) for h in head])
+        except RerankError as err:
+            return hits, str(err)
+        reranked = []
+        for i, score in order:
+            hit = head[i]
+            hit.rerank = score
+            if score is not None:  # the score the order follows
+                hit.score = score
+            reranked.append(hit)
+        for rank, hit in enumerate(reranked + tail, start=1):
+            hit.rank = rank
+        return reranked + tail, None
 
     def _small_to_big(self, dense: Ranked, bm25: Ranked, qvec: np.ndarray) -> Ranked:
         """The dense side's ranking of its own and BM25's candidates by passage similarity plus

@@ -535,7 +535,8 @@
     const meta = el("dl", { className: "card-meta" }, [
       el("div", {}, [el("dt", { text: "章节 Section" }), el("dd", { text: p.section || "—" })]),
       el("div", {}, [el("dt", { text: "文件 File" }), el("dd", { className: "mono", text: p.source })]),
-      el("div", { attrs: { title: `BM25 ${formatScore(scores.bm25)} · Dense ${formatScore(scores.dense)}` } }, [
+      el("div", { attrs: { title: `BM25 ${formatScore(scores.bm25)} · Dense ${formatScore(scores.dense)}`
+        + (scores.rerank == null ? "" : ` · Rerank ${formatScore(scores.rerank)}`) } }, [
         el("dt", { text: "得分 Score" }),
         el("dd", { className: "mono", text: formatScore(p.score) }),
       ]),

@@ -27,6 +27,7 @@ import numpy as np
 from index.build.bm25 import BM25Index
 from index.build.chunk import Passage
 from index.build.dense import DenseIndex, Encoder
+from index.build.embedder import open_encoder
 from index.build.plan import (IndexParts, IndexUnavailable, build_config, corpus_state, make_index, sha256,
                               stale_reasons, stage, versions)
 from index.build.sentences import FILES as SENTENCE_FILES, SentenceTable
@@ -81,7 +82,7 @@ def build(settings: Settings, encoder: Encoder | None = None, progress: bool = T
             if not docs:
                 raise IndexUnavailable(f"no usable seed files in {settings.seeds_dir}")
         with stage("load model", timings):
-            encoder = encoder or Encoder.of(settings)
+            encoder = encoder or open_encoder(settings)
         parts = make_index(docs, settings, encoder, _previous_vectors(root / "current", encoder), timings, progress,
                            on_progress)
         with stage("write", timings):

@@ -30,6 +30,7 @@ from index.backends.milvus.backend import stale_reasons
 from index.build.bm25 import okapi_idf
 from index.build.plan import Batch, IndexUnavailable, Resume, build_config, corpus_fingerprint, run_plan
 from index.build.dense import Encoder
+from index.build.embedder import open_encoder
 from index.build.cedict import build_translation
 
 
@@ -157,7 +158,7 @@ def _build(store: MilvusStore, settings: Settings, cfg: MilvusConfig, encoder, c
 
     t = time.perf_counter()
     if encoder is None:
-        encoder = Encoder.of(settings)
+        encoder = open_encoder(settings)
     timings["load model"] = round(time.perf_counter() - t, 3)
 
     writer = RowWriter(store, cols, encoder.dim, entry_of, timings)
