@@ -212,9 +212,12 @@ QUESTION = "青浦区对高层次人才有哪些住房补贴？"
 
 
 def _searcher(loaded_index, encoder, settings):
+    """A searcher with the rerank settings the environment holds now (settings are read once, when
+    built: the test sets the variables, then builds its own)."""
     from index.search import Searcher
 
-    return Searcher(loaded_index, encoder, settings, neural=False)
+    rerank = {k: v for k, v in Settings().model_dump().items() if k.startswith("rerank_")}
+    return Searcher(loaded_index, encoder, settings.replace(**rerank), neural=False)
 
 
 def test_rerank_reorders_the_fused_top_n(rerank_env, loaded_index, encoder, settings, monkeypatch):
