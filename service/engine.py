@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from index.config import env
 from index.backends.base import Backend, BackendUnavailable, IndexInfo
-from index.backends.select import open_backend, selected_backend
+from index.backends.select import build_marker, open_backend, selected_backend
 from index.config import Settings
 from index.build.dense import Encoder
 from index.search import Searcher
@@ -58,6 +58,7 @@ class Engine:
 
 class EngineHolder:
     RETRY_SECONDS = 5.0  # while the backend is unreachable, a request tries to load again at most this often
+    WATCH_SECONDS = 1.0  # how often each worker looks whether another worker made a new build current
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -68,6 +69,7 @@ class EngineHolder:
         self._lock = threading.Lock()
         self._unreachable_since: float | None = None  # set when loading failed because the store was down
         self._last_try = 0.0
+        self._watching = False
 
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
@@ -134,3 +136,35 @@ class EngineHolder:
             except (IndexUnavailable, RuntimeError):
                 return None
         return self.engine
+
+    def watch(self) -> None:
+        """Follow the current build in the background: when another worker (the one running library
+        jobs) or `index build` makes a new build current, this worker serves it within WATCH_SECONDS."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def follow() -> None:
+            while self._watching:
+                time.sleep(self.WATCH_SECONDS)
+                try:
+                    self.follow_current()
+                except Exception:  # the watcher must outlive any one failed look
+                    log.exception("index watch: looking for a new build failed")
+        threading.Thread(target=follow, name="index-watch", daemon=True).start()
+
+    def stop_watching(self) -> None:
+        self._watching = False
+
+    def follow_current(self) -> None:
+        """Load the current build if it is not the one serving (a failed load is retried after RETRY_SECONDS)."""
+        marker = build_marker(self.settings)
+        engine = self.engine
+        if marker is None or (engine is not None and engine.info.build_id == marker):
+            return
+        if time.monotonic() - self._last_try < self.RETRY_SECONDS and self.error is not None:
+            return
+        try:
+            self.load()
+        except (IndexUnavailable, RuntimeError):
+            pass  # logged by load; the previous build keeps serving

@@ -67,6 +67,7 @@ class JobOut(BaseModel):
     finished: str | None = None
     reason: str | None = None
     result: dict | None = None
+    attempts: int = 0  # 2: the worker running it stopped, and another ran it again from the start
 
 
 # ---------------------------------------------------------------- the gate in front of uploads

@@ -48,9 +48,10 @@ class LibraryChanges:
         self.library = Library(settings.library_dir)
         self.writer = open_writer(settings, self.library, holder)
 
-    def line_up(self) -> None:
-        """After a stop: bring the library in line with what the index holds."""
-        self.writer.line_up()
+    def line_up(self, pending: Callable[[], list[dict]]) -> None:
+        """After a stop: bring the library in line with what the index holds (keeping the originals
+        that waiting jobs need)."""
+        self.writer.line_up({f["sha256"] for j in pending() for f in j["files"]})
 
     def committed(self) -> list[dict]:
         """The library documents the index holds now."""
