@@ -18,7 +18,8 @@ from index.ingest.parse.text import parse_text
 from index.ingest.clean import clean_document
 from index.ingest.parse.pages import join_pages, page_starts
 
-__all__ = ["ParsedDocument", "ParseError", "UnsupportedFormat", "Progress", "sniff", "parse", "to_clean_document"]
+__all__ = ["ParsedDocument", "ParseError", "UnsupportedFormat", "Progress", "sniff", "parse", "to_clean_document",
+           "ParseLimits", "parse_isolated"]
 
 
 def parse(data: bytes, name: str = "", progress: Progress | None = None) -> ParsedDocument:
@@ -45,3 +46,6 @@ def to_clean_document(source: str, parsed: ParsedDocument):
     if not doc.text.strip():
         raise ParseError("no text was found in the file" + (" (OCR found none either)" if parsed.ocr_pages else ""))
     return doc
+
+
+from index.ingest.parse.sandbox import ParseLimits, parse_isolated  # noqa: E402  (it runs `parse` above)

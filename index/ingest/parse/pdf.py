@@ -10,6 +10,9 @@ MAX_PAGES = int(env().max_pdf_pages)
 # A page whose text layer holds fewer characters than this is a scan (or a picture of text).
 MIN_TEXT_CHARS = 20
 OCR_DPI = int(env().ocr_dpi)
+# A page is rendered for OCR at OCR_DPI unless that makes more pixels than this; then at the scale that
+# fits (a 14,400 pt MediaBox at 150 dpi would be 30,000 x 30,000 pixels, 3.6 GB).
+MAX_RENDER_PIXELS = int(float(env().max_render_mpx) * 1_000_000)
 
 
 def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
@@ -54,8 +57,17 @@ def parse_pdf(data: bytes, progress: Progress | None = None) -> ParsedDocument:
 def _ocr_page(pdf, index: int) -> str:
     page = pdf[index]
     try:
-        bitmap = page.render(scale=OCR_DPI / 72, grayscale=False)
+        bitmap = page.render(scale=render_scale(*page.get_size()), grayscale=False)
         image = bitmap.to_numpy()  # BGR(A), the channel order OpenCV and rapidocr expect
         return ocr_image(image)
     finally:
         page.close()
+
+
+def render_scale(width_pt: float, height_pt: float) -> float:
+    """Pixels per point for OCR: OCR_DPI, lowered so the page stays within MAX_RENDER_PIXELS."""
+    scale = OCR_DPI / 72
+    pixels = width_pt * height_pt * scale * scale
+    if pixels > MAX_RENDER_PIXELS:
+        scale *= (MAX_RENDER_PIXELS / pixels) ** 0.5
+    return scale
