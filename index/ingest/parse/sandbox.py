@@ -45,7 +45,7 @@ def parse_isolated(data: bytes, name: str = "", progress: Progress | None = None
     # The child imports this same code (this checkout first on its path), reads the file from stdin and
     # answers in JSON lines on stdout: progress steps, then the parsed document or the reason it failed.
     child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(limits.memory_mb)], cwd=REPO_ROOT,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])},
+                             env=_child_env(),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, start_new_session=True)
     lines: queue.Queue[bytes] = queue.Queue()
     threading.Thread(target=_feed, args=(child, data), daemon=True).start()
@@ -78,6 +78,14 @@ def parse_isolated(data: bytes, name: str = "", progress: Progress | None = None
             child.kill()
         child.wait(5)
         child.stdout.close()
+
+
+def _child_env() -> dict[str, str]:
+    """The server's environment passed on whole (the settings are read afresh in the child), with this
+    checkout first on the import path."""
+    inherited = dict(os.environ)
+    inherited["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), inherited.get("PYTHONPATH")) if p)
+    return inherited
 
 
 def _feed(child: subprocess.Popen, data: bytes) -> None:
