@@ -73,6 +73,7 @@ bench: install-test model index browser-deps
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
+	$(PY) -m eval.loadtest_mixed
 
 clean-index:
 	rm -rf .var/index

@@ -122,7 +122,7 @@ class JobRunner:
             if record["status"] in ("done", "failed"):  # final: never rewritten, so read once
                 self._finished[path.name] = record
             jobs.append(dict(record))
-        return sorted(jobs, key=lambda j: (j["created"], j["id"]))
+        return sorted(jobs, key=lambda j: (j.get("order", 0), j["created"], j["id"]))
 
     def get(self, job_id: str) -> dict | None:
         return self._read(self._path(job_id)) if _JOB_ID.fullmatch(job_id) else None
@@ -143,7 +143,7 @@ class JobRunner:
                 raise QueueFull(f"{MAX_PENDING_JOBS} library jobs are already waiting; try again when they have finished")
             job = {"id": uuid.uuid4().hex[:16], "kind": kind, "status": "queued", "stage": "queued", "message": "waiting",
                    "progress": None, "files": files or [], "source": source, "created": now(), "finished": None,
-                   "reason": None, "result": None, "attempts": 0}
+                   "reason": None, "result": None, "attempts": 0, "order": time.time_ns()}  # order: of submission
             self._write(job)
         self._wake.set()
         return job["id"]
