@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     changes = LibraryChanges(settings, holder)
     app.state.library = changes
     app.state.jobs = JobRunner(settings.library_dir / "jobs",
-                               lambda job, report: changes.run(job, report, app.state.jobs.pending),
+                               lambda jobs, reports: changes.run(jobs, reports, app.state.jobs.pending),
                                on_lead=lambda: changes.line_up(app.state.jobs.pending))
     app.state.log_queries = env().log_queries == "1"
     _add_middleware(app)

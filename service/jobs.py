@@ -8,7 +8,7 @@ Layout under <library_dir>/jobs/ (one data folder, any number of uvicorn workers
     runner.lock     the runner lease: an OS file lock (filelock), so exactly one worker runs jobs and
                     the lease is freed by the kernel when that worker dies; another worker then takes it
 
-Jobs run oldest first. A job found `running` when a worker takes the lease was cut short (its worker
+Jobs run oldest first; uploads waiting together are written in one change (one build). A job found `running` when a worker takes the lease was cut short (its worker
 died or stopped): it is run again from the start (a build is made current whole or not at all, so
 nothing half-done is left), and failed with INTERRUPTED once it has been cut short MAX_ATTEMPTS times.
 """
@@ -33,6 +33,7 @@ from index.ingest import ParseError, atomic_write_json
 log = logging.getLogger("policyqa")
 MAX_PENDING_JOBS = 16
 KEEP_JOBS = 200
+MAX_BATCH = 16  # uploads written together in one change at most
 MAX_ATTEMPTS = 2  # a job that took its worker down twice is not tried a third time
 INTERRUPTED = ("the service stopped twice while running this job, so it was not tried again; "
                "no document was left half-added. Upload the files again to retry.")
@@ -74,11 +75,12 @@ class JobReport:
 
 
 class JobRunner:
-    """The job records and the queue. `run(job, report)` does a job and returns its result;
+    """The job records and the queue. `run(jobs, reports)` does a delete or a batch of uploads and
+    returns one outcome per job (its result, or the exception it failed with);
     `on_lead()` runs once when this worker takes the lease, before its first job (the library is
     lined up with the index there: only the lease holder writes the library)."""
 
-    def __init__(self, jobs_dir: Path, run: Callable[[dict, JobReport], dict], on_lead: Callable[[], None] = lambda: None):
+    def __init__(self, jobs_dir: Path, run: Callable[[list[dict], list[JobReport]], list], on_lead: Callable[[], None] = lambda: None):
         self.dir = Path(jobs_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._run, self._on_lead = run, on_lead
@@ -191,7 +193,7 @@ class JobRunner:
                 self._wake.wait(POLL_SECONDS)
                 self._wake.clear()
                 continue
-            self._do(queued[0])
+            self._do(self._batch(queued))
             self._prune()
 
     def _import_legacy(self) -> None:
@@ -217,19 +219,38 @@ class JobRunner:
                 log.warning("library job %s was cut short; running it again", job["id"])
                 self.update(job, status="queued", stage="queued", message="resumed after a stop", progress=None)
 
-    def _do(self, job: dict) -> None:
-        self.update(job, status="running", stage="starting", message="starting", attempts=job.get("attempts", 0) + 1)
+    @staticmethod
+    def _batch(queued: list[dict]) -> list[dict]:
+        """The oldest job, with the uploads queued right behind it when it is an upload: they are
+        written together (one build), each keeping its own record and outcome."""
+        if queued[0]["kind"] != "upload":
+            return queued[:1]
+        batch = []
+        for job in queued[:MAX_BATCH]:
+            if job["kind"] != "upload":
+                break
+            batch.append(job)
+        return batch
+
+    def _do(self, jobs: list[dict]) -> None:
+        for job in jobs:
+            self.update(job, status="running", stage="starting", message="starting",
+                        attempts=job.get("attempts", 0) + 1)
         t0 = time.perf_counter()
         try:
-            result = self._run(job, JobReport(self, job))
-        except (ParseError, BackendUnavailable) as err:  # their messages are written for people
-            self.update(job, status="failed", reason=str(err), finished=now())
-        except Exception as err:  # the job fails with the reason; the service keeps serving
-            log.exception("library job %s failed", job["id"])
-            self.update(job, status="failed", reason=f"{type(err).__name__}: {err}", finished=now())
-        else:
-            result["seconds"] = round(time.perf_counter() - t0, 2)
-            self.update(job, status="done", stage="done", message="done", result=result, finished=now())
+            outcomes = self._run(jobs, [JobReport(self, job) for job in jobs])
+        except Exception as err:  # noqa: BLE001
+            outcomes = [err] * len(jobs)
+        seconds = round(time.perf_counter() - t0, 2)
+        for job, outcome in zip(jobs, outcomes):
+            if isinstance(outcome, (ParseError, BackendUnavailable)):  # their messages are written for people
+                self.update(job, status="failed", reason=str(outcome), finished=now())
+            elif isinstance(outcome, Exception):  # the job fails with the reason; the service keeps serving
+                log.error("library job %s failed", job["id"], exc_info=outcome)
+                self.update(job, status="failed", reason=f"{type(outcome).__name__}: {outcome}", finished=now())
+            else:
+                self.update(job, status="done", stage="done", message="done", result={**outcome, "seconds": seconds},
+                            finished=now())
 
     def _prune(self) -> None:
         with self._records:
