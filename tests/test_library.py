@@ -12,7 +12,8 @@ import time
 import httpx
 import pytest
 
-from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, scanned_pdf, text_pdf, zip_bomb_docx)
+from doc_fixtures import (browser, docx_bytes, encrypted_pdf, html_page, huge_page_pdf, scanned_pdf, text_pdf,
+                          zip_bomb_docx)
 from index.backends.local.store import load
 from index.text.english import load_glossary
 from tests.conftest import stop_server
@@ -205,6 +206,7 @@ def test_bad_files_are_refused_plainly(client, served, name, data, status, words
 @pytest.mark.parametrize("name, data, words", [
     ("secret.pdf", encrypted_pdf(), "encrypted"),
     ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R", "damaged"),
+    ("huge-page.pdf", huge_page_pdf(), "no text was found"),  # rendered within the pixel cap, OCR finds nothing
 ])
 def test_unreadable_pdfs_fail_the_job_with_the_reason(client, served, name, data, words):
     before = state(client, served["settings"])

@@ -11,23 +11,15 @@ import time
 import zipfile
 
 import psutil
-import pypdfium2 as pdfium
 import pytest
+
+from doc_fixtures import huge_page_pdf
 
 from index.ingest.parse import ParseError, ParseLimits, parse_isolated
 from index.ingest.parse.docx import check_archive
 from index.ingest.parse.pdf import MAX_RENDER_PIXELS, render_scale
 
 TEXT = "第一条 为规范屋顶绿化补贴发放，制定本办法。第二条 补贴标准为每平方米三十元。".encode("utf-8")
-
-
-def huge_page_pdf(points: float = 14_400) -> bytes:
-    """One text-less page with a 14,400 pt MediaBox: 30,000 x 30,000 pixels if rendered at 150 dpi."""
-    pdf = pdfium.PdfDocument.new()
-    pdf.new_page(points, points)
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
 
 
 def empty_paragraphs_docx(paragraphs: int, compression: int) -> bytes:
