@@ -59,6 +59,7 @@ class Engine:
 class EngineHolder:
     RETRY_SECONDS = 5.0  # while the backend is unreachable, a request tries to load again at most this often
     WATCH_SECONDS = 1.0  # how often each worker looks whether another worker made a new build current
+    FOLLOW_TRIES = 3
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -70,6 +71,7 @@ class EngineHolder:
         self._unreachable_since: float | None = None  # set when loading failed because the store was down
         self._last_try = 0.0
         self._watching = False
+        self._followed: tuple[str, int] = ("", 0)  # the build the watcher last tried to load, and how often
 
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
@@ -157,13 +159,17 @@ class EngineHolder:
         self._watching = False
 
     def follow_current(self) -> None:
-        """Load the current build if it is not the one serving (a failed load is retried after RETRY_SECONDS)."""
+        """Load the current build if it is not the one serving. A build that fails to load is tried again
+        after RETRY_SECONDS, FOLLOW_TRIES times in all: the job runner makes a build current a moment
+        before it commits library.json, and a load in between finds the library changed."""
         marker = build_marker(self.settings)
         engine = self.engine
         if marker is None or (engine is not None and engine.info.build_id == marker):
             return
-        if time.monotonic() - self._last_try < self.RETRY_SECONDS and self.error is not None:
+        tried, tries = self._followed
+        if tried == marker and (tries >= self.FOLLOW_TRIES or time.monotonic() - self._last_try < self.RETRY_SECONDS):
             return
+        self._followed = (marker, tries + 1 if tried == marker else 1)
         try:
             self.load()
         except (IndexUnavailable, RuntimeError):
