@@ -81,7 +81,7 @@ def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.3)
-    proc.kill()
+    stop_server(proc)  # terminate first: uvicorn then stops its workers too (a kill would orphan them)
     raise RuntimeError("server did not start in time")
 
 
