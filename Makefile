@@ -7,13 +7,16 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# uvicorn restarts a worker that does not answer its supervisor's ping in time; loading the models takes
+# a while on a busy machine, so it gets longer than uvicorn's 5 s default.
+WORKER_HEALTHCHECK ?= 60
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index
 
 run: install model index
-	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --timeout-worker-healthcheck $(WORKER_HEALTHCHECK)
 
 test: install-test model index browser-deps ocr-deps
 	$(VENV)/bin/lint-imports
@@ -71,6 +74,7 @@ bench: install-test model index browser-deps
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
+	$(PY) -m eval.loadtest_mixed
 
 clean-index:
 	rm -rf .var/index

@@ -121,7 +121,7 @@ def start(workers: int, port: int, log_path: Path, env_extra: dict) -> subproces
     log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning"],
+         "--workers", str(workers), "--log-level", "warning", "--timeout-worker-healthcheck", "120"],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=log,
     )
 

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     max_pdf_pages: str = "500"
     ocr_dpi: str = "150"
     ocr_threads: str = "2"
+    # the parse sandbox (index/ingest/parse/sandbox.py) and its limits
+    parse_memory_mb: str = "3072"
+    parse_timeout: str = "300"
+    max_render_mpx: str = "20"
+    docx_max_xml_mb: str = "10"
     # backends
     backend: str = "local"
     milvus_uri: str = ""

@@ -66,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(holder.load)
         except (IndexUnavailable, RuntimeError):
             pass  # served as 503 with the reason, until an index is built and reloaded
+        holder.watch()  # serve the build another worker makes current
+        app.state.jobs.start()  # compete for the job runner lease
         yield
+        app.state.jobs.stop()
+        holder.stop_watching()
 
     app = FastAPI(
         title="policyqa",
@@ -78,12 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings  # the one settings object; routes take it with service.deps.SettingsDep
     app.state.holder = holder
-    # before the index loads: a job a stop cut short is marked failed, the library lined up with the index
+    # Jobs are shared by every worker on this data folder; the one holding the runner lease runs them,
+    # and lines the library up with the index (after a stop) when it takes the lease.
     changes = LibraryChanges(settings, holder)
     app.state.library = changes
-    app.state.jobs = JobRunner(settings.library_dir / "jobs.json",
-                               lambda job, report: changes.run(job, report, app.state.jobs.pending))
-    changes.line_up()
+    app.state.jobs = JobRunner(settings.library_dir / "jobs",
+                               lambda jobs, reports: changes.run(jobs, reports, app.state.jobs.pending),
+                               on_lead=lambda: changes.line_up(app.state.jobs.pending))
     app.state.log_queries = settings.log_queries == "1"
     _add_middleware(app, settings)
     _add_error_handlers(app)

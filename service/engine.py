@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from index.backends.base import Backend, BackendUnavailable, IndexInfo
-from index.backends.select import open_backend, selected_backend
+from index.backends.select import build_marker, open_backend, selected_backend
 from index.config import Settings
 from index.build.dense import Encoder
 from index.build.embedder import EmbedderUnavailable, open_encoder
@@ -69,6 +69,8 @@ def _check_dimension(engine: Engine, encoder) -> None:
 
 class EngineHolder:
     RETRY_SECONDS = 5.0  # while the backend is unreachable, a request tries to load again at most this often
+    WATCH_SECONDS = 1.0  # how often each worker looks whether another worker made a new build current
+    FOLLOW_TRIES = 3
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -79,6 +81,8 @@ class EngineHolder:
         self._lock = threading.Lock()
         self._unreachable_since: float | None = None  # set when loading failed because the store was down
         self._last_try = 0.0
+        self._watching = False
+        self._followed: tuple[str, int] = ("", 0)  # the build the watcher last tried to load, and how often
 
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
@@ -149,3 +153,39 @@ class EngineHolder:
             except (IndexUnavailable, RuntimeError):
                 return None
         return self.engine
+
+    def watch(self) -> None:
+        """Follow the current build in the background: when another worker (the one running library
+        jobs) or `index build` makes a new build current, this worker serves it within WATCH_SECONDS."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def follow() -> None:
+            while self._watching:
+                time.sleep(self.WATCH_SECONDS)
+                try:
+                    self.follow_current()
+                except Exception:  # the watcher must outlive any one failed look
+                    log.exception("index watch: looking for a new build failed")
+        threading.Thread(target=follow, name="index-watch", daemon=True).start()
+
+    def stop_watching(self) -> None:
+        self._watching = False
+
+    def follow_current(self) -> None:
+        """Load the current build if it is not the one serving. A build that fails to load is tried again
+        after RETRY_SECONDS, FOLLOW_TRIES times in all: the job runner makes a build current a moment
+        before it commits library.json, and a load in between finds the library changed."""
+        marker = build_marker(self.settings)
+        engine = self.engine
+        if marker is None or (engine is not None and engine.info.build_id == marker):
+            return
+        tried, tries = self._followed
+        if tried == marker and (tries >= self.FOLLOW_TRIES or time.monotonic() - self._last_try < self.RETRY_SECONDS):
+            return
+        self._followed = (marker, tries + 1 if tried == marker else 1)
+        try:
+            self.load()
+        except (IndexUnavailable, RuntimeError):
+            pass  # logged by load; the previous build keeps serving

@@ -22,6 +22,7 @@ from index.config import Settings
 from index.ingest.seeds import seed_paths
 from index.ingest.library import sanitize_name
 from index.ingest.parse import ParseError, sniff
+from index.ingest.parse import ParseLimits
 from index.ingest.parse.docx import check_archive
 
 from .deps import SettingsDep
@@ -68,6 +69,7 @@ class JobOut(BaseModel):
     finished: str | None = None
     reason: str | None = None
     result: dict | None = None
+    attempts: int = 0  # 2: the worker running it stopped, and another ran it again from the start
 
 
 # ---------------------------------------------------------------- the gate in front of uploads
@@ -158,7 +160,7 @@ def upload(request: Request, settings: SettingsDep,
         try:
             kind = sniff(data)
             if kind == "docx":
-                check_archive(data)  # a zip bomb is refused here, before anything unpacks it
+                check_archive(data, ParseLimits.of(settings))  # a zip bomb is refused here, before anything unpacks it
         except ParseError as err:
             raise HTTPException(err.status, f"{name}: {err}") from err
         staged.append((name, kind, data))

@@ -48,21 +48,59 @@ class LibraryChanges:
         self.library = Library(settings.library_dir, ParseLimits.of(settings))
         self.writer = open_writer(settings, self.library, holder)
 
-    def line_up(self) -> None:
-        """After a stop: bring the library in line with what the index holds."""
-        self.writer.line_up()
+    def line_up(self, pending: Callable[[], list[dict]]) -> None:
+        """After a stop: bring the library in line with what the index holds (keeping the originals
+        that waiting jobs need)."""
+        self.writer.line_up({f["sha256"] for j in pending() for f in j["files"]})
 
     def committed(self) -> list[dict]:
         """The library documents the index holds now."""
         return self.writer.committed()
 
-    def run(self, job: dict, report: JobReport, pending: Callable[[], list[dict]]) -> dict:
+    def run(self, jobs: list[dict], reports: list[JobReport], pending: Callable[[], list[dict]]) -> list:
+        """Do `jobs` (one delete, or uploads waiting together): one outcome per job, its result or the
+        exception it failed with. Uploads are parsed one job at a time (a bad file fails its own job only)
+        and written in one change: ten uploads at once make one new build, not ten."""
         keep = lambda: {f["sha256"] for j in pending() for f in j["files"]}  # noqa: E731
-        write = WriteJob(BackgroundEncoder(self.holder.encoder()), report.progress, report.status, keep)
-        return self._upload(job, report, write) if job["kind"] == "upload" else self._delete(job, write)
-
-    def _upload(self, job: dict, report: JobReport, write: WriteJob) -> dict:
+        encoder = BackgroundEncoder(self.holder.encoder())
+        if jobs[0]["kind"] == "delete":
+            write = WriteJob(encoder, reports[0].progress, reports[0].status, keep)
+            try:
+                return [self._delete(jobs[0], write)]
+            except Exception as err:  # noqa: BLE001  (the runner words the reason)
+                return [err]
+        outcomes: list = []
+        added: dict[str, tuple[dict, object]] = {}  # by source: a later job's file replaces an earlier one's
+        writing: list[int] = []  # the jobs whose files go into the change
         entries = {e["source"]: e for e in self.committed()}
+        for k, (job, report) in enumerate(zip(jobs, reports)):
+            try:
+                new = self._parse_upload(job, report, entries)
+            except Exception as err:  # noqa: BLE001
+                outcomes.append(err)
+                continue
+            added.update((entry["source"], (entry, doc)) for entry, doc in new)
+            outcomes.append({"changed": bool(new), "documents": [e["source"] for e, _ in new] if new
+                             else [f["source"] for f in job["files"]]})
+            if new:
+                writing.append(k)
+        if added:
+            def progress(stage: str, done: int, total: int) -> None:
+                for k in writing:
+                    reports[k].progress(stage, done, total)
+
+            def status(stage: str, message: str, **fields) -> None:
+                for k in writing:
+                    reports[k].status(stage, message, **fields)
+
+            try:
+                self._apply(list(added.values()), [], WriteJob(encoder, progress, status, keep))
+            except Exception as err:  # noqa: BLE001  every job in the change fails with its reason
+                for k in writing:
+                    outcomes[k] = err
+        return outcomes
+
+    def _parse_upload(self, job: dict, report: JobReport, entries: dict[str, dict]) -> list[tuple[dict, object]]:
         new = []
         for f in job["files"]:
             old = entries.get(f["source"])
@@ -77,10 +115,7 @@ class LibraryChanges:
             entry.update(format=parsed.format, pages=len(parsed.pages) if parsed.paged else None,
                          ocr_pages=parsed.ocr_pages, title=doc.title)
             new.append((entry, doc))
-        if not new:
-            return {"changed": False, "documents": [f["source"] for f in job["files"]]}
-        self._apply(new, [], write)
-        return {"changed": True, "documents": [e["source"] for e, _ in new]}
+        return new
 
     def _delete(self, job: dict, write: WriteJob) -> dict:
         self._apply([], [job["source"]], write)

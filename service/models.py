@@ -1,6 +1,7 @@
 """Request and response models of the HTTP API (the contract other tools depend on)."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -161,6 +162,8 @@ class Health(BaseModel):
                                   "server's host, model, dimension and prefixes.")
     reranker: dict | None = Field(None, description="The rerank server (host, model, top_n); null without one.")
     detail: str | None = None
+    # which worker answered: with WORKERS > 1 several processes share the port, each with its own build loaded
+    worker: int = Field(default_factory=os.getpid)
 
 
 class ErrorOut(BaseModel):

@@ -62,13 +62,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float = 120.0):
+def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float = 240.0):
     """Start `uvicorn service.app:app` on a free port; returns (process, base_url)."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning"],
+         "--workers", str(workers), "--log-level", "warning", "--timeout-worker-healthcheck", "120"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -81,7 +81,7 @@ def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.3)
-    proc.kill()
+    stop_server(proc)  # terminate first: uvicorn then stops its workers too (a kill would orphan them)
     raise RuntimeError("server did not start in time")
 
 

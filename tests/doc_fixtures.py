@@ -125,6 +125,17 @@ def encrypted_pdf() -> bytes:
     return bytes(out)
 
 
+def huge_page_pdf(points: float = 14_400) -> bytes:
+    """One text-less page with a 14,400 pt MediaBox: 30,000 x 30,000 pixels if rendered at 150 dpi."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(points, points)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
 def zip_bomb_docx(unpacked_mb: int = 300) -> bytes:
     """A ZIP named like a Word file (it has word/document.xml) whose member unpacks to `unpacked_mb` MB of zeros."""
     import zipfile

@@ -181,8 +181,9 @@ class LibraryWriter(Protocol):
     def committed(self) -> list[dict]:
         """The library entries the index holds now."""
 
-    def line_up(self) -> None:
-        """On start: bring the library in line with what the index holds after a stop."""
+    def line_up(self, keep: set[str] = frozenset()) -> None:
+        """When a worker starts running jobs: bring the library in line with what the index holds after a
+        stop; `keep` are the sha256s of originals that waiting jobs still need."""
 
     def apply(self, added: list[tuple[dict, CleanDocument]], deleted: list[str], job: WriteJob) -> None:
         """Add (library entry, clean document) pairs and delete documents by source. A document is

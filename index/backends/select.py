@@ -3,7 +3,9 @@ by name; everything else uses the Backend protocol and the per-backend operation
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from index.backends.base import Backend, LibraryWriter, Serving
 from index.backends.local.backend import LocalBackend
@@ -33,6 +35,18 @@ def open_backend(settings) -> Backend:
     if selected_backend(settings) == "milvus":
         return MilvusBackend.open(MilvusConfig.from_settings(settings), settings)
     return LocalBackend(load(settings), settings)
+
+
+def build_marker(settings: Settings) -> str | None:
+    """The build that is current, read as cheaply as possible so every worker can watch it: the local
+    `current` link's target (a build id). None for Milvus: its replicas read the same store, and a
+    newer build there is caught by BuildReplaced on the next request."""
+    if selected_backend() == "milvus":
+        return None
+    try:
+        return Path(os.readlink(settings.index_root / "current")).name
+    except OSError:
+        return None
 
 
 def open_writer(settings: Settings, library: Library, serving: Serving) -> LibraryWriter:

@@ -22,7 +22,7 @@ import unicodedata
 from pathlib import Path
 
 from index.ingest.clean import CleanDocument
-from index.ingest.parse import ParsedDocument, ParseError, ParseLimits, Progress, parse, to_clean_document
+from index.ingest.parse import ParsedDocument, ParseError, ParseLimits, Progress, parse_isolated, to_clean_document
 
 PARSER_VERSION = 1  # bump when a parser's output changes: cached parses are redone
 MAX_NAME_CHARS = 120
@@ -118,7 +118,7 @@ class Library:
             data = self.blob_path(entry["sha256"]).read_bytes()
         except OSError as err:
             raise ParseError(f"the original of {entry['source']} is missing from the library ({err.strerror})") from err
-        parsed = parse(data, entry["source"], progress, self.limits)
+        parsed = parse_isolated(data, entry["source"], progress, self.limits)  # a child process under memory and time limits
         atomic_write_json(cache, parsed.to_dict())
         return parsed
 

@@ -14,6 +14,7 @@ from index.ingest.library import Library, fingerprint
 from .store import build, current_build, read_manifest
 
 log = logging.getLogger("policyqa")
+GC_GRACE_SECONDS = 600  # another worker may have stored an original whose job it has not queued yet
 
 
 class LocalWriter:
@@ -26,9 +27,10 @@ class LocalWriter:
         """library.json: lined up with the current build (line_up), and committed once a build is current."""
         return self.library.entries()
 
-    def line_up(self) -> None:
+    def line_up(self, keep: set[str] = frozenset()) -> None:
         """After a stop: the library is brought back in line with the build that is current (the
-        build is what was really finished), and originals nothing lists are removed."""
+        build is what was really finished), and originals that nothing lists, no waiting job needs
+        and no upload is still receiving (GC_GRACE_SECONDS) are removed."""
         try:
             manifest = read_manifest(current_build(self.settings))
         except Exception:  # no index yet: nothing to line up with
@@ -43,7 +45,8 @@ class LocalWriter:
                 log.warning("library: lined up with the current index build %s", manifest.get("build_id"))
                 self.library.commit(built)
         try:
-            self.library.collect_garbage()
+            committed = {e["sha256"] for e in self.library.entries()}
+            self.library.collect_garbage(committed | set(keep), older_than_s=GC_GRACE_SECONDS)
         except (OSError, ValueError) as err:
             log.warning("library: garbage collection skipped: %s", err)
 

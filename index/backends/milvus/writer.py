@@ -30,7 +30,7 @@ class MilvusWriter:
         """The library documents' rows in Milvus."""
         return self.serving.backend().library_entries()
 
-    def line_up(self) -> None:
+    def line_up(self, keep: set[str] = frozenset()) -> None:
         """Nothing here: Milvus lines itself up when opened (MilvusBackend.recover); its library is in its rows."""
 
     def apply(self, added: list[tuple[dict, CleanDocument]], deleted: list[str], job: WriteJob) -> None:

@@ -18,8 +18,8 @@ from index.ingest.parse.text import parse_text
 from index.ingest.clean import clean_document
 from index.ingest.parse.pages import join_pages, page_starts
 
-__all__ = ["ParsedDocument", "ParseError", "ParseLimits", "UnsupportedFormat", "Progress", "sniff", "parse",
-           "to_clean_document"]
+__all__ = ["ParsedDocument", "ParseError", "UnsupportedFormat", "Progress", "sniff", "parse", "to_clean_document",
+           "ParseLimits", "parse_isolated"]
 
 
 def parse(data: bytes, name: str = "", progress: Progress | None = None,
@@ -31,7 +31,7 @@ def parse(data: bytes, name: str = "", progress: Progress | None = None,
     if kind in ("png", "jpeg"):
         return parse_image(data, kind, progress, limits)
     if kind == "docx":
-        return parse_docx(data)
+        return parse_docx(data, limits)
     if kind == "html":
         return parse_html(data)
     return parse_text(data, markdown=name.lower().endswith((".md", ".markdown")))
@@ -47,3 +47,6 @@ def to_clean_document(source: str, parsed: ParsedDocument):
     if not doc.text.strip():
         raise ParseError("no text was found in the file" + (" (OCR found none either)" if parsed.ocr_pages else ""))
     return doc
+
+
+from index.ingest.parse.sandbox import parse_isolated  # noqa: E402  (it runs `parse` above)

@@ -22,18 +22,28 @@ class UnsupportedFormat(ParseError):
     status = 415
 
 
+_DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
+
+
 @dataclass(frozen=True)
 class ParseLimits:
-    """What parsing one file may cost: POLICYQA_MAX_PDF_PAGES, POLICYQA_OCR_DPI, POLICYQA_OCR_THREADS
-    (the defaults are the settings' defaults)."""
+    """What parsing one file may cost: POLICYQA_MAX_PDF_PAGES, POLICYQA_OCR_DPI, POLICYQA_OCR_THREADS, and
+    the sandbox's POLICYQA_PARSE_MEMORY_MB, POLICYQA_PARSE_TIMEOUT, POLICYQA_MAX_RENDER_MPX and
+    POLICYQA_DOCX_MAX_XML_MB (the defaults are the settings' defaults)."""
 
-    max_pdf_pages: int = int(Settings.model_fields["max_pdf_pages"].default)
-    ocr_dpi: int = int(Settings.model_fields["ocr_dpi"].default)
-    ocr_threads: int = int(Settings.model_fields["ocr_threads"].default)
+    max_pdf_pages: int = int(_DEFAULT["max_pdf_pages"])
+    ocr_dpi: int = int(_DEFAULT["ocr_dpi"])
+    ocr_threads: int = int(_DEFAULT["ocr_threads"])
+    memory_mb: int = int(_DEFAULT["parse_memory_mb"])  # address space of the parsing child, in MiB
+    timeout_s: float = float(_DEFAULT["parse_timeout"])  # the whole document, from start to parsed pages
+    max_render_pixels: int = int(float(_DEFAULT["max_render_mpx"]) * 1_000_000)  # a page rendered for OCR
+    docx_max_xml_bytes: int = int(float(_DEFAULT["docx_max_xml_mb"]) * 1024 * 1024)  # one XML part of a Word file
 
     @classmethod
     def of(cls, settings: Settings) -> "ParseLimits":
-        return cls(int(settings.max_pdf_pages), int(settings.ocr_dpi), int(settings.ocr_threads))
+        return cls(int(settings.max_pdf_pages), int(settings.ocr_dpi), int(settings.ocr_threads),
+                   int(settings.parse_memory_mb), float(settings.parse_timeout),
+                   int(float(settings.max_render_mpx) * 1_000_000), int(float(settings.docx_max_xml_mb) * 1024 * 1024))
 
 
 @dataclass

@@ -50,8 +50,18 @@ def parse_pdf(data: bytes, progress: Progress | None = None, limits: ParseLimits
 def _ocr_page(pdf, index: int, limits: ParseLimits) -> str:
     page = pdf[index]
     try:
-        bitmap = page.render(scale=limits.ocr_dpi / 72, grayscale=False)
+        bitmap = page.render(scale=render_scale(*page.get_size(), limits), grayscale=False)
         image = bitmap.to_numpy()  # BGR(A), the channel order OpenCV and rapidocr expect
         return ocr_image(image, limits.ocr_threads)
     finally:
         page.close()
+
+
+def render_scale(width_pt: float, height_pt: float, limits: ParseLimits = ParseLimits()) -> float:
+    """Pixels per point for OCR: the OCR dpi, lowered so the page stays within the pixel cap (a 14,400 pt
+    MediaBox at 150 dpi would be 30,000 x 30,000 pixels, 3.6 GB)."""
+    scale = limits.ocr_dpi / 72
+    pixels = width_pt * scale * height_pt * scale
+    if pixels > limits.max_render_pixels:
+        scale *= (limits.max_render_pixels / pixels) ** 0.5
+    return scale
