@@ -131,6 +131,11 @@ def fit(searcher, items: list[QAItem]) -> tuple[ReaderModel, dict]:
 
 
 def write(model: ReaderModel, info: dict) -> None:
+    """reader.json, keeping the near-miss model (python -m eval fit-answerability fits it) as it was."""
+    from dataclasses import replace
+
+    if model.near_miss is None and READER_WEIGHTS.exists():
+        model = replace(model, near_miss=ReaderModel.load().near_miss)
     READER_WEIGHTS.write_text(model.to_json({"fit": info, "_note": "python -m eval fit-reader (dev split only)"}) + "\n",
                               encoding="utf-8")
 

@@ -3,9 +3,9 @@ answerability model fitted on the training questions (eval/answerability.py)."""
 import numpy as np
 import pytest
 
-from eval.answerability import threshold
+from eval.answerability import joint_cut
 from index.query import analyze
-from index.read import ANSWER_FEATURES, QUALIFIER_FEATURES, ReaderModel, qualifier_features
+from index.read import NEAR_MISS_FEATURES, QUALIFIER_FEATURES, ReaderModel, qualifier_features
 
 SUBSIDY = "本科毕业生每人一次性补贴5000元,硕士毕业生每人一次性补贴1万元,博士毕业生每人一次性补贴2万元。"
 CONTEXT = "某市高校毕业生就业创业补贴办法\n第三条 就业补贴\n" + SUBSIDY
@@ -39,19 +39,22 @@ def test_a_neighbouring_year_or_edition_is_a_conflict(question, flag):
     assert features(fixed, context, context)[flag] == 0
 
 
-def test_the_shipped_answerability_reads_every_feature():
+def test_the_shipped_near_miss_model_reads_every_qualifier():
     model = ReaderModel.load()
-    assert len(model.answer_weights) == len(ANSWER_FEATURES)
-    assert set(QUALIFIER_FEATURES) <= set(ANSWER_FEATURES)
-    # fitted on the training questions: the qualifier flags weigh against answering
-    weights = dict(zip(ANSWER_FEATURES, model.answer_weights))
+    assert model.near_miss is not None and len(model.near_miss.weights) == len(NEAR_MISS_FEATURES)
+    assert set(QUALIFIER_FEATURES) <= set(NEAR_MISS_FEATURES)
+    # fitted on the training near misses: more of the question's words missing weighs against answering
+    weights = dict(zip(NEAR_MISS_FEATURES, model.near_miss.weights))
     assert weights["absent_share"] < 0
 
 
-def test_the_cut_answers_the_share_asked_counting_early_refusals():
-    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+def test_the_near_miss_cut_keeps_the_share_answered_by_both_models():
+    near = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+    first = np.array([True, True, True, False, True, True])  # the first model already refuses the 4th
     answerable = np.array([1, 1, 1, 1, 0, 0])
-    # 4 answerable reach the model, 1 more was refused before it: to answer 0.8 of 5, keep all 4
-    assert threshold(probs, answerable, 5, 0.8) == pytest.approx(0.6 - 1e-6)
-    # to answer 0.6 of 5 (3), the lowest may go
-    assert threshold(probs, answerable, 5, 0.6) == pytest.approx(0.7 - 1e-6)
+    # 5 answerable in all (one refused before the reader): 3 of 5 answered by both needs a cut at 0.7
+    assert joint_cut(near, first, answerable, 5, 0.6) == pytest.approx(0.7 - 1e-6)
+    # 2 of 5 lets the cut rise to 0.8
+    assert joint_cut(near, first, answerable, 5, 0.4) == pytest.approx(0.8 - 1e-6)
+    # more than both can answer: no cut at all (the lowest score)
+    assert joint_cut(near, first, answerable, 5, 0.8) == pytest.approx(0.7 - 1e-6)

@@ -2,13 +2,14 @@
 question, or abstains, naming what is missing. The feature model (answer.py, weights in reader.json)
 shortlists candidate sentences; the trained reader (neural.py: e5-small layers with LoRA adapters,
 weights in weights/) reads them and decides."""
-from .answer import (ANSWER_FEATURES, FEATURES, PASSAGES_CONSIDERED, READER_WEIGHTS, Answer, AnswerSentence,
-                     Evidence, ReaderModel, Span, Verdict, candidate_answer, extract_span, gather, read,
-                     refusal_reason, shortlist)
+from .answer import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, PASSAGES_CONSIDERED, READER_WEIGHTS, Answer,
+                     AnswerSentence, Evidence, NearMissModel, ReaderModel, Span, Verdict, candidate_answer, extract_span,
+                     gather, near_miss_features, read, refusal_reason, shortlist)
 from .qualifiers import QUALIFIER_FEATURES, missing_qualifier, qualifier_features, siblings
 from .neural import NeuralReader, ReaderConfig, ReaderWeightsMissing, Reading, best_span
 
-__all__ = ["ANSWER_FEATURES", "FEATURES", "PASSAGES_CONSIDERED", "QUALIFIER_FEATURES", "READER_WEIGHTS", "Answer",
-           "AnswerSentence", "Evidence", "NeuralReader", "ReaderConfig", "ReaderWeightsMissing", "Reading", "ReaderModel",
-           "Span", "Verdict", "best_span", "candidate_answer", "extract_span", "gather", "missing_qualifier",
-           "qualifier_features", "read", "refusal_reason", "shortlist", "siblings"]
+__all__ = ["ANSWER_FEATURES", "FEATURES", "NEAR_MISS_FEATURES", "PASSAGES_CONSIDERED", "QUALIFIER_FEATURES",
+           "READER_WEIGHTS", "Answer", "AnswerSentence", "Evidence", "NearMissModel", "NeuralReader", "ReaderConfig",
+           "ReaderWeightsMissing", "Reading", "ReaderModel", "Span", "Verdict", "best_span", "candidate_answer",
+           "extract_span", "gather", "missing_qualifier", "near_miss_features", "qualifier_features", "read",
+           "refusal_reason", "shortlist", "siblings"]

@@ -38,7 +38,9 @@ FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_matc
 # at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
 # key term is not the one asked for.)
 ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
-                   "type_near", "names_passage", "dense", "chinese", "no_span") + QUALIFIER_FEATURES
+                   "type_near", "names_passage", "dense", "chinese", "no_span")
+# The near-miss model reads these and the question's qualifiers held against the answer's passage.
+NEAR_MISS_FEATURES = ANSWER_FEATURES + QUALIFIER_FEATURES
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -85,6 +87,31 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class NearMissModel:
+    """The second answerability model: is this a near miss (the question's topic, but one qualifier
+    changed: 博士后 for 博士, 2030年 for 2025年)? Fitted on the training questions' near misses against
+    their answerable originals (python -m eval fit-answerability); an answer must pass both models."""
+
+    weights: np.ndarray  # over NEAR_MISS_FEATURES
+    bias: float
+    threshold: float  # probability of being answerable below which a Chinese question gets no answer
+    threshold_foreign: float
+
+    def answers(self, features: np.ndarray, chinese: bool) -> bool:
+        p = float(_sigmoid(features @ self.weights + self.bias))
+        return p >= (self.threshold if chinese else self.threshold_foreign)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NearMissModel":
+        return cls(np.array([data["weights"][f] for f in NEAR_MISS_FEATURES], dtype=np.float64), float(data["bias"]),
+                   float(data["threshold"]), float(data["threshold_foreign"]))
+
+    def to_dict(self) -> dict:
+        return {"features": list(NEAR_MISS_FEATURES), "weights": dict(zip(NEAR_MISS_FEATURES, map(float, self.weights))),
+                "bias": self.bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign}
+
+
+@dataclass(frozen=True)
 class ReaderModel:
     weights: np.ndarray  # sentence model: does this sentence hold the answer?
     bias: float
@@ -93,6 +120,7 @@ class ReaderModel:
     threshold: float  # answerability below which a Chinese question gets no answer
     threshold_foreign: float  # the same for other questions
     extend_ratio: float  # a neighbour joins a list/how/why answer at >= this share of the best sentence's probability
+    near_miss: NearMissModel | None = None  # None: the answerability model alone decides
 
     def sentence_logits(self, X: np.ndarray) -> np.ndarray:
         return X @ self.weights + self.bias
@@ -109,8 +137,9 @@ class ReaderModel:
             data = json.loads(path.read_text(encoding="utf-8"))
             weights = np.array([data["weights"][f] for f in FEATURES], dtype=np.float64)
             answer_weights = np.array([data["answer_weights"][f] for f in ANSWER_FEATURES], dtype=np.float64)
+            near_miss = NearMissModel.from_json(data["near_miss"]) if "near_miss" in data else None
             return cls(weights, float(data["bias"]), answer_weights, float(data["answer_bias"]), float(data["threshold"]),
-                       float(data["threshold_foreign"]), float(data["extend_ratio"]))
+                       float(data["threshold_foreign"]), float(data["extend_ratio"]), near_miss)
         except (OSError, ValueError, KeyError) as err:
             raise RuntimeError(f"Reader weights {path} are missing or unreadable ({err}); "
                                f"refit them with: python -m eval fit-reader") from err
@@ -121,6 +150,8 @@ class ReaderModel:
                 "answer_weights": dict(zip(ANSWER_FEATURES, map(float, self.answer_weights))),
                 "answer_bias": self.answer_bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
                 "extend_ratio": self.extend_ratio, **(extra or {})}
+        if self.near_miss is not None:
+            body["near_miss"] = self.near_miss.to_dict()
         return json.dumps(body, ensure_ascii=False, indent=1)
 
 
@@ -223,7 +254,9 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
     sents = [evidence.sentences[i] for i in chosen]
     first = sents[0]
     confidence = model.answerability(features)
-    if confidence < (model.threshold if zh else model.threshold_foreign):
+    near_miss = model.near_miss is not None and \
+        not model.near_miss.answers(near_miss_features(analysis, evidence, chosen[0], features), zh)
+    if confidence < (model.threshold if zh else model.threshold_foreign) or near_miss:
         reason = refusal_reason(analysis, evidence, chosen[0], span) if trained is not None else \
             _weak_reason(analysis, evidence, span)
         return Verdict(None, reason, confidence)
@@ -379,9 +412,13 @@ def answer_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, c
         evidence.X[best, i("constraints_passage")], evidence.X[best, i("dense")], float(analysis.is_chinese),
         # a typed question whose answer holds no amount/date/name beyond what the question says
         float(analysis.answer_type in TYPED and span is None),
-        *qualifier_features(analysis, _context_of(evidence, best), " ".join(evidence.contexts),
-                            evidence.sentences[best].text),
     ])
+
+
+def near_miss_features(analysis: QuestionAnalysis, evidence: Evidence, best: int, features: np.ndarray) -> np.ndarray:
+    """NEAR_MISS_FEATURES of the chosen answer: its ANSWER_FEATURES and QUALIFIER_FEATURES."""
+    return np.concatenate([features, qualifier_features(analysis, _context_of(evidence, best), " ".join(evidence.contexts),
+                                                        evidence.sentences[best].text)])
 
 
 def _weak_reason(analysis: QuestionAnalysis, evidence: Evidence, span: Span | None) -> str:
