@@ -167,8 +167,12 @@ def _tab_table(before: tuple[int, str] | None, block: list[tuple[int, str]]) -> 
     header_pos, header_line = block[0]
     header_cells = _split_cells(header_line, header_pos)
     width = len(header_cells)
+    body = block[1:]
+    if _is_group_row(header_cells) and len(body) >= 2:  # a merged group row above the column names
+        header_cells = _join_header(header_cells, _split_cells(body[0][1], body[0][0]))
+        body = body[1:]
     rows = []
-    for pos, ln in block[1:]:
+    for pos, ln in body:
         cells = _split_cells(ln, pos)
         if len(cells) > width:  # more cells than the header has columns: not this table's shape
             continue
@@ -183,6 +187,24 @@ def _tab_table(before: tuple[int, str] | None, block: list[tuple[int, str]]) -> 
         caption, start = caption_text(before[1]), before[0]
     header = [c.text if c else "" for c in header_cells]
     return Table(caption, header, rows, start, rows[-1].end, header_pos, kind="tsv", header_cells=header_cells)
+
+
+def _is_group_row(cells: list[Cell | None]) -> bool:
+    """A header row with a cell merged across columns (its text repeated side by side)."""
+    texts = [c.text if c else "" for c in cells]
+    return any(a and a == b for a, b in zip(texts, texts[1:]))
+
+
+def _join_header(top: list[Cell | None], sub: list[Cell | None]) -> list[Cell | None]:
+    """Two header rows as one: `补贴标准` over `首年` names the column `补贴标准/首年`."""
+    out: list[Cell | None] = []
+    for i, low in enumerate(sub):
+        high = top[i] if i < len(top) else None
+        if high is None or low is None or high.text == low.text:
+            out.append(low or high)
+        else:
+            out.append(Cell(f"{high.text}/{low.text}", low.start, low.end))
+    return out
 
 
 # ---------------------------------------------------------------- flattened indicator tables
