@@ -65,7 +65,9 @@ class TableRef(BaseModel):
     row: list[str] | None = Field(None, description="The row's cells, one per column (null for a column passage).")
     column: str | None = Field(None, description="A column passage's column, or the column an answer's cell is in; "
                                "null for a row passage.")
-    cells: list[list[str]] | None = Field(None, description="A column passage's [row label, value] pairs.")
+    spans: list[list[int] | None] | None = Field(None, description="A row's cells' [char_start, char_end] in the clean text.")
+    cells: list[list[str | int]] | None = Field(None, description="A column passage's [row label, value, char_start, "
+                                                "char_end] per row.")
     unit: str | None = Field(None, description="An answer cell's unit, from the table (计量单位 column or header).")
 
 

@@ -29,9 +29,9 @@ class Passage:
     char_end: int
     text: str
     page: int | None = None  # first page its characters came from (PDFs, images); None without pages
-    # passages of a table: {"caption", "header", "row": the row's cells (null for a column passage),
-    # "column": the column's name for a column passage (null for a row), "cells": [[row label, value], ...]
-    # of a column passage}
+    # passages of a table: {"caption", "header", "row": the row's cells and "spans": their [start, end]
+    # (a row passage), or "column": the column's name and "cells": [[row label, value, start, end], ...]
+    # (a column passage of a matrix table)}
     table: dict | None = None
 
     def to_dict(self) -> dict:
@@ -94,12 +94,14 @@ def table_passages(doc: CleanDocument) -> list[Passage]:
     for table in find_tables(doc):
         meta = {"caption": table.caption, "header": table.header}
         for row in table.rows:
-            out.append(_make_passage(doc, row.start, row.end, {**meta, "row": row.texts(), "column": None}))
+            spans = [[c.start, c.end] if c else None for c in row.cells]
+            out.append(_make_passage(doc, row.start, row.end, {**meta, "row": row.texts(), "spans": spans, "column": None}))
         if table.is_matrix:
             label = table.label_column
             for c, name in enumerate(table.header):
                 if c != label and name:
-                    cells = [[table.row_label(r), r.cells[c].text if r.cells[c] else ""] for r in table.rows]
+                    cells = [[table.row_label(r), r.cells[c].text, r.cells[c].start, r.cells[c].end] if r.cells[c]
+                             else [table.row_label(r), "", -1, -1] for r in table.rows]
                     out.append(_make_passage(doc, table.body_start, table.end,
                                              {**meta, "row": None, "column": name, "cells": cells}))
     return out
@@ -112,7 +114,7 @@ def table_text(table: dict) -> str:
     if table.get("row") is not None:
         parts += [f"{h}: {v}" for h, v in zip(table["header"], table["row"]) if v and h not in _NUMBER_COLUMNS]
     else:
-        parts += [table["column"]] + [f"{label}: {v}" for label, v in table.get("cells", []) if v]
+        parts += [table["column"]] + [f"{cell[0]}: {cell[1]}" for cell in table.get("cells", []) if cell[1]]
     return " | ".join(parts)
 
 

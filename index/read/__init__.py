@@ -1,13 +1,14 @@
 """Read: the reader picks the sentences (and the span) of the retrieved passages that answer the
 question, or abstains, naming what is missing. The feature model (answer.py, weights in reader.json)
 shortlists candidate sentences; the trained reader (neural.py: e5-small layers with LoRA adapters,
-weights in weights/) reads them and decides."""
+weights in weights/) reads them and decides. A table question is answered by its cell (table_cell.py)."""
 from .answer import (ANSWER_FEATURES, FEATURES, PASSAGES_CONSIDERED, READER_WEIGHTS, Answer, AnswerSentence,
                      Evidence, ReaderModel, Span, Verdict, candidate_answer, extract_span, gather, missing_qualifier,
                      read, refusal_reason, shortlist, siblings)
+from .table_cell import TableAnswer, read_table
 from .neural import NeuralReader, ReaderConfig, ReaderWeightsMissing, Reading, best_span
 
 __all__ = ["ANSWER_FEATURES", "FEATURES", "PASSAGES_CONSIDERED", "READER_WEIGHTS", "Answer", "AnswerSentence",
            "Evidence", "NeuralReader", "ReaderConfig", "ReaderWeightsMissing", "Reading", "ReaderModel", "Span",
-           "Verdict", "best_span", "candidate_answer", "extract_span", "gather", "missing_qualifier", "read",
-           "refusal_reason", "shortlist", "siblings"]
+           "TableAnswer", "Verdict", "best_span", "candidate_answer", "extract_span", "gather", "missing_qualifier", "read",
+           "read_table", "refusal_reason", "shortlist", "siblings"]
