@@ -180,6 +180,7 @@ def _unexplained(q: str, row: _Row, header: list[str], column: int) -> list[str]
     known = _normalise(" ".join([row.table.get("caption", ""), *header, *row.cells, row.hit.passage.title,
                                  row.hit.passage.section]))
     out = []
+    q = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(_normalise(_BRACKET.sub("", _label(row))), " "))
     for w in jieba_for().cut(q):
         w = w.strip("?？。,，、的")
         if len(w) < 2 or w in _GENERIC or _YEAR.fullmatch(w) or w in known or re.fullmatch(r"[\dA-Z.%]+", w):
