@@ -4,6 +4,7 @@
     python -m eval fit-reader     fit the feature reader (weights, confidence thresholds) on the dev split
     python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
+    python -m eval table-cells    table questions: cell accuracy per format, near misses, recovery (eval/reports/tables.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
 
@@ -193,9 +194,16 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     sub.add_parser("followups")
     sub.add_parser("citations")
+    sub.add_parser("table-cells")
     args = parser.parse_args(argv)
     return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
-            "citations": cmd_citations}[args.command](args)
+            "citations": cmd_citations, "table-cells": cmd_table_cells}[args.command](args)
+
+
+def cmd_table_cells(args) -> int:
+    from .table_cells import run
+
+    return run()
 
 
 if __name__ == "__main__":
