@@ -184,3 +184,12 @@ def test_cell_answers_and_refusals(loaded_corpus):
     assert v.answer is None and v.abstain_reason.startswith("表中没有“伦敦湾区”这一列")
     # a question about something the row does not hold goes to the sentence reader
     assert read_table("本科人才的购房补贴是多少？", hits_for(d3, "本科")) is None
+
+
+def test_missing_row_is_refused_and_a_longer_word_is_not_its_column(loaded_corpus):
+    d3 = next(d for d in loaded_corpus if d.source.startswith("003"))
+    v = read_table("秀洲区2025年外籍人才数量的目标是多少？", hits_for(d3, "全社会R&D经费支出占GDP比重", "人才资源总量"))
+    assert v.answer is None and v.abstain_reason.startswith("表中没有“外籍人才数量”这一行"), v.abstain_reason
+    doc = clean_document("x.txt", "表1 各镇人才引进情况\n镇名\t硕士(人)\t博士(人)\n西塘镇\t75\t8\n姚庄镇\t140\t16")
+    assert read_table("西塘镇引进的博士后有多少？", hits_for(doc, "西塘镇")) is None
+    assert read_table("西塘镇引进的博士有多少？", hits_for(doc, "西塘镇")).answer.span.text == "8"

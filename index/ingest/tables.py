@@ -75,18 +75,6 @@ class Table:
         values = [c.text for r in self.rows for i, c in enumerate(r.cells) if c and i != self.label_column]
         return bool(values) and sum(bool(_NUMERIC.match(v)) for v in values) >= 0.6 * len(values)
 
-    def unit_of(self, row: TableRow, column: int) -> str:
-        """The unit of a cell: a 计量单位/单位 column of its row, else the one in brackets after the
-        row label (面积(万平方公里)) or after the column name (增长率(%))."""
-        for i, name in enumerate(self.header):
-            if name in ("计量单位", "单位") and i < len(row.cells) and row.cells[i]:
-                return row.cells[i].text
-        for text in (self.row_label(row), self.header[column] if column < len(self.header) else ""):
-            m = re.search(r"[(（]([^()（）]{1,8})[)）]\s*$", text)
-            if m:
-                return m.group(1)
-        return ""
-
     def to_dict(self) -> dict:
         return {"caption": self.caption, "header": self.header, "page": self.page, "kind": self.kind,
                 "char_start": self.start, "char_end": self.end,

@@ -50,7 +50,7 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
     scored = sorted(((_row_score(_label(r), q), -r.hit.rank, i) for i, r in enumerate(rows)), reverse=True)
     score, _, best = scored[0]
     if score < ROW_MATCH:
-        return None
+        return _missing_row(q, rows)
     row = rows[best]
     header = row.table["header"]
     label_col = _label_column(header)
@@ -67,6 +67,35 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
     if leftover:
         return None  # the question asks about something this row does not hold
     return Verdict(_answer(row, column, header), None, 1.0)
+
+
+def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
+    """A question that names a table (words of its caption) and one of its columns, but a row it lacks:
+    the refusal names what the table has no row for. Anything less clear goes to the sentence reader."""
+    row = min(rows, key=lambda r: r.hit.rank)
+    if row.hit.rank > 3:
+        return None
+    header = row.table["header"]
+    label_col = _label_column(header)
+    columns = [i for i, h in enumerate(header) if i != label_col and h not in _SKIP_COLUMNS]
+    column, missing = _pick_column(q, header, columns, "")
+    if missing or column is None or not _names(_normalise(_BRACKET.sub("", header[column])), q) and not _YEAR.search(header[column]):
+        return None
+    column_words = _normalise(header[column])
+    caption_words = [w for w in jieba_for().cut(_normalise(row.table.get("caption", "")))
+                     if len(w) >= 2 and w not in _GENERIC and w not in column_words and not _YEAR.search(w)]
+    if not any(w in q for w in caption_words):
+        return None
+    known = _normalise(" ".join([row.table.get("caption", ""), *header, row.hit.passage.title]))
+    asked = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(column_words, " ").replace(_BRACKET.sub("", column_words), " "))
+    unknown = [w for w in (x.strip("?？。,，、的") for x in jieba_for().cut(asked))
+               if len(w) >= 2 and w not in _GENERIC and w not in known and not re.fullmatch(r"[\dA-Z.%]+", w)]
+    if not unknown:
+        return None
+    # what is asked for: from the first unknown word up to the next 的 or qualifier
+    start = asked.find(unknown[0])
+    name = re.split(r"[的 ?]", asked[start:], maxsplit=1)[0]
+    return Verdict(None, f"表中没有“{name}”这一行({row.table.get('caption') or '表格'})", 0.0)
 
 
 def _candidate_rows(hits: list[Hit]) -> list[_Row]:
@@ -133,7 +162,7 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
             s += 2
         s += sum(1 for w in _COLUMN_WORDS if w in name and w in q_wo_label)
         core = _BRACKET.sub("", name)
-        if core and core in q_wo_label:
+        if core and _names(core, q_wo_label):
             s += 3
         scores[i] = s
     year_columns = [i for i in columns if _YEAR.search(header[i])]
@@ -149,10 +178,24 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     return (best[0], None) if len(best) == 1 else (None, None)
 
 
+def _names(word: str, q: str) -> bool:
+    """`word` stands in `q` as whole words (博士 is not named by 博士后)."""
+    bounds, pos = {0}, 0
+    for w in jieba_for().cut(q):
+        pos += len(w)
+        bounds.add(pos)
+    start = q.find(word)
+    while start >= 0:
+        if start in bounds and start + len(word) in bounds:
+            return True
+        start = q.find(word, start + 1)
+    return False
+
+
 def _asked_entity(q: str, names: list[str]) -> str | None:
     """A column of the same kind the table lacks: the names share a suffix (纽约湾区, 东京湾区 -> 湾区) and the
     question names another word with it (伦敦湾区)."""
-    suffix = _common_suffix(names)
+    suffix = _common_suffix([_BRACKET.sub("", n) for n in names])
     if len(suffix) < 2 or any(_normalise(n) in q for n in names):
         return None
     words = list(jieba_for().cut(q))
