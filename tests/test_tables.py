@@ -193,3 +193,6 @@ def test_missing_row_is_refused_and_a_longer_word_is_not_its_column(loaded_corpu
     doc = clean_document("x.txt", "表1 各镇人才引进情况\n镇名\t硕士(人)\t博士(人)\n西塘镇\t75\t8\n姚庄镇\t140\t16")
     assert read_table("西塘镇引进的博士后有多少？", hits_for(doc, "西塘镇")) is None
     assert read_table("西塘镇引进的博士有多少？", hits_for(doc, "西塘镇")).answer.span.text == "8"
+    doc = clean_document("y.txt", "表1 嘉善县各镇人才引进情况\n镇名\t硕士(人)\t博士(人)\n西塘镇\t75\t8\n姚庄镇\t140\t16")
+    v = read_table("嘉善县西塘镇引进的留学生有多少？", hits_for(doc, "西塘镇"))
+    assert v.answer is None and v.abstain_reason.startswith("表中没有“留学生”这一列"), v

@@ -61,9 +61,13 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
     if missing:
         return Verdict(None, f"表中没有“{missing}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
+    leftover = _unexplained(q, row, header, column)
+    if column is None and leftover and row.hit.rank == 1 and len(columns) > 1 and _names_table(q, row.table, ""):
+        # the top passage is the row the question names, but it asks for a column the table lacks
+        return Verdict(None, f"表中没有“{leftover[0]}”这一列({row.table.get('caption') or '表格'}的列为:"
+                             f"{'、'.join(header[i] for i in columns)})", 0.0)
     if column is None or column >= len(row.cells) or not row.spans[column] or not row.cells[column]:
         return None
-    leftover = _unexplained(q, row, header, column)
     if leftover:
         return None  # the question asks about something this row does not hold
     return Verdict(_answer(row, column, header), None, 1.0)
@@ -82,9 +86,7 @@ def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
     if missing or column is None or not _names(_normalise(_BRACKET.sub("", header[column])), q) and not _YEAR.search(header[column]):
         return None
     column_words = _normalise(header[column])
-    caption_words = [w for w in jieba_for().cut(_normalise(row.table.get("caption", "")))
-                     if len(w) >= 2 and w not in _GENERIC and w not in column_words and not _YEAR.search(w)]
-    if not any(w in q for w in caption_words):
+    if not _names_table(q, row.table, column_words):
         return None
     known = _normalise(" ".join([row.table.get("caption", ""), *header, row.hit.passage.title]))
     asked = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(column_words, " ").replace(_BRACKET.sub("", column_words), " "))
@@ -96,6 +98,13 @@ def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
     start = asked.find(unknown[0])
     name = re.split(r"[的 ?]", asked[start:], maxsplit=1)[0]
     return Verdict(None, f"表中没有“{name}”这一行({row.table.get('caption') or '表格'})", 0.0)
+
+
+def _names_table(q: str, table: dict, besides: str) -> bool:
+    """The question names the table's subject: a word of three or more characters of its caption
+    (秀洲区, 嘉善县, 十三五), not one of `besides`. A refusal about a table needs that much."""
+    words = jieba_for().cut(_normalise(table.get("caption", "")))
+    return any(len(w) >= 3 and w not in besides and not _YEAR.search(w) and w in q for w in words)
 
 
 def _candidate_rows(hits: list[Hit]) -> list[_Row]:
@@ -143,7 +152,8 @@ def _row_score(label: str, q: str) -> float:
     pairs = _pairs(core)
     if not pairs or not core:
         return 0.0
-    return sum(p in q for p in pairs) / len(pairs) + 0.001 * len(core)  # a longer label that fits wins a tie
+    exact = 0.5 if _normalise(label) in q else 0.0  # named with its brackets: 博士后工作(流动)站
+    return sum(p in q for p in pairs) / len(pairs) + exact + 0.001 * len(core)  # a longer label that fits wins a tie
 
 
 def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> tuple[int | None, str | None]:
@@ -217,7 +227,7 @@ def _common_suffix(names: list[str]) -> str:
     return first[len(first) - n :] if n else ""
 
 
-def _unexplained(q: str, row: _Row, header: list[str], column: int) -> list[str]:
+def _unexplained(q: str, row: _Row, header: list[str], column: int | None) -> list[str]:
     """Question words that neither the table (caption, header, row) nor the title explain: the question
     is then about something else, and the sentence reader takes it."""
     known = _normalise(" ".join([row.table.get("caption", ""), *header, *row.cells, row.hit.passage.title,
