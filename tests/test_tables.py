@@ -196,3 +196,12 @@ def test_missing_row_is_refused_and_a_longer_word_is_not_its_column(loaded_corpu
     doc = clean_document("y.txt", "表1 嘉善县各镇人才引进情况\n镇名\t硕士(人)\t博士(人)\n西塘镇\t75\t8\n姚庄镇\t140\t16")
     v = read_table("嘉善县西塘镇引进的留学生有多少？", hits_for(doc, "西塘镇"))
     assert v.answer is None and v.abstain_reason.startswith("表中没有“留学生”这一列"), v
+
+
+def test_columns_sharing_a_suffix_and_verbs_the_table_does_not_need():
+    doc = clean_document("x.docx", "桐乡市安居补贴实施细则\n表1 桐乡市各类人才安居补贴标准\n人才类别\t安家补贴(万元)\t租房补贴(元/月)\n"
+                                   "顶尖人才\t200\t8000\n国家级领军人才\t100\t6000")
+    v = read_table("在桐乡市工作的顶尖人才可以领取多少租房补贴？", hits_for(doc, "顶尖人才"))
+    assert v.answer.span.text == "8000" and v.answer.table["unit"] == "元/月"
+    v = read_table("桐乡市顶尖人才的落户补贴是多少？", hits_for(doc, "顶尖人才"))
+    assert v.answer is None and v.abstain_reason.startswith("表中没有“落户补贴”这一列"), v

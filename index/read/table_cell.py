@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
+from index.text.names import tag
 from index.text.tokenize import jieba_for
 
 ROW_MATCH = 0.75     # share of a row label's character pairs the question must contain
@@ -62,7 +63,7 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
         return Verdict(None, f"表中没有“{missing}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
     leftover = _unexplained(q, row, header, column)
-    if column is None and leftover and row.hit.rank == 1 and len(columns) > 1 and _names_table(q, row.table, ""):
+    if column is None and leftover and row.hit.rank <= 3 and len(columns) > 1 and _names_table(q, row.table, ""):
         # the top passage is the row the question names, but it asks for a column the table lacks
         return Verdict(None, f"表中没有“{leftover[0]}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
@@ -205,8 +206,9 @@ def _names(word: str, q: str) -> bool:
 def _asked_entity(q: str, names: list[str]) -> str | None:
     """A column of the same kind the table lacks: the names share a suffix (纽约湾区, 东京湾区 -> 湾区) and the
     question names another word with it (伦敦湾区)."""
-    suffix = _common_suffix([_BRACKET.sub("", n) for n in names])
-    if len(suffix) < 2 or any(_normalise(n) in q for n in names):
+    cores = [_BRACKET.sub("", _normalise(n)) for n in names]
+    suffix = _common_suffix(cores)
+    if len(suffix) < 2 or any(c in q for c in cores):
         return None
     words = list(jieba_for().cut(q))
     for k, w in enumerate(words):
@@ -234,9 +236,9 @@ def _unexplained(q: str, row: _Row, header: list[str], column: int | None) -> li
                                  row.hit.passage.section]))
     out = []
     q = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(_normalise(_BRACKET.sub("", _label(row))), " "))
-    for w in jieba_for().cut(q):
+    for w, flag in tag(q):  # nouns only: 定为, 领取 name nothing a table could lack
         w = w.strip("?？。,，、的")
-        if len(w) < 2 or w in _GENERIC or _YEAR.fullmatch(w) or w in known or re.fullmatch(r"[\dA-Z.%]+", w):
+        if not flag.startswith(("n", "eng", "x")) or len(w) < 2 or w in _GENERIC or _YEAR.fullmatch(w) or w in known or re.fullmatch(r"[\dA-Z.%]+", w):
             continue
         if sum(p in known for p in _pairs(w)) / len(_pairs(w)) >= 0.5:
             continue
