@@ -205,3 +205,26 @@ def test_columns_sharing_a_suffix_and_verbs_the_table_does_not_need():
     assert v.answer.span.text == "8000" and v.answer.table["unit"] == "元/月"
     v = read_table("桐乡市顶尖人才的落户补贴是多少？", hits_for(doc, "顶尖人才"))
     assert v.answer is None and v.abstain_reason.startswith("表中没有“落户补贴”这一列"), v
+
+
+def test_api_passages_answers_documents_and_schema_carry_tables(settings):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/api/query", json={"query": "秀洲区2025年全社会R&D经费支出占GDP比重的目标是多少？"}).json()
+        answer = body["answer"]
+        assert answer["span"]["text"] == "3.75", answer
+        assert answer["table"]["column"] == "2025年目标" and answer["table"]["unit"] == "%"
+        cited = next(p for p in body["passages"] if p["rank"] == answer["passage_rank"])
+        assert cited["table"]["row"][1] == "全社会R&D经费支出占GDP比重"
+        assert cited["char_start"] <= answer["span"]["char_start"] < answer["span"]["char_end"] <= cited["char_end"]
+        doc = client.get(f"/api/documents/{cited['source']}").json()
+        assert doc["text"][answer["span"]["char_start"]:answer["span"]["char_end"]] == "3.75"
+        assert any(t["caption"] == "表2 秀洲区“十四五”时期人才发展主要指标" for t in doc["tables"])
+        refused = client.post("/api/query", json={"query": "伦敦湾区的面积是多少万平方公里？"}).json()
+        assert refused["answer"] is None and "伦敦湾区" in refused["abstain_reason"], refused["abstain_reason"]
+        schema = client.get("/openapi.json").json()["components"]["schemas"]
+        assert "table" in schema["PassageOut"]["properties"] and "table" in schema["AnswerOut"]["properties"]
+        assert set(schema["TableRef"]["properties"]) >= {"caption", "header", "row", "column"}
