@@ -5,10 +5,10 @@ weights in weights/) reads them and decides. A table question is answered by its
 from .answer import (ANSWER_FEATURES, FEATURES, PASSAGES_CONSIDERED, READER_WEIGHTS, Answer, AnswerSentence,
                      Evidence, ReaderModel, Span, Verdict, candidate_answer, extract_span, gather, missing_qualifier,
                      read, refusal_reason, shortlist, siblings)
-from .table_cell import TableAnswer, read_table
+from .table_cell import TableAnswer, prefer as prefer_cell, read_table
 from .neural import NeuralReader, ReaderConfig, ReaderWeightsMissing, Reading, best_span
 
 __all__ = ["ANSWER_FEATURES", "FEATURES", "PASSAGES_CONSIDERED", "READER_WEIGHTS", "Answer", "AnswerSentence",
            "Evidence", "NeuralReader", "ReaderConfig", "ReaderWeightsMissing", "Reading", "ReaderModel", "Span",
            "TableAnswer", "Verdict", "best_span", "candidate_answer", "extract_span", "gather", "missing_qualifier", "read",
-           "read_table", "refusal_reason", "shortlist", "siblings"]
+           "prefer_cell", "read_table", "refusal_reason", "shortlist", "siblings"]

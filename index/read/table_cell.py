@@ -63,7 +63,7 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
         return Verdict(None, f"表中没有“{missing}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
     leftover = _unexplained(q, row, header, column)
-    if column is None and leftover and row.hit.rank <= 3 and len(columns) > 1 and _names_table(q, row.table, ""):
+    if column is None and leftover and row.hit.rank == 1 and len(columns) > 1 and _names_table(q, row.table, ""):
         # the top passage is the row the question names, but it asks for a column the table lacks
         return Verdict(None, f"表中没有“{leftover[0]}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
@@ -71,7 +71,27 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
         return None
     if leftover:
         return None  # the question asks about something this row does not hold
+    if not _years_hold(q, row, header[column], row.cells[column]):
+        return None  # a year the table does not date this cell with: the sentence reader weighs it
     return Verdict(_answer(row, column, header), None, 1.0)
+
+
+def _years_hold(q: str, row: _Row, column_name: str, cell: str) -> bool:
+    """Every year the question names dates the cell: in its column, the cell itself or the caption."""
+    where = column_name + cell + row.table.get("caption", "") + _label(row)
+    return all(y in where for y in _YEAR.findall(q))
+
+
+def prefer(by_cell: Verdict | None, by_sentence: Verdict) -> Verdict:
+    """The cell's verdict, unless the text states the same figure with its unit (3.3 in the table, 3.3% in a
+    sentence): then the sentence, which quotes the figure whole. A refusal by cell stands."""
+    if by_cell is None:
+        return by_sentence
+    cell, sentence = by_cell.answer, by_sentence.answer
+    if cell is not None and sentence is not None and sentence.span is not None and cell.span is not None \
+            and sentence.span.text.startswith(cell.span.text) and len(sentence.span.text) > len(cell.span.text):
+        return by_sentence
+    return by_cell
 
 
 def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
