@@ -5,6 +5,7 @@
     python -m eval fit-answerability  fit the answerability model on the training questions (cut on dev)
     python -m eval train-reader   train the reader (e5-small adapters) on eval/train/, select on dev (seeded)
     python -m eval followups      hit@5 of follow-up questions with and without rewriting (eval/reports/followups.md)
+    python -m eval table-cells    table questions: cell accuracy per format, near misses, recovery (eval/reports/tables.md)
     python -m eval citations      calibrate the citation check's support threshold (eval/reports/citations.md)
     python -m eval embed-parity   an embedding server (a test double wrapping e5) vs the built-in encoder: dev hit@5
     python -m eval gate           exit non-zero when hybrid test-split hit@5 / MRR@10 fall below eval/thresholds.json
@@ -215,9 +216,17 @@ def main(argv=None) -> int:
     p = sub.add_parser("embed-parity", help="dev-split hit@5 through an embedding server double vs the built-in encoder")
     p.add_argument("--port", type=int, default=8219)
     p.add_argument("--fresh", action="store_true")
+    sub.add_parser("table-cells")
     args = parser.parse_args(argv)
     return {"run": cmd_run, "gate": cmd_gate, "fit-reader": cmd_fit_reader, "fit-answerability": cmd_fit_answerability, "train-reader": cmd_train_reader, "heldout": cmd_heldout, "followups": cmd_followups,
-            "citations": cmd_citations, "embed-parity": cmd_embed_parity}[args.command](args)
+            "citations": cmd_citations, "embed-parity": cmd_embed_parity,
+            "table-cells": cmd_table_cells}[args.command](args)
+
+
+def cmd_table_cells(args) -> int:
+    from .table_cells import run
+
+    return run()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from index.backends import Backend, LocalBackend
 from index.build import Encoder
 from index.config import Settings
 from index.query import Hit, Mode, QueryContext, Retriever, Timer, analyze
-from index.read import Answer, NeuralReader, ReaderModel, Verdict, gather, read
+from index.read import Answer, NeuralReader, ReaderModel, Verdict, gather, prefer_cell, read, read_table
 
 __all__ = ["STAGES", "Searcher", "SearchResult"]
 # The stages a search times (SearchResult.timings_ms), in order.
@@ -72,6 +72,10 @@ class Searcher:
         return analysis, gather(context, self.backend.sentence_evidence(hits), analysis, self.backend.term_idf)
 
     def answer(self, context: QueryContext, hits: list[Hit]) -> Verdict:
-        """The reader's answer from the top passages, or None with the reason."""
+        """The reader's answer from the top passages, or None with the reason. A question about a table's
+        figure is answered by its cell (index/read/table_cell.py) before the sentence reader reads."""
+        by_cell = read_table(context.query, hits)
+        if by_cell is not None and by_cell.answer is None:
+            return by_cell  # a refusal that names what the table lacks
         analysis, evidence = self.evidence(context, hits)
-        return read(analysis, evidence, self.reader, self.neural)
+        return prefer_cell(by_cell, read(analysis, evidence, self.reader, self.neural))

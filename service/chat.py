@@ -138,7 +138,8 @@ def extractive(result, rewritten: str, llm_error: str | None = None) -> ChatAnsw
     span = getattr(a, "span", None)
     return ChatAnswer(text="".join(f"{s.text}[{s.citations[0]}]" for s in sentences), sentences=sentences, llm=None,
                       rewritten_query=rewritten, abstain_reason=None, llm_error=llm_error,
-                      span=SpanOut(text=span.text, char_start=span.char_start, char_end=span.char_end) if span else None)
+                      span=SpanOut(text=span.text, char_start=span.char_start, char_end=span.char_end) if span else None,
+                      table=getattr(a, "table", None))
 
 
 def support_scorer(eng) -> SupportScorer:

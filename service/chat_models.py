@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import MAX_QUERY_CHARS, PassageOut, SpanOut
+from .models import MAX_QUERY_CHARS, PassageOut, SpanOut, TableRef
 
 # Caps on what a chat request may carry. A longer history is refused with a plain 422 rather
 # than trimmed silently (a client that sends 200 messages should know only the recent ones
@@ -65,6 +65,8 @@ class ChatAnswer(BaseModel):
     llm_error: str | None = Field(None, description="Why the configured LLM's answer is not used, in plain words.")
     rewrite_error: str | None = None
     span: SpanOut | None = None
+    table: TableRef | None = Field(None, description="An answer read from a table cell: the table, the row, the "
+                                   "column and the unit (the extractive answer only).")
 
 
 class ChatResponse(BaseModel):

@@ -61,6 +61,19 @@ class PassageScores(BaseModel):
                                  "(or when it failed: see rerank_error).")
 
 
+class TableRef(BaseModel):
+    """Where a passage or an answer sits in a table."""
+    caption: str = Field(description="The table's caption (表2 世界级大湾区指标概况); empty when it has none.")
+    header: list[str] = Field(description="The column names.")
+    row: list[str] | None = Field(None, description="The row's cells, one per column (null for a column passage).")
+    column: str | None = Field(None, description="A column passage's column, or the column an answer's cell is in; "
+                               "null for a row passage.")
+    spans: list[list[int] | None] | None = Field(None, description="A row's cells' [char_start, char_end] in the clean text.")
+    cells: list[list[str | int]] | None = Field(None, description="A column passage's [row label, value, char_start, "
+                                                "char_end] per row.")
+    unit: str | None = Field(None, description="An answer cell's unit, from the table (计量单位 column or header).")
+
+
 class PassageOut(BaseModel):
     rank: int
     score: float
@@ -73,6 +86,8 @@ class PassageOut(BaseModel):
     chunk_id: str
     scores: PassageScores
     page: int | None = Field(None, description="Page of the original (PDF, image) the passage starts on; null without pages.")
+    table: TableRef | None = Field(None, description="For a passage that is a table's row (or a matrix table's column): "
+                                   "the table's caption, header, the row's cells or the column; null otherwise.")
 
 
 class AnswerSentenceOut(BaseModel):
@@ -102,6 +117,8 @@ class AnswerOut(BaseModel):
                                  "document): the exact answer inside the first sentence; null otherwise.")
     answer_type: str = Field(description="The answer type the question asks for: quantity, date, person, organization, "
                              "place, title, list, reason, method, yesno or other.")
+    table: TableRef | None = Field(None, description="An answer read from a table cell: the table, the row, the "
+                                   "column and the unit; `span` is the cell.")
 
 
 class QueryResponse(BaseModel):
@@ -148,6 +165,8 @@ class DocumentOut(BaseModel):
     passages: int
     headings: list[Heading]
     page_starts: list[int] | None = Field(None, description="Offset in `text` where each original page starts (PDF, image).")
+    tables: list[dict] = Field(default_factory=list, description="Tables recovered from `text`: caption, header, page, "
+                               "char_start/char_end, and rows with their cells, char_start/char_end and cell_spans.")
 
 
 class Health(BaseModel):
@@ -176,4 +195,5 @@ def passage_out(hit: Hit) -> PassageOut:
     return PassageOut(rank=hit.rank, score=round(hit.score, 6), text=p.text, source=p.source, title=p.title,
                       section=p.section, char_start=p.char_start, char_end=p.char_end, chunk_id=p.chunk_id,
                       scores=PassageScores(bm25=round(hit.bm25, 6), dense=round(hit.dense, 6),
-                                           rerank=None if hit.rerank is None else round(hit.rerank, 6)), page=p.page)
+                                           rerank=None if hit.rerank is None else round(hit.rerank, 6)), page=p.page,
+                      table=TableRef(**p.table) if getattr(p, "table", None) else None)

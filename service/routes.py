@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from index.backends import BackendUnavailable, BadFilter, validate_sources
 from index.build import IndexUnavailable
+from index.ingest import find_tables
 
 from .deps import EngineDep, SettingsDep
 from .engine import EngineHolder
@@ -61,7 +62,8 @@ def document(source: str, eng: EngineDep) -> DocumentOut:
     return DocumentOut(source=doc.source, title=doc.title, text=doc.text, length=len(doc.text),
                        passages=eng.backend.passage_count(source),
                        headings=[Heading(char_start=s, level=lv, text=t) for s, lv, t in doc.headings],
-                       page_starts=getattr(doc, "page_starts", None))
+                       page_starts=getattr(doc, "page_starts", None),
+                       tables=[t.to_dict() for t in find_tables(doc)])
 
 
 @router.get("/api/health", response_model=Health)

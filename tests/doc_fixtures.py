@@ -148,3 +148,68 @@ def zip_bomb_docx(unpacked_mb: int = 300) -> bytes:
             for _ in range(unpacked_mb):
                 f.write(block)
     return out.getvalue()
+
+
+def table_page_html(before: list[str], caption: str, header: list[str], rows: list[list[str]],
+                    after: list[str] = ()) -> str:
+    """A page with a bordered table between paragraphs (the caption a paragraph of its own, as in a policy)."""
+    cells = lambda tag, row: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+    table = (f"<table><thead><tr>{cells('th', header)}</tr></thead><tbody>"
+             + "".join(f"<tr>{cells('td', r)}</tr>" for r in rows) + "</tbody></table>")
+    body = page_html([*before, caption]).split("<body>")[1].split("</body>")[0]
+    tail = "".join(f"<p>{html.escape(p)}</p>" for p in after)
+    return page_html([]).replace("<body></body>", f"<body>{body}{table}{tail}</body>").replace(
+        "</style>", "table{border-collapse:collapse;margin:0 0 .6em}td,th{border:1px solid #000;padding:4px 8px}</style>")
+
+
+def table_pdf(b, before: list[str], caption: str, header: list[str], rows: list[list[str]], after: list[str] = ()) -> bytes:
+    """A Chromium-printed PDF of a bordered table (ruling lines and a text layer, as an exported policy has)."""
+    page = b.new_page()
+    try:
+        page.set_content(table_page_html(before, caption, header, rows, after))
+        return page.pdf(format="A4", margin={"top": "2cm", "bottom": "2cm", "left": "2cm", "right": "2cm"})
+    finally:
+        page.close()
+
+
+def table_scan(b, before: list[str], caption: str, header: list[str], rows: list[list[str]], after: list[str] = (),
+               dpi: int = 200):
+    """A PIL screenshot of the same bordered table page (pixels only, for OCR)."""
+    from PIL import Image
+
+    page = b.new_page(viewport={"width": 794, "height": 1123}, device_scale_factor=dpi / 96)
+    try:
+        page.set_content(table_page_html(before, caption, header, rows, after).replace(
+            "margin:0}", "margin:0;padding:60px 75px;background:#fff}"))
+        png = page.screenshot(full_page=False)
+    finally:
+        page.close()
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def table_docx(title: str, before: list[str], caption: str, header: list[str], rows: list[list[str]],
+               merge_header: tuple[int, int] | None = None) -> bytes:
+    """A Word file with a table; `merge_header=(a, b)` adds a group row above the header whose cells a..b are merged."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading(title, level=1)
+    for p in before:
+        d.add_paragraph(p)
+    d.add_paragraph(caption)
+    top = 1 if merge_header else 0
+    t = d.add_table(rows=len(rows) + 1 + top, cols=len(header))
+    if merge_header:
+        a, b_ = merge_header
+        for c in range(len(header)):
+            t.cell(0, c).text = header[c] if not a <= c <= b_ else ""
+        merged = t.cell(0, a).merge(t.cell(0, b_))
+        merged.text = "补贴标准"
+    for c, name in enumerate(header):
+        t.cell(top, c).text = name
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            t.cell(r + 1 + top, c).text = cell
+    out = io.BytesIO()
+    d.save(out)
+    return out.getvalue()

@@ -78,7 +78,7 @@ def test_query_contract_fields_and_types(client):
     assert isinstance(body["passages"], list) and len(body["passages"]) == 5
     types = {"rank": int, "score": float, "text": str, "source": str, "title": str, "section": str,
              "char_start": int, "char_end": int, "chunk_id": str, "scores": dict,
-             "page": (int, type(None))}
+             "page": (int, type(None)), "table": (dict, type(None))}
     for i, p in enumerate(body["passages"]):
         assert set(p) == set(types)
         for key, kind in types.items():
@@ -90,7 +90,8 @@ def test_query_contract_fields_and_types(client):
     answer = body["answer"]
     assert answer is not None
     assert set(answer) == {"text", "passage_rank", "source", "char_start", "char_end", "score", "sentences", "span",
-                           "answer_type"}
+                           "answer_type", "table"}
+    assert answer["table"] is None  # not a table's cell
     assert isinstance(answer["text"], str) and isinstance(answer["score"], float) and 0 <= answer["score"] <= 1
     assert answer["answer_type"] == "list"  # 哪些 asks for a list
     assert answer["sentences"] and "".join(s["text"] for s in answer["sentences"]) == answer["text"]

@@ -397,3 +397,34 @@ def test_typed_answer_bolds_its_span_and_abstention_shows_its_reason(ui):
     assert data["answer"]["abstain_reason"] == "文件中未找到“成都”的相关内容", data["answer"]
     expect(turn.locator(".abstain-reason")).to_contain_text("文件中未找到“成都”的相关内容")
     expect(turn.locator(".answer-text strong.answer-span")).to_have_count(0)
+
+
+def test_table_shown_as_table_with_cited_row_highlighted(ui, live_server):
+    u = ui()
+    page = u.page
+    turn, data = ask_and_capture(page, "纽约湾区的面积是多少万平方公里？")
+    answer = data["answer"]
+    assert answer["span"]["text"] == "2.15", answer
+    expect(turn.locator(".answer-text .answer-span")).to_have_text("2.15")
+    # the answer shows the row under its header, the asked column marked
+    expect(turn.locator("table.answer-table td.answer-cell")).to_have_text("2.15")
+    assert turn.locator("table.answer-table th").all_inner_texts()[1] == "纽约湾区"
+    rank = answer["sentences"][0]["citations"][0]
+    passage = next(p for p in data["passages"] if p["rank"] == rank)
+    assert passage["table"]["row"][0] == "面积(万平方公里)", passage
+
+    turn.locator(".answer .cite").first.click()
+    panel = page.locator("#doc-panel")
+    expect(panel).to_be_visible()
+    table = panel.locator("table.doc-table", has_text="纽约湾区")
+    expect(table).to_have_count(1)
+    expect(table.locator("caption")).to_have_text("表2 世界级大湾区指标概况")
+    assert table.locator("th").all_inner_texts() == ["指标", "纽约湾区", "旧金山湾区", "东京湾区", "粤港澳大湾区", "长三角大湾区"]
+    row = panel.locator("tr.cited-row")
+    expect(row).to_have_count(1)
+    assert row.locator("td").all_inner_texts() == ["面积(万平方公里)", "2.15", "1.80", "1.34", "5.65", "21.17"]
+    expect(row).to_be_in_viewport()
+    # the rest of the document is still text around the table, and nothing was built from markup
+    assert "表2.世界级大湾区指标概况" not in panel.locator(".doc-text").inner_text()
+    assert "人才" in panel.locator(".doc-text").inner_text()
+    assert u.csp_errors() == []

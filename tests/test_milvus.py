@@ -533,3 +533,25 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
         stop_server(proc)
         if server.proc is None:
             server.start()
+
+
+TABLE_DOC = ("海宁市人才公寓租金指导价格公告\n海宁市人才公寓实行政府指导租金,按区域和户型分档。入住人才按指导价的五折缴纳租金。\n"
+             "表1 海宁市人才公寓月租金指导价\n片区\t一室户(元/月)\t两室户(元/月)\n海洲街道\t1200\t1800\n硖石街道\t1100\t1650\n"
+             "长安镇\t900\t1400\n")
+
+
+def test_table_passages_keep_their_table_in_milvus(tmp_path, server, encoder):
+    seeds = make_seeds(tmp_path / "seeds", {"100_ocean.txt": OCEAN, "500_rent.txt": TABLE_DOC})
+    settings = Settings(seeds_dir=seeds, var_dir=tmp_path / "var")
+    cfg = MilvusConfig(uri=server.uri, prefix="t_table", timeout=5)
+    build_milvus(settings, cfg, encoder=encoder, progress=False)
+    build_local(settings, encoder=encoder, progress=False)
+    remote = Searcher(MilvusBackend.open(cfg, settings), encoder, settings)
+    local = Searcher(load(settings), encoder, settings)
+    q = "海宁市硖石街道人才公寓两室户的租金是多少？"
+    r, l = remote.search(q, top_k=3), local.search(q, top_k=3)
+    rows = [h.passage.table for h in r.hits if h.passage.table]
+    assert rows and rows == [h.passage.table for h in l.hits if h.passage.table]
+    assert r.answer.span.text == l.answer.span.text == "1650"
+    assert r.answer.table["column"] == "两室户(元/月)" and r.answer.table["unit"] == "元/月"
+    remote.backend.close()

@@ -1,4 +1,6 @@
-"""Sentence-aware chunking of a clean document into passages with exact offsets.
+"""Sentence-aware chunking of a clean document into passages with exact offsets; and, for every
+table (index/ingest/tables.py), one passage per row (and per column of a matrix table), indexed as the
+row rendered under its header (`table_text`) but cited at the row's own span.
 
 Invariant: `document.text[p.char_start:p.char_end] == p.text` for every passage.
 """
@@ -10,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from index.config import ChunkParams
 from index.ingest.clean import CleanDocument
+from index.ingest.tables import Table, find_tables
 
 # A sentence runs to 。！？!?；; (plus closing quotes/brackets), or to a line end.
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+[”’」』)）]*)?|[。！？!?；;]+")
@@ -26,6 +29,10 @@ class Passage:
     char_end: int
     text: str
     page: int | None = None  # first page its characters came from (PDFs, images); None without pages
+    # passages of a table: {"caption", "header", "row": the row's cells and "spans": their [start, end]
+    # (a row passage), or "column": the column's name and "cells": [[row label, value, start, end], ...]
+    # (a column passage of a matrix table)}
+    table: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +84,41 @@ def chunk_document(doc: CleanDocument, params: ChunkParams = ChunkParams()) -> l
     if current:
         groups.append(current)
     groups = _merge_short_tail(groups, params)
-    return [_make_passage(doc, g[0][0], g[-1][1]) for g in groups]
+    return [_make_passage(doc, g[0][0], g[-1][1]) for g in groups] + table_passages(doc)
+
+
+def table_passages(doc: CleanDocument) -> list[Passage]:
+    """A passage per table row, at the row's span; a matrix table (a column per entity) also gets one
+    per column, at the span of the table's body."""
+    out = []
+    for table in find_tables(doc):
+        meta = {"caption": table.caption, "header": table.header}
+        for row in table.rows:
+            spans = [[c.start, c.end] if c else None for c in row.cells]
+            out.append(_make_passage(doc, row.start, row.end, {**meta, "row": row.texts(), "spans": spans, "column": None}))
+        if table.is_matrix:
+            label = table.label_column
+            for c, name in enumerate(table.header):
+                if c != label and name:
+                    cells = [[table.row_label(r), r.cells[c].text, r.cells[c].start, r.cells[c].end] if r.cells[c]
+                             else [table.row_label(r), "", -1, -1] for r in table.rows]
+                    out.append(_make_passage(doc, table.body_start, table.end,
+                                             {**meta, "row": None, "column": name, "cells": cells}))
+    return out
+
+
+def table_text(table: dict) -> str:
+    """A table passage as it is indexed and read: `表2 … | 指标: 全社会R&D经费支出占GDP比重 | 计量单位: % | …`
+    for a row, `表2 … | 纽约湾区 | 面积(万平方公里): 2.15 | …` for a column."""
+    parts = [table["caption"]] if table.get("caption") else []
+    if table.get("row") is not None:
+        parts += [f"{h}: {v}" for h, v in zip(table["header"], table["row"]) if v and h not in _NUMBER_COLUMNS]
+    else:
+        parts += [table["column"]] + [f"{cell[0]}: {cell[1]}" for cell in table.get("cells", []) if cell[1]]
+    return " | ".join(parts)
+
+
+_NUMBER_COLUMNS = ("序号",)
 
 
 def _split_at(spans: list[tuple[int, int]], cuts: set[int]) -> list[tuple[int, int]]:
@@ -110,9 +151,10 @@ def _merge_short_tail(groups: list[list[tuple[int, int]]], params: ChunkParams) 
     return groups
 
 
-def _make_passage(doc: CleanDocument, start: int, end: int) -> Passage:
+def _make_passage(doc: CleanDocument, start: int, end: int, table: dict | None = None) -> Passage:
     text = doc.text[start:end]
-    digest = hashlib.sha1(f"{doc.source}\0{start}\0{text}".encode()).hexdigest()[:12]
+    key = f"{doc.source}\0{start}\0{text}" + (f"\0{table.get('column')}" if table else "")
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     return Passage(
         chunk_id=f"{doc.source.split('_')[0]}-{digest}",
         source=doc.source,
@@ -122,6 +164,7 @@ def _make_passage(doc: CleanDocument, start: int, end: int) -> Passage:
         char_end=end,
         text=text,
         page=doc.page_at(start),
+        table=table,
     )
 
 

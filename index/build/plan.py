@@ -18,7 +18,7 @@ import numpy as np
 
 from index.build.bm25 import BM25Index
 from index.build.cedict import build_translation
-from index.build.chunk import Passage, chunk_corpus
+from index.build.chunk import Passage, chunk_corpus, table_text
 from index.build.dense import DenseIndex, Encoder, model_fingerprint
 from index.build.embedder import embedder_id, embedder_record
 from index.build.encode import Checkpoint, EncodeStats, encode_stream, read_records, write_records
@@ -31,7 +31,7 @@ from index.ingest.seeds import seed_paths
 from index.text.tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 3  # 2: sentence evidence; 3: sentence kinds from the longest-unit amount pattern
+FORMAT_VERSION = 4  # 2: sentence evidence; 3: table row and column passages; 4: sentence kinds from the longest-unit amount pattern
 TRANSLATION_VERSION = "cc-cedict+glossary-3"  # builds hold their English mapping (translation.json)
 
 
@@ -122,11 +122,13 @@ def versions() -> dict:
 
 
 def index_text(p: Passage, with_context: bool) -> str:
-    """What is indexed for a passage: its text, led by title and section for context."""
+    """What is indexed for a passage: its text (a table's row or column under its header), led by
+    title and section for context."""
+    text = table_text(p.table) if p.table else p.text
     if not with_context:
-        return p.text
+        return text
     head = " ".join(x for x in (p.title, p.section) if x)
-    return f"{head}\n{p.text}"
+    return f"{head}\n{text}"
 
 
 @contextmanager

@@ -206,9 +206,12 @@ def reflow(text: str) -> str:
     return "\n".join(paragraphs)
 
 
+_CAPTION_LINE = re.compile(r"表\s*(?:\d+|[一二三四五六七八九十]+(?=[\s.:：、]))")
+
+
 def _continues(prev: str, line: str, typical: int) -> bool:
-    if prev[-1] in TERMINATORS or "\t" in prev or "\t" in line:
-        return False
+    if prev[-1] in TERMINATORS or "\t" in prev or "\t" in line or _CAPTION_LINE.match(line):
+        return False  # a table row, or a table's caption (表1 …), stands on its own line
     if heading_level(line) is not None or heading_level(prev) is not None:
         return False
     if line[0] in "，,、。；;：:”’)）" or prev[-1] in "，,、“‘(（《":

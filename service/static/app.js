@@ -478,6 +478,9 @@
       }
       box.append(node);
     });
+    if (answer.table && Array.isArray(answer.table.header) && Array.isArray(answer.table.row)) {
+      box.append(answerTable(answer.table));
+    }
     if (view.passages.length) {
       view.sources.replaceChildren(bilingual("引用", "Sources", "sources-label"));
       for (const p of view.passages) view.sources.append(" ", citeButton(p, null));
@@ -488,6 +491,21 @@
     if (answer.llm_error) {
       box.after(el("p", { className: "llm-error", text: `LLM 未能回答，以下为抽取式回答 · The LLM failed (${answer.llm_error}); this is the extractive answer.` }));
     }
+  }
+
+  /** A cell answer's row under its header, the answer's column marked (textContent only). */
+  function answerTable(table) {
+    const node = el("table", { className: "doc-table answer-table" });
+    if (table.caption) node.append(el("caption", { text: String(table.caption) }));
+    const head = el("tr"), row = el("tr");
+    table.header.forEach((name, i) => {
+      const asked = name === table.column;
+      head.append(el("th", { text: String(name), attrs: { scope: "col" } }));
+      const cell = String(table.row[i] === undefined ? "" : table.row[i]);
+      row.append(el("td", { className: asked ? "answer-cell" : "" }, [asked ? el("strong", { text: cell }) : cell]));
+    });
+    node.append(el("thead", {}, [head]), el("tbody", {}, [row]));
+    return node;
   }
 
   function modeLabel(mode) {
@@ -640,20 +658,18 @@
     els.docMeta.dataset.page = page || "";
 
     const body = el("div", { className: "doc-text", attrs: { lang: "zh-CN" } });
-    appendText(body, text, 0, start, headings);
-    const cited = el("mark", { className: "cited", attrs: { id: "cited-span", "data-start": start, "data-end": end } });
-    let answerMark = null;
-    if (answerSpan && answerSpan.start >= start && answerSpan.end <= end && answerSpan.end > answerSpan.start) {
-      answerMark = el("mark", { className: "cited-answer" });
-      appendText(cited, text, start, answerSpan.start, headings);
-      appendText(answerMark, text, answerSpan.start, answerSpan.end, headings);
-      cited.append(answerMark);
-      appendText(cited, text, answerSpan.end, end, headings);
-    } else {
-      appendText(cited, text, start, end, headings);
+    const marks = { cited: null, answer: null };
+    const span = answerSpan && answerSpan.end > answerSpan.start ? answerSpan : null;
+    // Text up to each table, then the table as a table (its rows cover its span of the text).
+    let pos = 0;
+    for (const table of shownTables(doc.tables, text.length)) {
+      appendCited(body, text, pos, table.char_start, start, end, span, headings, marks);
+      body.append(tableNode(table, start, end, span, marks));
+      pos = table.char_end;
     }
-    body.append(cited);
-    appendText(body, text, end, text.length, headings);
+    appendCited(body, text, pos, text.length, start, end, span, headings, marks);
+    const cited = marks.cited || body;
+    const answerMark = marks.answer;
     els.docBody.replaceChildren(body);
     // Center the cited span (or the answer sentence in it) in the panel, after layout.
     requestAnimationFrame(() => {
@@ -661,6 +677,88 @@
       const target = tall && answerMark ? answerMark : cited;
       target.scrollIntoView({ block: tall && !answerMark ? "start" : "center", inline: "nearest", behavior: "auto" });
     });
+  }
+
+  /** Tables of the document that can stand for their text: well-formed spans, in order, not overlapping;
+   * a flattened table with rows left out (ones that did not read cleanly) stays text, so nothing is lost. */
+  function shownTables(tables, length) {
+    const out = [];
+    let last = 0;
+    for (const t of Array.isArray(tables) ? tables : []) {
+      const s = Number(t && t.char_start), e = Number(t && t.char_end);
+      if (!Number.isInteger(s) || !Number.isInteger(e) || s < last || e <= s || e > length) continue;
+      if (!Array.isArray(t.header) || !Array.isArray(t.rows)) continue;
+      if (t.kind === "flat" && t.rows.some((r, i) => String(r.cells && r.cells[0]) !== String(i + 1))) continue;
+      out.push(t);
+      last = e;
+    }
+    return out;
+  }
+
+  /** text[from, to) with the part inside the citation [start, end) in <mark class="cited"> (the answer
+   * span inside it marked too); the first such mark is the one scrolled to. */
+  function appendCited(parent, text, from, to, start, end, span, headings, marks) {
+    const s = Math.max(from, start), e = Math.min(to, end);
+    if (e <= s) {
+      appendText(parent, text, from, to, headings);
+      return;
+    }
+    appendText(parent, text, from, s, headings);
+    const mark = el("mark", { className: "cited" });
+    if (!marks.cited) {
+      marks.cited = mark;
+      mark.id = "cited-span";
+      mark.dataset.start = start;
+      mark.dataset.end = end;
+    }
+    if (span && span.start >= s && span.end <= e) {
+      marks.answer = el("mark", { className: "cited-answer" });
+      appendText(mark, text, s, span.start, headings);
+      appendText(marks.answer, text, span.start, span.end, headings);
+      mark.append(marks.answer);
+      appendText(mark, text, span.end, e, headings);
+    } else {
+      appendText(mark, text, s, e, headings);
+    }
+    parent.append(mark);
+    appendText(parent, text, e, to, headings);
+  }
+
+  /** A recovered table as a <table> (textContent only); rows inside the citation highlighted, the answer's cell marked. */
+  function tableNode(table, start, end, span, marks) {
+    const node = el("table", { className: "doc-table" });
+    if (table.caption) node.append(el("caption", { text: String(table.caption) }));
+    const head = el("tr");
+    for (const name of table.header) head.append(el("th", { text: String(name), attrs: { scope: "col" } }));
+    node.append(el("thead", {}, [head]));
+    const rows = el("tbody");
+    for (const row of table.rows) {
+      const tr = el("tr");
+      const rs = Number(row.char_start), re = Number(row.char_end);
+      if (rs < end && start < re) {
+        tr.className = "cited-row";
+        if (!marks.cited) {
+          marks.cited = tr;
+          tr.id = "cited-span";
+          tr.dataset.start = start;
+          tr.dataset.end = end;
+        }
+      }
+      (Array.isArray(row.cells) ? row.cells : []).forEach((cell, i) => {
+        const td = el("td");
+        const cs = row.cell_spans && row.cell_spans[i];
+        if (span && cs && span.start >= cs[0] && span.end <= cs[1]) {
+          marks.answer = el("mark", { className: "cited-answer", text: String(cell) });
+          td.append(marks.answer);
+        } else {
+          td.textContent = String(cell);
+        }
+        tr.append(td);
+      });
+      rows.append(tr);
+    }
+    node.append(rows);
+    return node;
   }
 
   function closeDocument() {

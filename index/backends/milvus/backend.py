@@ -119,6 +119,7 @@ class MilvusBackend:
                         r["text"])
             if "page" in Passage.__dataclass_fields__:
                 p.page = None if int(r["page"]) < 0 else int(r["page"])
+            p.table = json.loads(r["table"]) if r.get("table") else None
             out.append(p)
         return out
 

@@ -22,7 +22,7 @@ def passage_rows(passages: list[Passage], texts: list[str], vectors: np.ndarray,
         "pid": passage_pid(p.source, p.chunk_id, gen), "chunk_id": p.chunk_id, "source": p.source, "title": p.title,
         "section": p.section, "char_start": p.char_start, "char_end": p.char_end,
         "page": -1 if getattr(p, "page", None) is None else int(p.page), "gen": gen, "text": p.text,
-        "index_text": t, "dense": np.asarray(v, dtype=np.float32).tolist(), "sentence_ids": json.dumps(sids),
+        "table": json.dumps(p.table, ensure_ascii=False) if getattr(p, "table", None) else "", "index_text": t, "dense": np.asarray(v, dtype=np.float32).tolist(), "sentence_ids": json.dumps(sids),
     } for p, t, v, sids in zip(passages, texts, vectors, sentence_ids)]
 
 

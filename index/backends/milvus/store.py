@@ -50,7 +50,7 @@ PART_CHARS = 12_000  # document text per row: under Milvus's 65,535-byte VARCHAR
 MAX_TERM_CHARS = 60
 TOKEN_VEC = [1.0, 0.0]  # Milvus requires a vector field in every collection; meta/doc/term rows carry this one
 QUERY_LIMIT = 16_384  # Milvus's cap on one query's offset + limit
-SCHEMA_VERSION = 2  # bump when the collections' fields change: an older build is stale
+SCHEMA_VERSION = 3  # 3: passages' table (JSON); bump when the collections' fields change: an older build is stale
 WRITE_LEASE_SECONDS = 600  # a write record not renewed for this long belongs to a replica that died
 # jieba emits punctuation as tokens; Milvus's stop filter drops them with the project's stop words,
 # so the server-side analyzer keeps what policyqa's own tokenizer keeps.
@@ -136,7 +136,7 @@ class Collections:
         return (self.passages, self.documents, self.terms, self.sentences)
 
 
-PASSAGE_FIELDS = ["pid", "chunk_id", "source", "title", "section", "char_start", "char_end", "page", "text"]
+PASSAGE_FIELDS = ["pid", "chunk_id", "source", "title", "section", "char_start", "char_end", "page", "text", "table"]
 
 
 class MilvusStore:
@@ -326,6 +326,7 @@ class MilvusStore:
             s.add_field("page", DT.INT64)  # -1: no page (a text file)
             s.add_field("gen", DT.INT64)  # which write put the row there (see add_document)
             s.add_field("text", DT.VARCHAR, max_length=65535)
+            s.add_field("table", DT.VARCHAR, max_length=65535)  # JSON of a table passage's `table`; "" otherwise
             s.add_field("sentence_ids", DT.VARCHAR, max_length=65535)  # JSON list of sentence sids, in order
             s.add_field("index_text", DT.VARCHAR, max_length=65535, enable_analyzer=True,
                         analyzer_params=analyzer_params(userdict))

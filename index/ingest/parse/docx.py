@@ -1,4 +1,5 @@
-"""DOCX with python-docx: paragraphs and tables in document order, headings by style.
+"""DOCX with python-docx: paragraphs and tables in document order, headings by style, tables as
+tab-separated rows (parse/grid.py).
 
 The archive is checked before python-docx opens it (check_archive, also at upload): a ZIP whose parts
 would unpack to far more than any Word file (a zip bomb), or whose XML is too large to parse in bounded
@@ -10,6 +11,7 @@ import io
 import zipfile
 
 from index.ingest.parse.base import ParsedDocument, ParseError, ParseLimits
+from index.ingest.parse.grid import grid_lines
 
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # the whole archive
 MAX_MEMBER_BYTES = 50 * 1024 * 1024  # one part (an embedded picture at most)
@@ -64,15 +66,9 @@ def parse_docx(data: bytes, limits: ParseLimits = ParseLimits()) -> ParsedDocume
                 elif text:
                     lines.append(text)
             elif isinstance(block, Table):
-                lines.append("")
-                for row in block.rows:
-                    cells = []
-                    for cell in row.cells:  # merged cells repeat: keep each text once per row
-                        t = " ".join(cell.text.split())
-                        if t and (not cells or cells[-1] != t):
-                            cells.append(t)
-                    if cells:
-                        lines.append("\t".join(cells))
+                # One line per row, a cell per grid column: a merged cell repeats its text in every
+                # column (and row) it spans, so each row reads whole under the header.
+                lines += grid_lines([[cell.text for cell in row.cells] for row in block.rows])
                 lines.append("")
         title = (document.core_properties.title or "").strip() or None
     except (KeyError, ValueError, zipfile.BadZipFile, OSError) as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from index.ingest.seeds import SeedError, decode
 from index.ingest.parse.base import ParsedDocument, ParseError
+from index.ingest.parse.grid import pipe_tables
 
 
 def parse_html(data: bytes) -> ParsedDocument:
@@ -27,4 +28,5 @@ def parse_html(data: bytes) -> ParsedDocument:
         raise ParseError("no main text was found in the HTML page")
     meta = trafilatura.extract_metadata(html)
     title = (meta.title or "").strip() if meta is not None else ""
-    return ParsedDocument("html", [text], title=title or None)
+    # trafilatura writes a <table> as a pipe table, its first row the header (<th> or not)
+    return ParsedDocument("html", [pipe_tables(text)], title=title or None)

@@ -2,7 +2,8 @@
 
 Reading order: top to bottom; when a page is set in columns (a vertical gap runs between
 text blocks), each column is read top to bottom before the next, and lines that span the
-columns (titles) break the page into bands read in turn.
+columns (titles) break the page into bands read in turn. The lines of a table (boxes that line up
+in columns over three or more lines) come out as tab-separated cells, as every parser writes tables.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from index.ingest.parse.base import ParseLimits
 from index.ingest.parse.base import ParseError
+from index.ingest.parse.grid import EMPTY
 
 _lock = threading.Lock()  # one OCR at a time: the engine is not meant to be shared across threads
 
@@ -123,11 +125,57 @@ def _lines(boxes: list[Box]) -> list[str]:
                 continue
         rows.append([box])
     out = []
-    for row in rows:
-        parts = [b.text for b in sorted(row, key=lambda b: b.x0)]
-        line = parts[0]
-        for part in parts[1:]:
-            sep = " " if line[-1:].isascii() and line[-1:].isalnum() and part[:1].isascii() and part[:1].isalnum() else ""
-            line += sep + part
-        out.append(line)
+    tables = _table_runs(rows)
+    for k, row in enumerate(rows):
+        if k in tables:
+            out.append(tables[k])
+            continue
+        out.append(_join([b.text for b in sorted(row, key=lambda b: b.x0)]))
+    return out
+
+
+def _join(parts: list[str]) -> str:
+    line = parts[0]
+    for part in parts[1:]:
+        sep = " " if line[-1:].isascii() and line[-1:].isalnum() and part[:1].isascii() and part[:1].isalnum() else ""
+        line += sep + part
+    return line
+
+
+def _table_runs(rows: list[list[Box]]) -> dict[int, str]:
+    """Rows of a table: three or more consecutive lines of two or more boxes each, whose boxes fall into
+    the same columns (left edges clustered across the run). Each becomes a tab-separated line (the
+    way every parser writes a table, parse/grid.py)."""
+    out: dict[int, str] = {}
+    k = 0
+    while k < len(rows):
+        j = k
+        while j < len(rows) and len(rows[j]) >= 2:
+            j += 1
+        if j - k >= 3:
+            out.update(_grid(rows, k, j))
+        k = j + 1
+    return out
+
+
+def _grid(rows: list[list[Box]], k: int, j: int) -> dict[int, str]:
+    run = rows[k:j]
+    height = float(np.median([b.height for r in run for b in r]))
+    edges = sorted(b.x0 for r in run for b in r)
+    columns = [[edges[0]]]
+    for x in edges[1:]:  # a new column where left edges jump by more than two character heights
+        if x - columns[-1][-1] > 2 * height:
+            columns.append([x])
+        else:
+            columns[-1].append(x)
+    if len(columns) < 2:
+        return {}
+    starts = [c[0] for c in columns]
+    out = {}
+    for i, row in enumerate(run):
+        cells: list[list[str]] = [[] for _ in starts]
+        for b in sorted(row, key=lambda b: b.x0):
+            col = max(c for c, x in enumerate(starts) if x <= b.x0 + 0.5 * height)
+            cells[col].append(b.text)
+        out[k + i] = "\t".join(_join(c) if c else EMPTY for c in cells)
     return out

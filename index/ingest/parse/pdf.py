@@ -1,8 +1,10 @@
-"""PDF: the text layer of each page with pypdfium2; pages without a usable one are OCRed."""
+"""PDF: the text layer of each page with pypdfium2, tables found by pdfplumber (pdf_tables.py) as
+tab-separated rows; pages without a usable text layer are OCRed."""
 from __future__ import annotations
 
 from index.ingest.parse.base import ParsedDocument, ParseError, ParseLimits, Progress, report
 from index.ingest.parse.ocr import ocr_image
+from index.ingest.parse.pdf_tables import page_text_with_tables, tables_by_page
 
 # A page whose text layer holds fewer characters than this is a scan (or a picture of text).
 MIN_TEXT_CHARS = 20
@@ -27,15 +29,11 @@ def parse_pdf(data: bytes, progress: Progress | None = None, limits: ParseLimits
         texts: list[str | None] = []
         for i in range(n):
             report(progress, "parsing page", i + 1, n)
-            page = pdf[i]
-            try:
-                textpage = page.get_textpage()
-                text = textpage.get_text_range()
-                textpage.close()
-            finally:
-                page.close()
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = _page_text(pdf, i)
             texts.append(text if len("".join(text.split())) >= MIN_TEXT_CHARS else None)
+        tables = tables_by_page(data, [i for i, t in enumerate(texts) if t is not None])
+        for i, page_tables in tables.items():
+            texts[i] = _page_text(pdf, i, page_tables)
         scans = [i for i, t in enumerate(texts) if t is None]
         for done, i in enumerate(scans, 1):
             report(progress, "OCR page", done, len(scans))
@@ -45,6 +43,20 @@ def parse_pdf(data: bytes, progress: Progress | None = None, limits: ParseLimits
         raise ParseError(f"the PDF is damaged and cannot be read ({err})") from err
     finally:
         pdf.close()
+
+
+def _page_text(pdf, index: int, tables=None) -> str:
+    page = pdf[index]
+    try:
+        textpage = page.get_textpage()
+        try:
+            if tables:
+                return page_text_with_tables(textpage, page.get_width(), page.get_height(), tables)
+            return textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+        finally:
+            textpage.close()
+    finally:
+        page.close()
 
 
 def _ocr_page(pdf, index: int, limits: ParseLimits) -> str:

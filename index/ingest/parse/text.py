@@ -5,6 +5,7 @@ import re
 
 from index.ingest.seeds import SeedError, decode
 from index.ingest.parse.base import ParsedDocument, ParseError
+from index.ingest.parse.grid import pipe_tables
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
@@ -22,4 +23,5 @@ def parse_text(data: bytes, markdown: bool = False) -> ParsedDocument:
         text = _MD_HEADING.sub("\n", text)
         text = _MD_LINK.sub(r"\1", text)
         text = _MD_EMPHASIS.sub("", text)
+        text = pipe_tables(text)
     return ParsedDocument("markdown" if markdown else "text", [text])
