@@ -10,7 +10,7 @@ WORKERS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index
+.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index bundle bundle-check
 
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -67,6 +67,17 @@ bench: install-test model index browser-deps
 	$(PY) -m eval.bench_encode
 	$(PY) -m eval.bench_backend
 	$(PY) -m eval.bench_reader
+
+# The offline bundle (README "Offline install (intranet)"): wheels, model, seeds, project, install.sh and run.sh
+# in dist/policyqa-offline.tar.gz. BUNDLE_EXTRAS=milvus adds the Milvus client's wheels.
+BUNDLE_EXTRAS ?=
+bundle: install model index
+	$(PY) -m bundle.make $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
+
+# Extract, install and serve the bundle in a network namespace with no interfaces, then ask the golden question
+# (needs root or unprivileged user namespaces for `unshare`); writes its section of eval/reports/bench.md.
+bundle-check: bundle
+	$(PY) -m eval.bench_offline
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
