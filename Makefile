@@ -61,18 +61,19 @@ eval: install-test model index
 
 # The synthetic scales compare against the local index, so it is built whichever backend serves;
 # eval.bench_backend adds the backend POLICYQA_BACKEND names (Milvus) beside it.
-bench: install-test model index browser-deps
+bench: install-test model index browser-deps bundle
 	POLICYQA_BACKEND=local $(PY) -m index ensure
 	$(PY) -m eval.bench
 	$(PY) -m eval.bench_encode
 	$(PY) -m eval.bench_backend
 	$(PY) -m eval.bench_reader
+	$(PY) -m eval.bench_offline
 
 # The offline bundle (README "Offline install (intranet)"): wheels, model, seeds, project, install.sh and run.sh
 # in dist/policyqa-offline.tar.gz. BUNDLE_EXTRAS=milvus adds the Milvus client's wheels.
 BUNDLE_EXTRAS ?=
 bundle: install model
-	$(PY) -m bundle.make $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
+	$(PY) -m bundle $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
 
 # Extract, install and serve the bundle in a network namespace with no interfaces, then ask the golden question
 # (needs root or unprivileged user namespaces for `unshare`); writes its section of eval/reports/bench.md.

@@ -1,6 +1,6 @@
 """Stage and pack the offline bundle: everything a machine with no network needs to install and serve.
 
-    python -m bundle.make [--extras milvus] [--out dist/policyqa-offline.tar.gz]   (run by `make bundle`)
+    python -m bundle [--extras milvus] [--out dist/policyqa-offline.tar.gz]   (run by `make bundle`)
 
 The archive holds one folder, policyqa-offline/:
 
@@ -204,12 +204,18 @@ def bundle_env(python: str, machine: str, glibc: str | None, model_name: str, ex
 
 
 def _link(src: Path, dest: Path) -> None:
-    """Hard link when possible (the model is 1 GB), else copy."""
+    """Hard link when possible, else copy: for the model and the wheels, which are replaced, never edited in place
+    (e5_convert and the reader export rename a new file into place)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dest)
     except OSError:
         shutil.copy2(src, dest)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
 
 
 def _sha256(path: Path) -> str:
@@ -263,14 +269,15 @@ def stage(out_dir: Path, extras: tuple[str, ...] = (), settings: Settings | None
     for rel in models:
         _link(model_dir / rel, root / "model" / rel)
 
+    # Copies, not links: an editor saving a source file in place while the archive is packed must not change it.
     project = project_files()
     for rel in project:
-        _link(REPO_ROOT / rel, root / "project" / rel)
+        _copy(REPO_ROOT / rel, root / "project" / rel)
     seeds = sorted(p for p in settings.seeds_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     if not seeds:
         raise BundleError(f"no seed documents in {settings.seeds_dir}")
     for path in seeds:
-        _link(path, root / "project" / "seeds" / path.name)
+        _copy(path, root / "project" / "seeds" / path.name)
 
     for script in ("install.sh", "run.sh"):
         shutil.copy2(HERE / script, root / script)
@@ -299,7 +306,7 @@ def pack(root: Path, archive: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bundle.make", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bundle", description=__doc__.splitlines()[0])
     ap.add_argument("--extras", default="", help="comma-separated extras of pyproject.toml to include (milvus)")
     ap.add_argument("--out", type=Path, default=ARCHIVE)
     args = ap.parse_args(argv)
