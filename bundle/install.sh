@@ -28,7 +28,7 @@ check_machine() {
         glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')" || true
         [ -n "$glibc" ] || fail "this bundle's wheels need glibc >= $MIN_GLIBC; this system's C library is not glibc (Alpine/musl?)."
         [ "$(printf '%s\n%s\n' "$MIN_GLIBC" "$glibc" | sort -V | head -n1)" = "$MIN_GLIBC" ] ||
-            fail "this bundle's wheels need glibc >= $MIN_GLIBC; this system has $glibc. Use a newer OS (glibc 2.28: Debian 10+, Ubuntu 20.04+, RHEL/Rocky 8+)."
+            fail "this bundle's wheels need glibc >= $MIN_GLIBC; this system has $glibc. Use a newer OS."
     fi
 }
 
