@@ -73,6 +73,7 @@ bench: install-test model index browser-deps bundle
 # in dist/policyqa-offline.tar.gz. BUNDLE_EXTRAS=milvus adds the Milvus client's wheels.
 BUNDLE_EXTRAS ?=
 bundle: install model
+	$(if $(BUNDLE_EXTRAS),$(PY) -m pip install -q -e ".[$(BUNDLE_EXTRAS)]")
 	$(PY) -m bundle $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
 
 # Extract, install and serve the bundle in a network namespace with no interfaces, then ask the golden question
