@@ -6,7 +6,8 @@ extract dist/policyqa-offline.tar.gz, run its install.sh and run.sh, and ask the
 This process starts `unshare -n` (as root; `unshare -rn`, a user namespace, otherwise) running itself with
 `--inside`. Inside, `lo` is brought up and the check refuses to go on unless it is the only interface and there
 is no route; the scripts run with a bare environment (PATH, HOME in the fresh folder, PYTHON = this venv's base
-interpreter), so nothing of this machine's pip configuration or local wheel folders can stand in for the bundle.
+interpreter, and this machine's OPENBLAS_* processor settings), so nothing of this machine's pip configuration or
+local wheel folders can stand in for the bundle.
 Figures: the archive's size, extraction, install.sh (venv from wheels, model, index build), run.sh's start to the
 first answer, and the installed folder's size. The section is written into eval/reports/bench.md.
 """
@@ -116,6 +117,8 @@ def inside(archive: Path, python: str, keep: bool) -> dict:
     figures["folder"] = str(work)
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"),
            "LANG": "C.UTF-8", "PYTHON": python}
+    # this machine's OpenBLAS settings describe its processor (older OpenBLAS builds misbehave without them)
+    env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
     (work / "home").mkdir()
     server = None
     try:
