@@ -13,7 +13,7 @@ WORKER_HEALTHCHECK ?= 60
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index
+.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index bundle bundle-check
 
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --timeout-worker-healthcheck $(WORKER_HEALTHCHECK)
@@ -64,13 +64,26 @@ eval: install-test model index
 
 # The synthetic scales compare against the local index, so it is built whichever backend serves;
 # eval.bench_backend adds the backend POLICYQA_BACKEND names (Milvus) beside it.
-bench: install-test model index browser-deps
+bench: install-test model index browser-deps bundle
 	POLICYQA_BACKEND=local $(PY) -m index ensure
 	$(PY) -m eval.bench
 	$(PY) -m eval.bench_encode
 	$(PY) -m eval.bench_backend
 	$(PY) -m eval.bench_reader
 	$(PY) -m eval embed-parity
+	$(PY) -m eval.bench_offline
+
+# The offline bundle (README "Offline install (intranet)"): wheels, model, seeds, project, install.sh and run.sh
+# in dist/policyqa-offline.tar.gz. BUNDLE_EXTRAS=milvus adds the Milvus client's wheels.
+BUNDLE_EXTRAS ?=
+bundle: install model
+	$(if $(BUNDLE_EXTRAS),$(PY) -m pip install -q -e ".[$(BUNDLE_EXTRAS)]")
+	$(PY) -m bundle $(if $(BUNDLE_EXTRAS),--extras $(BUNDLE_EXTRAS))
+
+# Extract, install and serve the bundle in a network namespace with no interfaces, then ask the golden question
+# (needs root or unprivileged user namespaces for `unshare`); writes its section of eval/reports/bench.md.
+bundle-check: bundle
+	$(PY) -m eval.bench_offline
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
