@@ -37,7 +37,10 @@ _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]")
 
 
 def passages_of(prompt: str) -> dict[int, str]:
-    return {int(m.group(1)): m.group(2).strip() for m in _BLOCK.finditer(prompt)}
+    """The passages of an answer prompt, their "> " quoting taken off."""
+    return {int(m.group(1)): "\n".join(line[2:] if line.startswith("> ") else line
+                                       for line in m.group(2).strip().splitlines())
+            for m in _BLOCK.finditer(prompt)}
 
 
 def first_sentence(text: str, skip_headings: bool = True) -> str:

@@ -28,7 +28,7 @@ GOLDEN_SOURCE = "001_bac9d13cc5f2f8b2.txt"
 
 @pytest.fixture(scope="module")
 def client(settings):
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         yield c
 
 
@@ -309,7 +309,7 @@ def test_method_not_allowed_is_plain(client):
 
 def test_index_missing_is_503_naming_the_build_command(tmp_path):
     settings = Settings(seeds_dir=tmp_path / "seeds", var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         detail = assert_plain_error(c.post("/api/query", json={"query": GOLDEN}), 503)
         assert BUILD_COMMAND in detail
         assert BUILD_COMMAND in assert_plain_error(c.get("/api/documents"), 503)
@@ -391,7 +391,7 @@ def test_cors_off_by_default(client, monkeypatch):
 def test_cors_when_configured(monkeypatch, tmp_path):
     monkeypatch.setenv("POLICYQA_CORS_ORIGINS", "https://allowed.example, https://other.example")
     app = create_app(Settings(seeds_dir=tmp_path, var_dir=tmp_path))
-    c = TestClient(app)  # no lifespan: CORS does not need the index
+    c = TestClient(app, base_url="http://localhost")  # no lifespan: CORS does not need the index
     r = c.get("/api/health", headers={"Origin": "https://allowed.example"})
     assert r.headers.get("access-control-allow-origin") == "https://allowed.example"
     assert r.headers.get("x-frame-options") == "DENY"
