@@ -37,7 +37,7 @@ from .errors import error_body
 log = logging.getLogger("policyqa")
 LLM_ROUTES = {"/api/chat", "/v1/chat/completions"}
 OPEN_PATHS = {"/api/health"}
-LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1"]
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]  # as Starlette parses the Host header
 BUSY_RETRY_S = 5  # when every LLM slot is taken: answers take seconds, so ask again soon
 
 

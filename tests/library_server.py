@@ -11,7 +11,7 @@ from tests.conftest import start_server
 from tests.sample_docs import OCEAN
 
 
-def start_library_server(tmp, encoder, token: str) -> dict:
+def start_library_server(tmp, encoder, token: str, extra_env: dict | None = None) -> dict:
     """Seeds: one real seed and a made-up one (a quick build); returns settings, env, proc, url and restart()."""
     seeds = tmp / "seeds"
     seeds.mkdir()
@@ -20,7 +20,7 @@ def start_library_server(tmp, encoder, token: str) -> dict:
     settings = Settings(seeds_dir=seeds, var_dir=tmp / "var")
     build(settings, encoder=encoder, progress=False)
     env = {"POLICYQA_VAR_DIR": str(settings.var_dir), "POLICYQA_SEEDS_DIR": str(seeds),
-           "POLICYQA_MODEL_DIR": str(default_model_dir()), "POLICYQA_ADMIN_TOKEN": token}
+           "POLICYQA_MODEL_DIR": str(default_model_dir()), "POLICYQA_ADMIN_TOKEN": token, **(extra_env or {})}
     server = {"settings": settings, "env": env}
 
     def start():
