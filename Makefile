@@ -10,7 +10,7 @@ WORKERS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index
+.PHONY: run test install install-test model index eval bench loadtest contract browser-deps ocr-deps clean-index
 
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -70,6 +70,11 @@ bench: install-test model index browser-deps
 
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
+
+# The OpenAPI contract check of `make test` (tests/test_contract.py: schemathesis, --checks all,
+# every operation) with many more examples per operation; takes several minutes.
+contract: install-test model index
+	ST_EXAMPLES=$(or $(EXAMPLES),150) $(PY) -m pytest -q -s tests/test_contract.py
 
 clean-index:
 	rm -rf .var/index

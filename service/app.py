@@ -257,7 +257,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse({"detail": "The request body is not valid JSON."}, 400)
+            return JSONResponse(error_body(request.url.path, "The request body is not valid JSON."), 400)
         return JSONResponse(error_body(request.url.path, "; ".join(_plain(e) for e in errors)[:1000]), 422)
 
     @app.exception_handler(BackendUnavailable)

@@ -260,8 +260,17 @@ async def _guarded(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[tup
         yield "error", {"detail": with_request_id("Internal error while answering; it has been logged.")}
 
 
+def sse_schema(events: list[str] | None) -> dict:
+    """One Server-Sent Event as OpenAPI 3.1 describes a text/event-stream item: its name and JSON data."""
+    properties = {"data": {"type": "string", "description": "JSON (or [DONE] at the end of a /v1 stream)"}}
+    if events:
+        properties["event"] = {"type": "string", "enum": events}
+    return {"type": "object", "properties": properties, "required": ["data"]}
+
+
 @router.post("/api/chat", response_model=ChatResponse,
-             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+             responses={200: {"content": {"text/event-stream": {"schema": sse_schema(
+                                  ["passages", "delta", "answer", "error", "done"])}},
                               "description": "JSON, or Server-Sent Events with \"stream\": true"},
                         **{s: {"model": ErrorOut} for s in (400, 401, 413, 415, 422, 429, 503)}})
 async def chat(req: ChatRequest, request: Request):
@@ -290,6 +299,8 @@ async def chat(req: ChatRequest, request: Request):
 
 
 V1_ERRORS = {s: {"model": OpenAIErrorOut} for s in (400, 401, 413, 415, 422, 429, 503)}
+V1_STREAM = {200: {"content": {"text/event-stream": {"schema": sse_schema(None)}},
+                   "description": "A chat.completion, or chat.completion.chunk events with \"stream\": true"}}
 
 
 @router.get("/v1/models", responses={401: {"model": OpenAIErrorOut}})
@@ -317,7 +328,7 @@ def _extra(answer: dict, passages: list[dict]) -> dict:
     return {"answer": answer, "passages": passages}
 
 
-@router.post("/v1/chat/completions", responses=V1_ERRORS)
+@router.post("/v1/chat/completions", responses={**V1_STREAM, **V1_ERRORS})
 async def chat_completions(req: OpenAIChatRequest, request: Request):
     """OpenAI chat completions: the answer with [n] markers, then the cited sources; the
     structured citations and passages in the extra field `policyqa`. Markdown images and links

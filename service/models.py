@@ -16,9 +16,9 @@ CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SURROGATES = re.compile(r"[\ud800-\udfff]")
 # What clean_sources accepts, for the schema: no control characters or lone surrogates, and at
 # least one character that is not whitespace (str.isspace).
-_NAME_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]"
-SOURCE_PATTERN = (rf"^{_NAME_CHAR}*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-                  rf"\ud800-\udfff]{_NAME_CHAR}*$")
+_NAME_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+SOURCE_PATTERN = (rf"^{_NAME_CHAR}*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+                  rf"{_NAME_CHAR}*$")
 
 
 class QueryRequest(BaseModel):

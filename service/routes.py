@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -102,7 +103,7 @@ def health_response(holder: EngineHolder) -> JSONResponse:
 
 
 @router.post("/api/admin/reload", response_model=Health,
-          responses={**body_errors, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+          responses={**body_errors, **{s: {"model": ErrorOut} for s in (401, 403, 409, 503)}})
 def reload(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Load the current index build and swap it in; requests in flight finish on the old one.
     Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
@@ -110,13 +111,22 @@ def reload(request: Request, x_admin_token: Annotated[str | None, Header()] = No
     if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
         raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
     holder: EngineHolder = request.app.state.holder
+    # One reload at a time: more would only queue up behind it, each holding a thread for seconds.
+    if not _reloading.acquire(blocking=False):
+        raise HTTPException(409, "A reload is already running; the index it loads is the current one.",
+                            headers={"Retry-After": "5"})
     try:
         holder.load()
     except (IndexUnavailable, RuntimeError) as err:
         log.warning("reload failed: %s", err)
         raise HTTPException(503, with_request_id("Reload failed, still serving the previous index: "
                                                  f"{index_problem(str(err), holder.unreachable)}.")) from err
+    finally:
+        _reloading.release()
     return health_response(holder)
+
+
+_reloading = threading.Lock()
 
 
 @router.get("/", include_in_schema=False)
