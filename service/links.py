@@ -22,9 +22,15 @@ HTML_LINK = re.compile(r"<a\b[^>]*?href\s*=\s*[\"']?([^\"'\s>]*)[^>]*>(.*?)</a\s
 AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]*)>", re.I)
 BARE_URL = re.compile(r"(?<![A-Za-z0-9/])(?:(?:https?|ftp)://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'*+,;=%]+", re.I)
 # The tail of the text that may still grow into one of the above.
-OPEN_TAIL = re.compile(r"(?:!?\[[^\]\n]*(?:\](?:\([^)\n]*)?)?|!|<[^>\n]*"
-                       r"|(?<![A-Za-z0-9])(?:h(?:t(?:t(?:p(?:s?(?::(?:/(?:/\S*)?)?)?)?)?)?)?|w(?:w(?:w(?:\.\S*)?)?)?))\Z",
-                       re.I)
+OPEN_TAIL = re.compile("(?:" + "|".join([
+    r"^[ \t]*\[[^\]\n]+\]:[^\n]*",  # a reference definition, until its line ends
+    r"!?\[[^\]\n]*(?:\](?:\([^)\n]*)?)?",  # [text](target or ![alt](target, not yet closed
+    r"!",
+    r"<a\b(?:(?!</a\s*>)[^\n])*",  # <a href=...>text, until </a>
+    r"<[^>\n]*",  # any other tag, until >
+    # a bare URL being written (not one inside a link or tag: those are held above)
+    r"(?<![A-Za-z0-9(<=\"'])(?:h(?:t(?:t(?:p(?:s?(?::(?:/(?:/\S*)?)?)?)?)?)?)?|w(?:w(?:w(?:\.\S*)?)?)?)",
+]) + r")\Z", re.I | re.M)
 
 
 class LinkFilter:
