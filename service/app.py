@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from index.config import env
 from index.backends import BackendUnavailable, BuildReplaced
@@ -289,11 +289,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def allowed_methods(app, scope) -> list[str]:
     """The methods some route of the app answers on this path."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(scope["path"]):
-            methods |= route.methods
-    return sorted(methods)
+    return [m for m in HTTP_METHODS if route_exists(app, {**scope, "method": m})]
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def route_exists(app, scope) -> bool:
