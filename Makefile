@@ -74,7 +74,7 @@ loadtest: install-test model index
 # The OpenAPI contract check of `make test` (tests/test_contract.py: schemathesis, --checks all,
 # every operation) with many more examples per operation; takes several minutes.
 contract: install-test model index
-	ST_EXAMPLES=$(or $(EXAMPLES),150) $(PY) -m pytest -q -s tests/test_contract.py
+	ST_EXAMPLES=$(or $(EXAMPLES),60) $(PY) -m pytest -q -s tests/test_contract.py
 
 clean-index:
 	rm -rf .var/index
