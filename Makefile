@@ -13,7 +13,7 @@ WORKER_HEALTHCHECK ?= 60
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test model index eval bench loadtest browser-deps ocr-deps clean-index bundle bundle-check
+.PHONY: run test install install-test model index eval bench loadtest contract browser-deps ocr-deps clean-index bundle bundle-check
 
 run: install model index
 	$(VENV)/bin/uvicorn service.app:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --timeout-worker-healthcheck $(WORKER_HEALTHCHECK)
@@ -88,6 +88,11 @@ bundle-check: bundle
 loadtest: install-test model index
 	$(PY) -m eval.loadtest
 	$(PY) -m eval.loadtest_mixed
+
+# The OpenAPI contract check of `make test` (tests/test_contract.py: schemathesis, --checks all,
+# every operation) with many more examples per operation; takes several minutes.
+contract: install-test model index
+	ST_EXAMPLES=$(or $(EXAMPLES),60) $(PY) -m pytest -q -s tests/test_contract.py
 
 clean-index:
 	rm -rf .var/index

@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # the service
     admin_token: str = ""
     api_key: str = ""
+    allowed_hosts: str = ""
+    rate_limit: str = ""
+    max_streams: str = "8"
     cors_origins: str = ""
     log_queries: str = "0"
     log_level: str = "INFO"

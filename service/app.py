@@ -15,19 +15,23 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from index.backends import BackendUnavailable, BuildReplaced
 from index.config import Settings
 from index.build import EmbedderUnavailable, IndexUnavailable
 
+from .access import AccessGuard, declare_key, trusted_hosts
 from .chat_models import CHAT_BODY_BYTES
 from .docs_ui import DOCS_CSP, install_docs
-from .chat import router as chat_router
+from .chat import llm_capacity, router as chat_router
+from .errors import error_body, index_problem, install_log_context, request_id as current_request_id, with_request_id
 from .engine import EngineHolder
 from .jobs import JobRunner
 from .library_jobs import LibraryChanges
@@ -98,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
 
     app.include_router(chat_router)
+    schema = app.openapi
+    app.openapi = lambda: declare_key(schema(), settings)  # /docs shows the key when one is set
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -106,16 +112,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added first = innermost: the limits run inside the logging middleware, so their
     # rejections get the security headers and a log line like every other response.
+    # Order, outside in: logging, Host check, CORS (preflights carry no key), API key and
+    # LLM spend (before any body is read), body limits.
     app.add_middleware(RequestLimits)
+    app.add_middleware(AccessGuard, llm_capacity=llm_capacity, settings=settings)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the page at / is same-origin and needs no CORS
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type", "X-Request-ID"], max_age=600)
+                           allow_headers=["Content-Type", "X-Request-ID", "Authorization"], max_age=600)
+    hosts = trusted_hosts(settings)
+    if "*" not in hosts:  # POLICYQA_ALLOWED_HOSTS=* turns the check off (a proxy in front checks Host)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
 
     @app.middleware("http")
     async def headers_and_logging(request: Request, call_next):
         given = request.headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        current_request_id.set(request_id)  # every log line of this request carries it (service/errors.py)
         t0 = time.perf_counter()
         response = await call_next(request)
         return _finish(request, response, request_id, t0)
@@ -139,6 +152,9 @@ class RequestLimits:
             return
         if is_upload(scope):  # multipart uploads have their own gate and size limit
             await upload_gate(self.app, scope, receive, send)
+            return
+        if "app" in scope and not route_exists(scope["app"], scope):
+            await self.app(scope, receive, send)  # 404 or 405 from the router; the body is never read
             return
         headers = Headers(scope=scope)
         limit = BODY_LIMITS.get(scope["path"], MAX_BODY_BYTES)
@@ -188,7 +204,7 @@ class RequestLimits:
 
 
 async def _reject(status: int, detail: str, scope, receive, send) -> None:
-    await JSONResponse({"detail": detail}, status)(scope, receive, send)
+    await JSONResponse(error_body(scope["path"], detail), status)(scope, receive, send)
 
 
 def _is_json(content_type: str) -> bool:
@@ -246,20 +262,22 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse({"detail": "The request body is not valid JSON."}, 400)
-        return JSONResponse({"detail": "; ".join(_plain(e) for e in errors)[:1000]}, 422)
+            return JSONResponse(error_body(request.url.path, "The request body is not valid JSON."), 400)
+        return JSONResponse(error_body(request.url.path, "; ".join(_plain(e) for e in errors)[:1000]), 422)
 
     @app.exception_handler(BackendUnavailable)
     async def store_down(request: Request, exc: BackendUnavailable) -> JSONResponse:
         # Milvus went away mid-request or answered too slowly: name it, no stack trace; the next
         # request reconnects by itself.
+        # The details (URI, upstream text) go to the log only; the client gets the kind of problem.
         log.warning("index store unavailable on %s: %s", request.url.path, exc)
         if isinstance(exc, BuildReplaced):  # a newer Milvus build is current: serve it from now on
             try:
                 await run_in_threadpool(request.app.state.holder.load)
             except (IndexUnavailable, RuntimeError):
                 pass
-        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
+        detail = with_request_id(f"The index is not available: {index_problem(str(exc), True)}.")
+        return JSONResponse(error_body(request.url.path, detail), 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(EmbedderUnavailable)
     async def embedder_down(request: Request, exc: EmbedderUnavailable) -> JSONResponse:
@@ -270,12 +288,28 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Allow names every method of the path, not just the first route's
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "Internal error; it has been logged."}, 500)
+        return JSONResponse({"detail": with_request_id("Internal error; it has been logged.")}, 500)
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """The methods some route of the app answers on this path."""
+    return [m for m in HTTP_METHODS if route_exists(app, {**scope, "method": m})]
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def route_exists(app, scope) -> bool:
+    """Whether some route answers this method on this path (otherwise the router says 404 or 405)."""
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
 
 
 def _plain(error: dict) -> str:
@@ -303,7 +337,8 @@ def _plain(error: dict) -> str:
 
 # What uvicorn serves (service.app:app): the environment is read here, once, into the settings the app keeps.
 settings = Settings()
-logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+install_log_context()  # request ids on every line, credentials scrubbed (service/errors.py)
 # sentence-transformers draws a progress bar per encode call when its logger is at INFO;
 # a server would write one to stderr for every query.
 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)

@@ -11,7 +11,6 @@ Both endpoints are built on one event sequence (`turn_events`): passages, delta*
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -33,9 +32,11 @@ from .chat_models import (
     HISTORY_USED, MAX_MESSAGE_CHARS, MAX_MESSAGES, ROLES, ChatAnswer, ChatRequest, ChatResponse, ChatSentence,
     EvidenceOut, OpenAIChatRequest, SpanOut,
 )
-from index.generate.llm import LLM, LLMConfig, LLMError
+from index.generate.llm import LLM, LLMConfig, LLMError, public_url
 from .deps import current_engine
-from .models import CONTROL_CHARS, MAX_QUERY_CHARS, SURROGATES, ErrorOut, passage_out
+from .errors import openai_error, with_request_id
+from .links import LinkFilter
+from .models import CONTROL_CHARS, MAX_QUERY_CHARS, SURROGATES, ErrorOut, OpenAIErrorOut, passage_out
 
 log = logging.getLogger("policyqa")
 router = APIRouter()
@@ -94,8 +95,17 @@ def get_llm(app) -> LLM | None:
         config = LLMConfig.from_settings(app.state.settings)
         app.state.llm = LLM(config) if config else None
         if config:
-            log.info("LLM configured: %s at %s", config.model, config.base_url)
+            log.info("LLM configured: %s at %s", config.model, public_url(config.base_url))
     return app.state.llm
+
+
+def llm_capacity(app) -> int | None:
+    """How many chat turns may use the LLM at once (service/access.py); None without an LLM."""
+    try:
+        llm = get_llm(app)
+    except RuntimeError:  # a bad LLM setting: the turn itself reports it (500, logged)
+        return None
+    return llm.config.max_concurrent if llm is not None else None
 
 
 async def rewrite(llm: LLM | None, turn: Turn, idf=None) -> tuple[str, str | None]:
@@ -252,14 +262,22 @@ async def _guarded(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[tup
         yield "error", {"detail": f"The question could not be embedded: {err}. Try again shortly.", "status": 503}
     except Exception:  # noqa: BLE001
         log.exception("chat turn failed")
-        yield "error", {"detail": "Internal error while answering; it has been logged."}
+        yield "error", {"detail": with_request_id("Internal error while answering; it has been logged.")}
+
+
+def sse_schema(events: list[str] | None) -> dict:
+    """One Server-Sent Event as OpenAPI 3.1 describes a text/event-stream item: its name and JSON data."""
+    properties = {"data": {"type": "string", "description": "JSON (or [DONE] at the end of a /v1 stream)"}}
+    if events:
+        properties["event"] = {"type": "string", "enum": events}
+    return {"type": "object", "properties": properties, "required": ["data"]}
 
 
 @router.post("/api/chat", response_model=ChatResponse,
-             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+             responses={200: {"content": {"text/event-stream": {"schema": sse_schema(
+                                  ["passages", "delta", "answer", "error", "done"])}},
                               "description": "JSON, or Server-Sent Events with \"stream\": true"},
-                        400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut},
-                        422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+                        **{s: {"model": ErrorOut} for s in (400, 401, 413, 415, 422, 429, 503)}})
 async def chat(req: ChatRequest, request: Request):
     """Answer the last user message, with the conversation before it for follow-ups.
 
@@ -286,24 +304,14 @@ async def chat(req: ChatRequest, request: Request):
 # ---------------------------------------------------------------- OpenAI-compatible API
 
 
-def _auth_error(request: Request) -> JSONResponse | None:
-    expected = request.app.state.settings.api_key
-    if not expected:
-        return None
-    given = request.headers.get("authorization", "")
-    token = given[7:].strip() if given.lower().startswith("bearer ") else ""
-    if hmac.compare_digest(token.encode(), expected.encode()):
-        return None
-    return JSONResponse({"error": {"message": "Invalid or missing API key: send the header 'Authorization: Bearer <POLICYQA_API_KEY>'.",
-                                   "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+V1_ERRORS = {s: {"model": OpenAIErrorOut} for s in (400, 401, 413, 415, 422, 429, 503)}
+V1_STREAM = {200: {"content": {"text/event-stream": {"schema": sse_schema(None)}},
+                   "description": "A chat.completion, or chat.completion.chunk events with \"stream\": true"}}
 
 
-@router.get("/v1/models")
-async def models(request: Request):
+@router.get("/v1/models", responses={401: {"model": OpenAIErrorOut}})
+async def models():
     """The one model this service offers, as OpenAI's model list."""
-    if (denied := _auth_error(request)) is not None:
-        return denied
     return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "policyqa"}]}
 
 
@@ -317,22 +325,25 @@ def source_list(answer: dict, passages: list[dict]) -> str:
     return "\n\n来源 Sources:\n" + "\n".join(lines)
 
 
+def documents_of(passages: list[dict]) -> str:
+    """The text the model was given: a link target found in it comes from the documents."""
+    return "\n".join(p["text"] for p in passages)
+
+
 def _extra(answer: dict, passages: list[dict]) -> dict:
     return {"answer": answer, "passages": passages}
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses={**V1_STREAM, **V1_ERRORS})
 async def chat_completions(req: OpenAIChatRequest, request: Request):
     """OpenAI chat completions: the answer with [n] markers, then the cited sources; the
-    structured citations and passages in the extra field `policyqa`."""
-    if (denied := _auth_error(request)) is not None:
-        return denied
+    structured citations and passages in the extra field `policyqa`. Markdown images and links
+    whose target is not in the passages are dropped from the content (service/links.py)."""
     try:
         question, history = parse_messages(req.messages)
         current_engine(request)  # a missing index is a 503 before anything is streamed
     except HTTPException as err:  # OpenAI clients read the message from {"error": {"message"}}
-        return JSONResponse({"error": {"message": str(err.detail), "type": "invalid_request_error", "param": None, "code": None},
-                             "detail": str(err.detail)}, status_code=err.status_code)
+        return JSONResponse(openai_error(str(err.detail)), status_code=err.status_code, headers=err.headers)
     request.state.query_chars = len(question)
     turn = Turn(question, history, req.top_k, req.mode)
     model = req.model or MODEL_ID
@@ -342,6 +353,7 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
         async for event, data in turn_events(request, turn):
             out[event] = data
         answer, passages = out["answer"], out["passages"]["passages"]
+        answer["text"] = LinkFilter(documents_of(passages)).clean(answer["text"])
         return {"id": cid, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer["text"] + source_list(answer, passages)},
                              "finish_reason": "stop"}],
@@ -356,19 +368,23 @@ async def chat_completions(req: OpenAIChatRequest, request: Request):
         yield chunk({"role": "assistant", "content": ""})
         streamed = False
         passages: list[dict] = []
+        links = LinkFilter("")
         async for event, data in _guarded(turn_events(request, turn)):
             if event == "passages":
                 passages = data["passages"]
+                links = LinkFilter(documents_of(passages))
             elif event == "delta":
                 streamed = True
-                yield chunk({"content": data["text"]})
+                if text := links.feed(data["text"]):
+                    yield chunk({"content": text})
             elif event == "answer":
+                data["text"] = links.clean(data["text"])
                 if not streamed:
                     text = data["text"]
                 elif data.get("llm_error"):  # the LLM broke off: say so, then give the extractive answer
-                    text = f"\n\n(LLM error: {data['llm_error']}; extractive answer:)\n{data['text']}"
+                    text = links.finish() + f"\n\n(LLM error: {data['llm_error']}; extractive answer:)\n{data['text']}"
                 else:
-                    text = ""
+                    text = links.finish()
                 text += source_list(data, passages)
                 if text:
                     yield chunk({"content": text})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from .models import MAX_QUERY_CHARS, PassageOut, SpanOut, TableRef
 
@@ -17,10 +17,17 @@ CHAT_BODY_BYTES = 256 * 1024  # the /api/chat and /v1/chat/completions body limi
 ROLES = ("user", "assistant", "system")
 
 
+# The schema states the limits parse_messages (service/chat.py) enforces with plain 422 messages;
+# the models themselves stay loose so those messages, not pydantic's, reach the client.
+MESSAGES_SCHEMA = {"minItems": 1, "maxItems": MAX_MESSAGES}
+
+
 class ChatMessage(BaseModel):
-    role: str = Field(description="user, assistant or system (system messages are ignored: the prompt is fixed).")
+    role: str = Field(description="user, assistant or system (system messages are ignored: the prompt is fixed).",
+                      json_schema_extra={"enum": list(ROLES)})
     # A string, or (OpenAI style) a list of parts of which the {"type": "text"} ones are read.
-    content: str | list[dict[str, Any]] | None = Field(description="The message text.")
+    content: str | list[dict[str, Any]] | None = Field(
+        description=f"The message text (at most {MAX_MESSAGE_CHARS} characters).")
 
 
 class ChatRequest(BaseModel):
@@ -31,10 +38,11 @@ class ChatRequest(BaseModel):
 
     messages: list[ChatMessage] = Field(description=f"The conversation, oldest first; the last one is the user's question "
                                                     f"(at most {MAX_MESSAGES} messages of {MAX_MESSAGE_CHARS} characters, "
-                                                    f"the question at most {MAX_QUERY_CHARS}).")
+                                                    f"the question at most {MAX_QUERY_CHARS}).",
+                                        json_schema_extra=MESSAGES_SCHEMA)
     top_k: int = Field(5, ge=1, le=50, description="How many passages to retrieve and give the LLM (1-50).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
-    stream: bool = Field(False, description="Server-Sent Events: passages, delta, answer, error, done.")
+    stream: StrictBool = Field(False, description="Server-Sent Events: passages, delta, answer, error, done.")
 
 
 class EvidenceOut(BaseModel):
@@ -79,8 +87,8 @@ class ChatResponse(BaseModel):
 
 class OpenAIChatRequest(BaseModel):
     model: str | None = None
-    messages: list[ChatMessage]
-    stream: bool = False
+    messages: list[ChatMessage] = Field(json_schema_extra=MESSAGES_SCHEMA)
+    stream: StrictBool = False
     top_k: int = Field(5, ge=1, le=50)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     # temperature, max_tokens, ... are accepted and ignored: the answer comes from the documents.

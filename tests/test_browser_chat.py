@@ -10,11 +10,13 @@ import pytest
 from playwright.sync_api import expect
 
 from screenshot import ask
+from tests.conftest import STUB_API_KEY
 from test_browser import Page, chromium, parse_sse  # noqa: F401  (chromium is a fixture)
 
 pytestmark = pytest.mark.browser
 
 GOLDEN = "示范区要加快建设哪些新一代信息基础设施？"
+KEY = {"Authorization": f"Bearer {STUB_API_KEY}"}
 
 
 @pytest.fixture
@@ -28,8 +30,8 @@ def stub(stub_llm):
 def pages(chromium):  # noqa: F811
     made: list[Page] = []
 
-    def make(url: str) -> Page:
-        p = Page(chromium, url)
+    def make(url: str, api_key: str | None = STUB_API_KEY) -> Page:
+        p = Page(chromium, url, api_key=api_key)
         made.append(p)
         return p
 
@@ -110,7 +112,7 @@ def test_citation_click_lands_on_the_supporting_sentence(pages, llm_server, stub
     page.locator(".answer-text .sentence").nth(1).locator(".cite").click()
     panel = page.locator("#doc-panel")
     expect(panel).to_be_visible()
-    doc = httpx.get(f"{llm_server}/api/documents/{second['source']}", timeout=30).json()
+    doc = httpx.get(f"{llm_server}/api/documents/{second['source']}", headers=KEY, timeout=30).json()
     landed = panel.locator("mark.cited-answer")
     expect(landed).to_have_count(1)
     assert landed.text_content() == doc["text"][second["char_start"]:second["char_end"]] == second["text"]
@@ -162,3 +164,27 @@ def test_typed_answer_span_is_bold_and_abstention_shows_its_reason(pages, live_s
     second = ask(page, "海南的人才政策？")
     expect(second.locator(".answer-text.not-found")).to_contain_text("Not found in the documents")
     expect(second.locator(".abstain-reason")).to_contain_text(reason)
+
+
+def test_the_page_asks_for_the_api_key_once(pages, llm_server, stub):
+    """llm_server sets POLICYQA_API_KEY: the first question brings up the key form; once the key is
+    saved every call (chat, documents, the library) carries it and the form never comes back."""
+    p = pages(llm_server, api_key=None)
+    page = p.page
+    sent: list[str | None] = []
+    page.on("request", lambda r: sent.append(r.headers.get("authorization")) if "/api/" in r.url else None)
+    page.locator("#question").fill(GOLDEN)
+    page.locator("#question").press("Enter")
+    form = page.locator("#api-key-form")
+    expect(form).to_be_visible(timeout=30_000)
+    expect(form).to_contain_text("API key")
+    page.locator("#api-key").fill(STUB_API_KEY)
+    page.locator("#api-key-save").click()
+    expect(form).to_have_count(0)
+    expect(page.locator(".answered-by")).to_contain_text("stub-model", timeout=60_000)
+    ask(page, "在示范区买房能享受户籍待遇吗？")
+    page.locator("#library-open").click()
+    expect(page.locator("#library-rows tr").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#api-key-form")).to_have_count(0)
+    assert sent[0] is None and len(sent) >= 4  # the first try had no key; then chat, chat, documents
+    assert all(h == f"Bearer {STUB_API_KEY}" for h in sent[1:]), sent

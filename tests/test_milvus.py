@@ -348,9 +348,9 @@ def test_service_on_milvus_survives_the_store_going_away(corpus, server):
     body = {"query": "海洋牧场 人工鱼礁", "top_k": 3}
     try:
         r = httpx.post(f"{url}/api/query", json=body, timeout=30)
-        assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+        assert r.status_code == 503 and server.uri not in r.text and "not reachable" in r.json()["detail"] and "Traceback" not in r.text
         h = httpx.get(f"{url}/api/health", timeout=30)
-        assert h.status_code == 503 and h.json()["backend"] == "milvus" and server.uri in h.json()["detail"]
+        assert h.status_code == 503 and h.json()["backend"] == "milvus" and server.uri not in h.text and "not reachable" in h.json()["detail"]
         server.start()  # it comes back: the service recovers without a restart
         _wait_for(lambda: _status(url, body) == 200)
         h = httpx.get(f"{url}/api/health", timeout=30).json()
@@ -361,7 +361,7 @@ def test_service_on_milvus_survives_the_store_going_away(corpus, server):
         assert r.status_code == 422 and "nope.txt" in r.json()["detail"]
         server.kill()  # lost while serving
         r = httpx.post(f"{url}/api/query", json=body, timeout=60)
-        assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+        assert r.status_code == 503 and server.uri not in r.text and "not reachable" in r.json()["detail"] and "Traceback" not in r.text
         assert httpx.get(f"{url}/api/health", timeout=30).status_code == 503
         server.start()
         _wait_for(lambda: _status(url, body) == 200)
@@ -370,7 +370,7 @@ def test_service_on_milvus_survives_the_store_going_away(corpus, server):
         try:
             t0 = time.monotonic()
             r = httpx.post(f"{url}/api/query", json=body, timeout=60)
-            assert r.status_code == 503 and server.uri in r.json()["detail"] and "Traceback" not in r.text
+            assert r.status_code == 503 and server.uri not in r.text and "not reachable" in r.json()["detail"] and "Traceback" not in r.text
             assert time.monotonic() - t0 < 30  # bounded by POLICYQA_MILVUS_TIMEOUT, not hanging
         finally:
             server.proc.send_signal(signal.SIGCONT)

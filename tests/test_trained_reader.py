@@ -159,7 +159,7 @@ def test_an_english_refusal_is_in_english():
 def test_answer_false_skips_the_reader(settings, monkeypatch):
     from service.app import create_app
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         body = client.post("/api/query", json={"query": "示范区要加快建设哪些新一代信息基础设施？", "answer": False}).json()
         assert body["answer"] is None and body["abstain_reason"] is None and body["passages"]
 

@@ -14,12 +14,16 @@ The prompts live in index/generate/prompts/*.md, one readable file each.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from index.config import Settings
+
+log = logging.getLogger("policyqa")
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 _SECTION = re.compile(r"^## (system|user)\s*$", re.M)
@@ -77,19 +81,39 @@ def load_prompt(name: str) -> tuple[str, str]:
 
 
 def fill(template: str, **values: str) -> str:
-    # Plain replacement, not str.format: passages may contain braces.
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
+    """Fill {name} placeholders in one pass: text put in is never scanned again, so a document
+    that contains "{question}" keeps it as written. Not str.format: passages may contain braces."""
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), template)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def quoted(text: str) -> str:
+    """Text as quoted data: every line starts with "> ", so nothing in it can pass for the
+    prompt's own words (a fake "[2]" heading or "Question:" line stays inside the quote)."""
+    return "\n".join("> " + line for line in text.strip().splitlines())
 
 
 def format_passages(passages) -> str:
-    """[n] title · section, then the text; n is the passage's rank, as the answer must cite it."""
+    """[n] title · section, then the text quoted; n is the passage's rank, as the answer must cite it."""
     blocks = []
     for n, p in enumerate(passages, 1):
-        head = f"[{n}] {p.title}" + (f" · {p.section}" if p.section else "")
-        blocks.append(f"{head}\n{p.text.strip()}")
+        head = f"[{n}] {_one_line(p.title)}" + (f" · {_one_line(p.section)}" if p.section else "")
+        blocks.append(f"{head}\n{quoted(p.text)}")
     return "\n\n".join(blocks)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def public_url(url: str) -> str:
+    """A URL for the log: without any user:password@ in it."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def format_conversation(history: list[dict]) -> str:
@@ -153,6 +177,9 @@ class LLM:
         except LLMError:
             raise
         except Exception as err:  # noqa: BLE001 - any failure of the upstream becomes a plain message
+            # the details for the operator; the client gets describe()'s sentence, which names no URL
+            log.warning("LLM call to %s (%s) failed: %s: %s", public_url(cfg.base_url), cfg.model,
+                        type(err).__name__, str(err)[:500])
             raise LLMError(describe(err, cfg)) from err
         finally:
             if stream is not None:
@@ -175,23 +202,24 @@ class LLM:
 
 
 def describe(err: Exception, cfg: LLMConfig) -> str:
-    """A failure of the upstream call in words a user understands."""
+    """A failure of the upstream call in words a user understands: the kind of failure only,
+    never the LLM's address, its error text or an exception's message (those go to the log)."""
     import json
 
     import openai
 
     if isinstance(err, openai.APITimeoutError):
-        return f"the LLM at {cfg.base_url} did not answer within {cfg.timeout_s:g} s"
+        return f"the LLM did not answer within {cfg.timeout_s:g} s"
     if isinstance(err, openai.APIConnectionError):
         cause = err.__cause__ or err.__context__
         said = f"{type(cause).__name__} {cause}".lower() if cause is not None else ""
         if any(w in said for w in ("incomplete", "closed", "remoteprotocol", "peer")):
             return "the LLM closed the connection before finishing its answer"
-        return f"could not reach the LLM at {cfg.base_url} ({type(cause or err).__name__})"
+        return "could not reach the LLM"
     if isinstance(err, openai.APIStatusError):
-        return f"the LLM answered with HTTP {err.status_code}: {str(err.message)[:200]}"
+        return f"the LLM answered with an error (HTTP {err.status_code})"
     if isinstance(err, (json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError)):
-        return f"the LLM sent a response that could not be read ({type(err).__name__}: {str(err)[:120]})"
+        return "the LLM sent a response that could not be read"
     if isinstance(err, openai.APIError):
-        return f"the LLM reported an error: {str(err)[:200]}"
-    return f"the LLM call failed ({type(err).__name__}: {str(err)[:160]})"
+        return "the LLM reported an error"
+    return "the LLM call failed"

@@ -164,7 +164,7 @@
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     let response;
     try {
-      response = await fetch(url, { ...options, signal: controller.signal, headers: { Accept: "application/json", ...(options.headers || {}) } });
+      response = await window.policyqaKey.fetch(url, { ...options, signal: controller.signal, headers: { Accept: "application/json", ...(options.headers || {}) } });
     } catch (err) {
       if (err && err.name === "AbortError") {
         throw new ApiError("请求超时，请稍后重试。 The request timed out; please try again.", 0);
@@ -195,7 +195,7 @@
     signal.addEventListener("abort", stopAll);
     let response;
     try {
-      response = await fetch("/api/chat", {
+      response = await window.policyqaKey.fetch("/api/chat", { // asks for the API key on a 401 (key.js)
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify({ messages, top_k: topK, mode, stream: true }),

@@ -2,7 +2,8 @@
  * per-file progress: upload bytes, then the indexing job), delete with confirmation.
  *
  * Same safety rule as app.js: text from the API or the user goes in as text nodes only.
- * The admin token is asked for once and kept in sessionStorage (gone when the tab closes).
+ * The admin token is asked for once and kept in sessionStorage (gone when the tab closes); so is
+ * the API key, by key.js, whose fetch every call here goes through.
  */
 "use strict";
 
@@ -93,7 +94,7 @@
   async function refresh() {
     let body;
     try {
-      const r = await fetch("/api/documents", { headers: { Accept: "application/json" } });
+      const r = await window.policyqaKey.fetch("/api/documents", { headers: { Accept: "application/json" } });
       body = await r.json();
       if (!r.ok) throw new Error(body && body.detail ? body.detail : `HTTP ${r.status}`);
     } catch (err) {
@@ -129,7 +130,7 @@
     return new Promise((resolve) => {
       const tick = async () => {
         try {
-          const r = await fetch(`/api/jobs/${encodeURIComponent(jobId)}`, { headers: { Accept: "application/json" } });
+          const r = await window.policyqaKey.fetch(`/api/jobs/${encodeURIComponent(jobId)}`, { headers: { Accept: "application/json" } });
           const job = await r.json();
           onUpdate(job);
           if (job.status === "done" || job.status === "failed") return resolve(job);
@@ -177,6 +178,7 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/documents");
     xhr.setRequestHeader("X-Admin-Token", token());
+    for (const [name, value] of Object.entries(window.policyqaKey.headers())) xhr.setRequestHeader(name, value);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.addEventListener("progress", (e) => {
       if (!e.lengthComputable) return;
@@ -188,6 +190,12 @@
     xhr.addEventListener("load", async () => {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { body = null; }
+      if (xhr.status === 401) { // the API key (key.js): ask for it, then send this file again
+        item.remove();
+        window.policyqaKey.forget();
+        window.policyqaKey.ask().then(() => uploadOne(file));
+        return;
+      }
       if (xhr.status === 403) {
         sessionStorage.removeItem(TOKEN_KEY);
         item.remove();
@@ -233,7 +241,7 @@
   async function remove(source) {
     if (!window.confirm(`删除《${source}》？它的段落将不再出现在回答中。\nDelete ${source}? Its passages will no longer be searched.`)) return;
     if (!token()) { askToken(); return; }
-    const r = await fetch(`/api/documents/${encodeURIComponent(source)}`, {
+    const r = await window.policyqaKey.fetch(`/api/documents/${encodeURIComponent(source)}`, {
       method: "DELETE", headers: { "X-Admin-Token": token(), Accept: "application/json" } });
     let body = null;
     try { body = await r.json(); } catch { body = null; }
