@@ -351,9 +351,9 @@ def test_index_missing_is_503_naming_the_build_command(tmp_path):
 
 def test_reload_needs_the_token(settings):
     # The token is a setting the app is made with (read once at start): each app here gets its own settings.
-    unset = TestClient(create_app(settings.replace(admin_token="")))  # no lifespan: a 403 needs no index
+    unset = TestClient(create_app(settings.replace(admin_token="")), base_url="http://localhost")  # no lifespan: a 403 needs no index
     assert_plain_error(unset.post("/api/admin/reload", headers={"X-Admin-Token": ""}), 403)  # disabled when unset
-    with TestClient(create_app(settings.replace(admin_token="s3cret-token"))) as client:
+    with TestClient(create_app(settings.replace(admin_token="s3cret-token")), base_url="http://localhost") as client:
         assert_plain_error(client.post("/api/admin/reload"), 403)
         assert_plain_error(client.post("/api/admin/reload", headers={"X-Admin-Token": "wrong"}), 403)
         r = client.post("/api/admin/reload", headers={"X-Admin-Token": "s3cret-token"})

@@ -41,7 +41,7 @@ ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, encoder):
     tmp = tmp_path_factory.mktemp("contract")
-    served = start_library_server(tmp, encoder, TOKEN, {"POLICYQA_API_KEY": KEY})
+    served = start_library_server(tmp, encoder, TOKEN, env_extra={"POLICYQA_API_KEY": KEY})
     yield served, tmp
     stop_server(served["proc"])
 

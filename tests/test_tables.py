@@ -212,7 +212,7 @@ def test_api_passages_answers_documents_and_schema_carry_tables(settings):
 
     from service.app import create_app
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         body = client.post("/api/query", json={"query": "秀洲区2025年全社会R&D经费支出占GDP比重的目标是多少？"}).json()
         answer = body["answer"]
         assert answer["span"]["text"] == "3.75", answer

@@ -41,7 +41,7 @@ def build_marker(settings: Settings) -> str | None:
     """The build that is current, read as cheaply as possible so every worker can watch it: the local
     `current` link's target (a build id). None for Milvus: its replicas read the same store, and a
     newer build there is caught by BuildReplaced on the next request."""
-    if selected_backend() == "milvus":
+    if selected_backend(settings) == "milvus":
         return None
     try:
         return Path(os.readlink(settings.index_root / "current")).name
