@@ -53,7 +53,17 @@ def reader_section(test: dict, heldout: dict | None, config: dict | None) -> lis
                      f"On dev its answer head did not beat the feature model (stacked, its logit weighs {stack[0]:.3f} "
                      f"against the feature logit's {stack[1]:.3f}), so the feature reader picks the sentence and decides; "
                      "the trained span head binds the bold span among the values of the asked type. ")
-                  + "Hybrid hit@1 by the reader's scores: not measured (the answer head is not good enough to re-rank).", ""]
+                  + "Spans reach their units and bounds (index/read/spans.py). A second answerability model, the "
+                  "near-miss model (`python -m eval fit-answerability`: fitted on the training questions, its near "
+                  "misses against their originals, over the question's qualifiers held against the passage), must "
+                  "also let an answer through. Hybrid hit@1 by the reader's scores: not measured (the answer head is "
+                  "not good enough to re-rank).", "",
+                  "Why the targets are missed: the bold span fails mostly when the sentence is right but the value "
+                  "bound is another of the same kind (the 硕士 figure for a 博士 question, a city's rate for another "
+                  "city's); near misses are answered when the qualifier that changed is a paraphrase-like word the "
+                  "passage lacks for other reasons too (one changed word among several the passage words differently), "
+                  "which neither lexical features nor the 6-layer span-trained reader tell apart; answered questions "
+                  "are lost where the two answerability models disagree.", ""]
     lines += ["| target | test split | held-out documents |", "|---|---|---|"]
     for label, metric, on_test, on_heldout in READER_TARGETS:
         t = test.get(metric, float("nan"))
