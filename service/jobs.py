@@ -134,8 +134,10 @@ class JobRunner:
         return [j for j in self._all() if j["status"] in ("queued", "running")]
 
     def update(self, job: dict, persist: bool = False, **fields) -> None:
+        # a new status or stage is written at once (clients wait on it); progress within a stage is throttled
+        changed = "status" in fields or fields.get("stage", job.get("stage")) != job.get("stage")
         job.update(fields)
-        if persist or "status" in fields or time.monotonic() - self._written.get(job["id"], 0) >= PROGRESS_WRITE_SECONDS:
+        if persist or changed or time.monotonic() - self._written.get(job["id"], 0) >= PROGRESS_WRITE_SECONDS:
             self._write(job, durable=persist or "status" in fields)
 
     # ------------------------------------------------------------------ the queue

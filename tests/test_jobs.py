@@ -55,3 +55,24 @@ def test_a_job_cut_short_runs_again_once_then_fails_plainly(tmp_path):
     assert ran == ["a" * 16] and r.get("a" * 16)["attempts"] == 2
     assert r.get("b" * 16)["reason"] == INTERRUPTED
     r.stop()
+
+
+def test_every_stage_is_seen_at_once_while_progress_within_a_stage_is_throttled(tmp_path):
+    seen: list[tuple[str, int | None]] = []
+
+    def run(jobs, reports):
+        for stage in ("parsing", "encoding", "writing"):
+            for done in range(3):  # well inside the progress throttle
+                reports[0].progress(stage, done, 3)
+                job = reader.get(jobs[0]["id"])
+                seen.append((job["stage"], (job["progress"] or {}).get("done")))
+        return [{"changed": True}]
+
+    r = JobRunner(tmp_path / "jobs", run)
+    reader = JobRunner(tmp_path / "jobs", run)  # another worker reading the records
+    job_id = r.submit("upload", files=[])
+    r.start()
+    wait(lambda: r.get(job_id)["status"] == "done")
+    assert [stage for stage, _ in seen] == ["parsing"] * 3 + ["encoding"] * 3 + ["writing"] * 3
+    assert [done for _, done in seen] == [0, 0, 0] * 3  # a new stage is written; its next steps wait
+    r.stop()

@@ -56,7 +56,7 @@ class MilvusServer:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "milvus-lite server exited at start"
             try:
-                client = MilvusClient(uri=self.uri, timeout=2)
+                client = MilvusClient(uri=self.uri, timeout=2, dedicated=True)  # closed with it
                 client.list_collections(timeout=2)
                 client.close()
                 return
@@ -494,8 +494,8 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
             r = c.post("/api/documents", headers=ADMIN, files=[("files", ("plan.md", big.encode(), "text/markdown"))])
             job_id = r.json()["job_id"]
             deadline = time.monotonic() + 300
-            while c.get(f"/api/jobs/{job_id}").json()["stage"] != "writing":
-                assert time.monotonic() < deadline
+            while (running := c.get(f"/api/jobs/{job_id}").json())["stage"] != "writing":
+                assert running["status"] in ("queued", "running") and time.monotonic() < deadline, running
                 time.sleep(0.05)
             time.sleep(0.5)  # some batches of the new version are in
             server.kill()

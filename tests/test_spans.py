@@ -14,7 +14,7 @@ def spans(text: str, question: str) -> list[str]:
     ("见习单位按每人每月1800元的标准获得补贴,最长12个月。", "见习补贴最长能领几个月?", ["12个月"]),
     ("符合条件的,10个工作日内办结。", "审批要多长时间?", ["10个工作日内"]),
     # the bounds of a figure belong to it
-    ("购房补贴最高8万元,约120名人才受益。", "购房补贴最多能拿多少?", ["最高8万元", "约120名"]),
+    ("购房补贴最高8万元,约120名人才受益。", "最多能有多少?", ["最高8万元", "约120名"]),
     ("力争新引进青年人才2500名以上。", "力争新引进多少青年人才?", ["2500名以上"]),
     ("租房补贴1000元/月。", "租房补贴是多少?", ["1000元/月"]),
     # 一次性 is not a count, and a year is not an amount
@@ -24,6 +24,21 @@ def spans(text: str, question: str) -> list[str]:
     ("带动就业5人以上的,再给予2万元奖励。", "带动就业5人以上的还能再拿多少奖励?", ["2万元"]),
 ])
 def test_amounts_reach_their_units_and_bounds(text, question, expected):
+    assert spans(text, question) == expected
+
+
+@pytest.mark.parametrize("text, question, expected", [
+    # the asked measure picks among values of other kinds in the same sentence
+    ("一等奖1名,奖金50万元。", "一等奖奖金是多少?", ["50万元"]),
+    ("按房款的2%给予补贴,最高不超过8万元。", "购房补贴最多能拿多少?", ["不超过8万元"]),
+    ("按房款的2%给予补贴,最高不超过8万元。", "购房补贴的比例是多少?", ["2%"]),
+    ("共引进人才1350人,比上年增长42%。", "引进人才比上年增长了多少?", ["42%"]),
+    ("免租办公场地6个月,最长可延至3年。", "How long can the office be rent-free at most?", ["6个月", "3年"]),
+    ("年龄35周岁以下、本科学历的,补贴2万元。", "申请人的年龄要求是多少?", ["35周岁以下"]),
+    # a question that names no measure keeps every value
+    ("一等奖1名,奖金50万元。", "一等奖的标准是多少?", ["1名", "50万元"]),
+])
+def test_the_asked_measure_chooses_among_values(text, question, expected):
     assert spans(text, question) == expected
 
 

@@ -15,6 +15,18 @@ from index.text.names import is_org_name, tag
 
 # The measure word a how-many question counts in (多少场, 几名, 多少亩).
 QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
+# What a question's words ask to be measured in, when it names no measure word: (question cue, what a
+# fitting value holds), first match wins. A share is asked before money (补贴比例 is a share).
+ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
+    (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
+     r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成"),
+    (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
+    (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|\bhow long\b|\bhow many (?:years|months|days)\b",
+     r"年|月|天|日|周|小时"),
+    (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|"
+     r"\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
+    (r"面积|\barea\b", r"平方|亩|公顷"),
+)]
 # Limits and approximations that belong to the figure they bound, longest first.
 BOUND_BEFORE = ("不超过", "不少于", "不低于", "不高于", "不足", "不到", "至少", "至多", "最高", "最多", "最低", "最少",
                 "超过", "人均", "约", "近", "逾")
@@ -70,10 +82,19 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
         if _squeeze(core) in asked:
             continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
         found.append(_widen(text, m.start(), m.end()))
-    unit = QUESTION_UNIT.search(analysis.question) if kind == "quantity" else None
-    if unit:  # "多少场会" wants a count of 场, not the 一年 next to it
-        found = [se for se in found if unit.group(1) in text[se[0]:se[1]]] or found
+    fits = asked_measure(analysis.question) if kind == "quantity" else None
+    if fits:  # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it
+        found = [se for se in found if fits.search(text[se[0]:se[1]])] or found
     return list(dict.fromkeys(found))
+
+
+def asked_measure(question: str) -> re.Pattern | None:
+    """What a fitting value of a how-much question holds: its measure word (多少场 → 场), or the
+    measure its words ask for (补贴 → 元, 比例 → %, 年龄 → 岁); None when the question does not say."""
+    unit = QUESTION_UNIT.search(question)
+    if unit:
+        return re.compile(re.escape(unit.group(1)))
+    return next((fits for cue, fits in ASKED_MEASURES if cue.search(question)), None)
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:

@@ -59,7 +59,8 @@ PUNCTUATION = list("，。、；：？！“”‘’（）《》【】〔〕…
 
 # pymilvus pings every 10 s even when idle; a gRPC server with default policy (milvus-lite's) answers
 # that with GOAWAY "too_many_pings" during a long encode batch. Every call has its own timeout, so
-# a dead server is noticed without idle pings.
+# a dead server is noticed without idle pings. The connection is our own (dedicated): pymilvus shares
+# one per address otherwise, and a shared one keeps the options of whoever opened it first.
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 
 
@@ -161,7 +162,7 @@ class MilvusStore:
                         try:
                             self._client = pm.MilvusClient(uri=self.cfg.uri, token=self.cfg.token,
                                                            db_name=self.cfg.db_name, timeout=self.cfg.timeout,
-                                                           grpc_options=GRPC_OPTIONS)
+                                                           grpc_options=GRPC_OPTIONS, dedicated=True)
                             break
                         except Exception as err:  # noqa: BLE001 - pymilvus raises several kinds on connect
                             if time.monotonic() + 0.5 >= deadline:  # a busy server gets a few tries
