@@ -144,6 +144,36 @@ def test_a_refusal_names_the_missing_qualifier_and_what_is_listed(question, miss
     assert all(w in reason for w in listed), reason
 
 
+TRAINEE = "见习单位按每人每月1800元的标准获得补贴,最长12个月。"
+FOUNDING = "首次创办企业的,给予一次性创业补贴3万元;带动就业5人以上的,再给予2万元奖励。"
+
+
+@pytest.mark.parametrize("question, text, reason", [
+    # the asked category is not among those the sentence lists (narrower, or the same slot)
+    ("某市给博士后的一次性就业补贴是多少?", SUBSIDY, "文件只提到本科、硕士和博士,未提到“博士后”。"),
+    ("某市给大专毕业生的就业补贴是多少?", SUBSIDY, "文件只提到本科、硕士和博士,未提到“大专”。"),
+    # another round than the one the passage gives
+    ("对第二次创办企业的毕业生补贴多少?", FOUNDING, "文件只提到首次,未提到“第二次”。"),
+    # a monthly figure is not a yearly one
+    ("见习补贴每人每年多少?", TRAINEE, "文件给出的是每月的标准,未提到每年的数额。"),
+    ("What is the internship subsidy per year?", TRAINEE, "The documents give a monthly figure; they give no yearly one."),
+])
+def test_a_confident_answer_to_a_neighbouring_question_is_refused(question, text, reason):
+    """However sure the models are, a sentence that answers a neighbouring question (one qualifier
+    changed) is refused, and the refusal says what the document gives instead."""
+    from dataclasses import replace
+
+    from index.read import FEATURES, ReaderModel, read
+
+    answering = replace(ReaderModel.load(), threshold=0.0, threshold_foreign=0.0, near_miss=None)
+    verdict = read(analyze(question), _evidence(text, features=len(FEATURES)), answering)
+    assert verdict.answer is None and verdict.abstain_reason == reason
+    # the question the sentence does answer is answered
+    fixed = {"博士后": "硕士毕业生", "大专毕业生": "硕士毕业生", "第二次": "首次", "每年": "每月", "per year": "per month"}
+    asked = next(question.replace(k, v) for k, v in fixed.items() if k in question)
+    assert read(analyze(asked), _evidence(text, features=len(FEATURES)), answering).answer is not None, asked
+
+
 def test_siblings_of_an_ordinal():
     assert siblings("第二次", "首次创办企业的,给予一次性创业补贴3万元。") == ["首次"]
 

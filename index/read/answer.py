@@ -24,7 +24,8 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
-from .qualifiers import QUALIFIER_FEATURES, missing_qualifier, qualifier_features, siblings
+from .qualifiers import (QUALIFIER_FEATURES, listed_instead, missing_qualifier, ordinal_instead, period_conflict,
+                         period_refusal, qualifier_features, siblings)
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -260,6 +261,9 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         reason = refusal_reason(analysis, evidence, chosen[0], span) if trained is not None else \
             _weak_reason(analysis, evidence, span)
         return Verdict(None, reason, confidence)
+    refusal = bound_refusal(analysis, evidence, chosen[0])
+    if refusal:
+        return Verdict(None, refusal, confidence)
     if trained is not None and analysis.answer_type in TYPED:
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
@@ -287,6 +291,9 @@ def read_trained(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderMo
     best, confidence = order[pick], float(probs[order[pick]])
     if confidence < (trained.config.threshold if zh else trained.config.threshold_foreign):
         return Verdict(None, refusal_reason(analysis, evidence, best), confidence)
+    refusal = bound_refusal(analysis, evidence, best)
+    if refusal:
+        return Verdict(None, refusal, confidence)
     multi = analysis.answer_type in MULTI_SENTENCE_TYPES
     chosen = _extend(evidence, probs, best, model.extend_ratio) if multi else [best]
     sentence = evidence.sentences[best]
@@ -341,6 +348,31 @@ def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | 
     return _as_span(sentence, start, end)
 
 
+def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str | None:
+    """Why the best sentence, however confident, answers a neighbouring question: it gives the
+    figure for another period (每月 where 每年 is asked), its passage gives other editions (首次 for
+    第二次), or it lists the asked qualifier's slot without it (本科、硕士、博士 for 博士后). None when
+    it binds every qualifier it lists."""
+    conflict = period_conflict(analysis.question, evidence.sentences[best].text)
+    if conflict:
+        return period_refusal(conflict, analysis.is_chinese)
+    everywhere, context = " ".join(evidence.contexts), _context_of(evidence, best)
+    instead = ordinal_instead(analysis.question, everywhere)
+    # the slot may be listed by another sentence of the same passage (a title answering 大专 while
+    # the article lists 本科、硕士、博士)
+    same_passage = [best] + [i for i in range(len(evidence.sentences))
+                             if i != best and evidence.ranks[i] == evidence.ranks[best]]
+    for i in same_passage:
+        instead = instead or listed_instead(analysis, context, everywhere, evidence.sentences[i].text)
+    return _listed_reason(*instead, analysis.is_chinese) if instead else None
+
+
+def _listed_reason(word: str, others: list[str], zh: bool) -> str:
+    listed = "、".join(others[:-1]) + "和" + others[-1] if len(others) > 1 else others[0]
+    return (f"文件只提到{listed},未提到“{word}”。" if zh
+            else f"The documents only give {', '.join(others)}; they say nothing about \"{word}\".")
+
+
 def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, span: Span | None = None) -> str:
     """A refusal that names what is missing, and what the documents give instead when they list it
     (without a missing word: the kind of answer the best sentence lacks)."""
@@ -350,9 +382,7 @@ def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, sp
         return _weak_reason(analysis, evidence, span)
     others = siblings(word, evidence.sentences[best].text)
     if others:
-        listed = "、".join(others[:-1]) + "和" + others[-1] if len(others) > 1 else others[0]
-        return (f"文件只提到{listed},未提到“{word}”。" if zh
-                else f"The documents only give {', '.join(others)}; they say nothing about \"{word}\".")
+        return _listed_reason(word, others, zh)
     return f"文件中没有关于“{word}”的内容。" if zh else f"The documents say nothing about \"{word}\"."
 
 

@@ -20,6 +20,16 @@ YEARISH = re.compile(r"(?:19|20)\d{2}年?")
 _YEAR = re.compile(r"(?:19|20)\d{2}")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ASKING = ("多少", "哪些", "什么")
+_REFERENCE = re.compile(r"第[一二三四五六七八九十百\d]+[条章节款]")  # where to look in a document, not a qualifier
+
+# How often a figure is paid or counted: the question's 每年 is not answered by a sentence that gives
+# only 每月 (1800元 a month is not a yearly figure). Chinese and English markers of each period.
+PERIODS = {
+    "年": re.compile(r"每(?:人)?(?:每)?年(?!龄)|/年|年均|按年|\b(?:per|a|each) year\b|\bannual(?:ly)?\b|\byearly\b", re.I),
+    "月": re.compile(r"每(?:人)?(?:每)?(?:个)?月|/月|月均|按月|\b(?:per|a|each) month\b|\bmonthly\b", re.I),
+    "天": re.compile(r"每(?:人)?(?:每)?[天日]|/[天日]|日均|按[天日]|\b(?:per|a|each) day\b|\bdaily\b", re.I),
+}
+_PERIOD_NAMES = {"年": ("每年", "yearly"), "月": ("每月", "monthly"), "天": ("每天", "daily")}
 
 QUALIFIER_FEATURES = ("qualifier_missing", "qualifier_listed", "qualifier_nowhere", "qualifier_length",
                       "year_conflict", "ordinal_conflict", "number_missing", "place_conflict", "qualifier_narrower",
@@ -91,3 +101,63 @@ def qualifier_features(analysis: QuestionAnalysis, context: str, everywhere: str
         float(any(set(w) & set(v) and v not in question and f == g for w, f in absent for v, g in given)),
         len(absent) / max(len(asked), 1),
     ]
+
+
+def period_conflict(question: str, sentence: str) -> tuple[str, str] | None:
+    """(asked, given) when the question asks a figure per one period and the sentence gives it per
+    another and never per the asked one (每年 asked, only 每月 given); None when they agree."""
+    asked = [p for p, marker in PERIODS.items() if marker.search(question)]
+    given = [p for p, marker in PERIODS.items() if marker.search(sentence)]
+    if len(asked) != 1 or asked[0] in given or not given:
+        return None
+    return asked[0], given[0]
+
+
+def period_refusal(conflict: tuple[str, str], chinese: bool) -> str:
+    """The refusal for a period conflict, in the question's language."""
+    (asked_zh, asked_en), (given_zh, given_en) = (_PERIOD_NAMES[p] for p in conflict)
+    if chinese:
+        return f"文件给出的是{given_zh}的标准,未提到{asked_zh}的数额。"
+    return f"The documents give a {given_en} figure; they give no {asked_en} one."
+
+
+def listed_instead(analysis: QuestionAnalysis, context: str, everywhere: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's missing qualifier, what the sentence lists in its slot) when the answer's
+    sentence enumerates values of the asked slot and the asked one is not among them: 本科、硕士、博士
+    for 博士后 or 大专 (the same slot: 大专毕业生 beside 硕士毕业生), 2020年 for 2019年, 第十七届 for
+    第十八届, 首次 for 第二次. The word the question asks for (哪个级别, 哪些类型) is not a qualifier."""
+    word = missing_qualifier(analysis, context, everywhere)
+    if not word or _REFERENCE.fullmatch(word) or \
+            re.search(r"(?:哪|什么|几)[个些一几]?[个项类种]?" + re.escape(word), analysis.question):
+        return None
+    listed = siblings(word, sentence)
+    others = [w for w in listed if w not in analysis.question]  # 博士 is in 博士后's question, yet listed
+    if not others:
+        return None
+    shares = any(set(word) & set(w) for w in others)
+    return (word, listed) if shares or _same_slot(word, analysis.question, sentence, others) else None
+
+
+def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bool:
+    """The question's word stands where the listed ones stand: followed by the word that follows
+    them in the sentence (大专|毕业生 asked, 本科|毕业生 and 硕士|毕业生 listed)."""
+    after = question.split(word, 1)[1] if word in question else ""
+    return any(sentence.find(w) >= 0 and after and
+               sentence[sentence.find(w) + len(w):].startswith(after[:2]) for w in listed)
+
+
+COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+([届次期批轮])|首([届次期批轮])")
+
+
+def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's edition or round, the ones the passage gives instead) when the passage
+    names other editions of the same count and never the asked one: 首次 for 第二次, 第十七届 for
+    第十八届. Article numbers (第五条) are where to look, not a qualifier, and are not compared."""
+    for m in COUNTED_ORDINAL.finditer(question):
+        word, counter = m.group(), m.group(1) or m.group(2)
+        if word in context:
+            continue
+        others = [o.group() for o in COUNTED_ORDINAL.finditer(context) if (o.group(1) or o.group(2)) == counter]
+        if others:
+            return word, list(dict.fromkeys(others))
+    return None
