@@ -154,6 +154,9 @@ FOUNDING = "首次创办企业的,给予一次性创业补贴3万元;带动就�
     ("某市给大专毕业生的就业补贴是多少?", SUBSIDY, "文件只提到本科、硕士和博士,未提到“大专”。"),
     # another round than the one the passage gives
     ("对第二次创办企业的毕业生补贴多少?", FOUNDING, "文件只提到首次,未提到“第二次”。"),
+    # another value stands where the question's stands
+    ("二甲医院到示范区建立分院能拿多少补助?", "支持三甲医院到示范区建立分院,给予一次性补助100万元。",
+     "文件只提到三甲,未提到“二甲”。"),
     # a monthly figure is not a yearly one
     ("见习补贴每人每年多少?", TRAINEE, "文件给出的是每月的标准,未提到每年的数额。"),
     ("What is the internship subsidy per year?", TRAINEE, "The documents give a monthly figure; they give no yearly one."),
@@ -169,7 +172,8 @@ def test_a_confident_answer_to_a_neighbouring_question_is_refused(question, text
     verdict = read(analyze(question), _evidence(text, features=len(FEATURES)), answering)
     assert verdict.answer is None and verdict.abstain_reason == reason
     # the question the sentence does answer is answered
-    fixed = {"博士后": "硕士毕业生", "大专毕业生": "硕士毕业生", "第二次": "首次", "每年": "每月", "per year": "per month"}
+    fixed = {"博士后": "硕士毕业生", "大专毕业生": "硕士毕业生", "第二次": "首次", "每年": "每月", "per year": "per month",
+             "二甲": "三甲"}
     asked = next(question.replace(k, v) for k, v in fixed.items() if k in question)
     assert read(analyze(asked), _evidence(text, features=len(FEATURES)), answering).answer is not None, asked
 

@@ -25,7 +25,7 @@ from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .qualifiers import (QUALIFIER_FEATURES, listed_instead, missing_qualifier, ordinal_instead, period_conflict,
-                         period_refusal, qualifier_features, siblings)
+                         period_refusal, qualifier_features, siblings, slot_taken)
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -351,8 +351,8 @@ def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | 
 def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> str | None:
     """Why the best sentence, however confident, answers a neighbouring question: it gives the
     figure for another period (每月 where 每年 is asked), its passage gives other editions (首次 for
-    第二次), or it lists the asked qualifier's slot without it (本科、硕士、博士 for 博士后). None when
-    it binds every qualifier it lists."""
+    第二次), it lists the asked qualifier's slot without it (本科、硕士、博士 for 博士后), or another
+    value stands in the qualifier's place (三甲医院 for 二甲医院). None when it binds them all."""
     conflict = period_conflict(analysis.question, evidence.sentences[best].text)
     if conflict:
         return period_refusal(conflict, analysis.is_chinese)
@@ -364,6 +364,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
                              if i != best and evidence.ranks[i] == evidence.ranks[best]]
     for i in same_passage:
         instead = instead or listed_instead(analysis, context, everywhere, evidence.sentences[i].text)
+    instead = instead or slot_taken(analysis, context, evidence.sentences[best].text)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None
 
 

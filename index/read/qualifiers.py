@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 
-from index.query.question import QuestionAnalysis
+from index.query.question import GENERIC_NOUNS, QuestionAnalysis
 from index.text.names import is_place_name, tag
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
 QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
+SLOT_FLAGS = ("n", "j", "nz", "ns", "nt", "nr", "b")  # the kinds of word a qualifier and its slot are
 CONTENT_FLAGS = ("n", "j", "vn", "an", "b", "eng", "m", "t", "q")
 NOT_CATEGORY_HEADS = ("v", "p", "u", "c", "d", "x", "m")  # verbs, prepositions, particles, numbers: not a category
 CLAUSES = re.compile(r"[,，、;；]")
@@ -127,8 +128,7 @@ def listed_instead(analysis: QuestionAnalysis, context: str, everywhere: str, se
     for 博士后 or 大专 (the same slot: 大专毕业生 beside 硕士毕业生), 2020年 for 2019年, 第十七届 for
     第十八届, 首次 for 第二次. The word the question asks for (哪个级别, 哪些类型) is not a qualifier."""
     word = missing_qualifier(analysis, context, everywhere)
-    if not word or _REFERENCE.fullmatch(word) or \
-            re.search(r"(?:哪|什么|几)[个些一几]?[个项类种]?" + re.escape(word), analysis.question):
+    if not word or _REFERENCE.fullmatch(word) or _is_asked(word, analysis.question):
         return None
     listed = siblings(word, sentence)
     others = [w for w in listed if w not in analysis.question]  # 博士 is in 博士后's question, yet listed
@@ -161,3 +161,30 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
         if others:
             return word, list(dict.fromkeys(others))
     return None
+
+
+def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's qualifier, the words that stand in its place) when the sentence gives the
+    asked thing for another value of the same kind: 二甲|医院 asked where 三甲|医院 stands, 数学|名师
+    where 英语|名师, 市级|专业 where 省级|专业. The qualifier is missing from the passage; the word in
+    its place has the same part of speech and is not in the question."""
+    question = analysis.question
+    if not analysis.is_chinese:
+        return None
+    asked = [(w, f) for w, f in tag(question) if w.strip()]
+    given = [(w, f) for w, f in tag(sentence) if w.strip()]
+    lowered = context.lower()
+    for (word, flag), (head, head_flag) in zip(asked, asked[1:]):
+        if len(word) < 2 or len(head) < 2 or not flag.startswith(SLOT_FLAGS) or not head_flag.startswith(SLOT_FLAGS) \
+                or word in GENERIC_NOUNS or word.lower() in lowered or _is_asked(word, question):
+            continue
+        instead = [w for (w, f), (h, _) in zip(given, given[1:])
+                   if h == head and f == flag and len(w) >= 2 and w not in question and w not in GENERIC_NOUNS]
+        if instead:
+            return word, list(dict.fromkeys(instead))
+    return None
+
+
+def _is_asked(word: str, question: str) -> bool:
+    """The word names what the question asks for (哪个级别, 什么方向), not a qualifier."""
+    return re.search(r"(?:哪|什么|几)[个些一几]?[个项类种]?" + re.escape(word), question) is not None
