@@ -53,7 +53,11 @@ def reader_section(test: dict, heldout: dict | None, config: dict | None) -> lis
                      f"On dev its answer head did not beat the feature model (stacked, its logit weighs {stack[0]:.3f} "
                      f"against the feature logit's {stack[1]:.3f}), so the feature reader picks the sentence and decides; "
                      "the trained span head binds the bold span among the values of the asked type. ")
-                  + "Spans reach their units and bounds (index/read/spans.py). A second answerability model, the "
+                  + "Spans reach their units and bounds and hold the measure the question asks in (补贴 → 元, "
+                  "比例 → %; index/read/spans.py). However confident, an answer is refused when its sentence answers "
+                  "a neighbouring question: another period (每月 given, 每年 asked), another round or edition (首次 for "
+                  "第二次), a listed slot without the asked value (本科、硕士、博士 for 博士后), or another value in the "
+                  "qualifier's place (三甲 for 二甲; index/read/qualifiers.py). A second answerability model, the "
                   "near-miss model (`python -m eval fit-answerability`: fitted on the training questions, its near "
                   "misses against their originals, over the question's qualifiers held against the passage), must "
                   "also let an answer through. Hybrid hit@1 by the reader's scores: not measured (the answer head is "

@@ -29,12 +29,16 @@ def launch(playwright):
 
 def ask(page, question: str, timeout: float = 60_000):
     """Type `question`, press Enter and wait until the reply (answer or error) replaced the loading state."""
+    from playwright.sync_api import expect
+
     turns = page.locator("#conversation .turn")
     before = turns.count()
     page.locator("#question").fill(question)
     page.locator("#question").press("Enter")
     turn = turns.nth(before)
     turn.locator(".msg.bot:not(.loading)").wait_for(timeout=timeout)
+    # the reply is drawn before its stream has ended; the page takes the next question once Send is back
+    expect(page.locator("#send")).to_be_enabled(timeout=timeout)
     return turn
 
 
