@@ -362,8 +362,9 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))
                              if i != best and evidence.ranks[i] == evidence.ranks[best]]
-    for i in same_passage:
-        instead = instead or listed_instead(analysis, context, everywhere, evidence.sentences[i].text)
+    word = missing_qualifier(analysis, context, everywhere)
+    for i in same_passage if word else []:
+        instead = instead or listed_instead(analysis, word, evidence.sentences[i].text)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None
 

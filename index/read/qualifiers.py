@@ -122,12 +122,11 @@ def period_refusal(conflict: tuple[str, str], chinese: bool) -> str:
     return f"The documents give a {given_en} figure; they give no {asked_en} one."
 
 
-def listed_instead(analysis: QuestionAnalysis, context: str, everywhere: str, sentence: str) -> tuple[str, list[str]] | None:
-    """(the question's missing qualifier, what the sentence lists in its slot) when the answer's
-    sentence enumerates values of the asked slot and the asked one is not among them: 本科、硕士、博士
-    for 博士后 or 大专 (the same slot: 大专毕业生 beside 硕士毕业生), 2020年 for 2019年, 第十七届 for
-    第十八届, 首次 for 第二次. The word the question asks for (哪个级别, 哪些类型) is not a qualifier."""
-    word = missing_qualifier(analysis, context, everywhere)
+def listed_instead(analysis: QuestionAnalysis, word: str | None, sentence: str) -> tuple[str, list[str]] | None:
+    """(`word`, the question's missing qualifier (missing_qualifier), and what the sentence lists in
+    its slot) when the sentence enumerates values of the asked slot and the asked one is not among
+    them: 本科、硕士、博士 for 博士后 or 大专 (the same slot: 大专毕业生 beside 硕士毕业生), 2020年 for
+    2019年, 第十七届 for 第十八届. The word the question asks for (哪个级别, 哪些类型) is not a qualifier."""
     if not word or _REFERENCE.fullmatch(word) or _is_asked(word, analysis.question):
         return None
     listed = siblings(word, sentence)

@@ -25,7 +25,13 @@ def _pos_tokenizer(userdict: tuple[str, ...]) -> jieba.posseg.POSTokenizer:
 
 def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """(word, part-of-speech) pairs from jieba.posseg, with the corpus user dictionary."""
-    return [(w, f) for w, f in _pos_tokenizer(tuple(userdict)).cut(text)]
+    return list(_tagged(text, tuple(userdict)))
+
+
+@lru_cache(maxsize=8192)
+def _tagged(text: str, userdict: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # the reader tags the same question and sentences several times per query
+    return tuple((w, f) for w, f in _pos_tokenizer(userdict).cut(text))
 
 
 @lru_cache(maxsize=4096)
