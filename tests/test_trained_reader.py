@@ -157,6 +157,8 @@ FOUNDING = "首次创办企业的,给予一次性创业补贴3万元;带动就�
     # another value stands where the question's stands
     ("二甲医院到示范区建立分院能拿多少补助?", "支持三甲医院到示范区建立分院,给予一次性补助100万元。",
      "文件只提到三甲,未提到“二甲”。"),
+    # a term no passage has, where the passage has one of the same head (留学生 asked, 大学生 given)
+    ("到2025年留学生的引进目标是多少人?", "到2025年,争取新引进大学生6万名。", "文件只提到大学生,未提到“留学生”。"),
     # a monthly figure is not a yearly one
     ("见习补贴每人每年多少?", TRAINEE, "文件给出的是每月的标准,未提到每年的数额。"),
     ("What is the internship subsidy per year?", TRAINEE, "The documents give a monthly figure; they give no yearly one."),
@@ -173,7 +175,7 @@ def test_a_confident_answer_to_a_neighbouring_question_is_refused(question, text
     assert verdict.answer is None and verdict.abstain_reason == reason
     # the question the sentence does answer is answered
     fixed = {"博士后": "硕士毕业生", "大专毕业生": "硕士毕业生", "第二次": "首次", "每年": "每月", "per year": "per month",
-             "二甲": "三甲"}
+             "二甲": "三甲", "留学生": "大学生"}
     asked = next(question.replace(k, v) for k, v in fixed.items() if k in question)
     assert read(analyze(asked), _evidence(text, features=len(FEATURES)), answering).answer is not None, asked
 

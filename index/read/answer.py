@@ -24,8 +24,8 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
-from .qualifiers import (QUALIFIER_FEATURES, listed_instead, missing_qualifier, ordinal_instead, period_conflict,
-                         period_refusal, qualifier_features, siblings, slot_taken)
+from .qualifiers import (QUALIFIER_FEATURES, head_taken, listed_instead, missing_qualifier, ordinal_instead,
+                         period_conflict, period_refusal, qualifier_features, siblings, slot_taken)
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -352,7 +352,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     """Why the best sentence, however confident, answers a neighbouring question: it gives the
     figure for another period (每月 where 每年 is asked), its passage gives other editions (首次 for
     第二次), it lists the asked qualifier's slot without it (本科、硕士、博士 for 博士后), or another
-    value stands in the qualifier's place (三甲医院 for 二甲医院). None when it binds them all."""
+    value stands in the qualifier's place (三甲医院 for 二甲医院, 大学生 for 留学生). None when it
+    binds them all."""
     conflict = period_conflict(analysis.question, evidence.sentences[best].text)
     if conflict:
         return period_refusal(conflict, analysis.is_chinese)
@@ -365,7 +366,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     word = missing_qualifier(analysis, context, everywhere)
     for i in same_passage if word else []:
         instead = instead or listed_instead(analysis, word, evidence.sentences[i].text)
-    instead = instead or slot_taken(analysis, context, evidence.sentences[best].text)
+    instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
+        head_taken(analysis, context, everywhere)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None
 
 

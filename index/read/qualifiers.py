@@ -162,23 +162,26 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
     return None
 
 
-def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhere: str = "") -> tuple[str, list[str]] | None:
     """(the question's qualifier, the words that stand in its place) when the sentence gives the
     asked thing for another value of the same kind: 二甲|医院 asked where 三甲|医院 stands, 数学|名师
     where 英语|名师, 市级|专业 where 省级|专业. The qualifier is missing from the passage; the word in
-    its place has the same part of speech and is not in the question."""
+    its place has the same part of speech (any noun's, when no retrieved passage has the qualifier)
+    and is not in the question."""
     question = analysis.question
     if not analysis.is_chinese:
         return None
     asked = [(w, f) for w, f in tag(question) if w.strip()]
     given = [(w, f) for w, f in tag(sentence) if w.strip()]
-    lowered = context.lower()
+    lowered, nowhere = context.lower(), everywhere.lower()
     for (word, flag), (head, head_flag) in zip(asked, asked[1:]):
         if len(word) < 2 or len(head) < 2 or not flag.startswith(SLOT_FLAGS) or not head_flag.startswith(SLOT_FLAGS) \
                 or word in GENERIC_NOUNS or word.lower() in lowered or _is_asked(word, question):
             continue
+        absent = bool(everywhere) and word.lower() not in nowhere
         instead = [w for (w, f), (h, _) in zip(given, given[1:])
-                   if h == head and f == flag and len(w) >= 2 and w not in question and w not in GENERIC_NOUNS]
+                   if h == head and (f == flag or (absent and f.startswith(SLOT_FLAGS))) and len(w) >= 2
+                   and w not in question and w not in GENERIC_NOUNS]
         if instead:
             return word, list(dict.fromkeys(instead))
     return None
@@ -187,3 +190,22 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple
 def _is_asked(word: str, question: str) -> bool:
     """The word names what the question asks for (哪个级别, 什么方向), not a qualifier."""
     return re.search(r"(?:哪|什么|几)[个些一几]?[个项类种]?" + re.escape(word), question) is not None
+
+
+def head_taken(analysis: QuestionAnalysis, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's term, the passage's terms in its place) when a term no retrieved passage has
+    shares its head with a term of the answer's passage of the same length (留学生 asked, 大学生
+    given; 公共租赁住房 asked, 保障性租赁住房 given)."""
+    question = analysis.question
+    if not analysis.is_chinese:
+        return None
+    lowered, nowhere = context.lower(), everywhere.lower()
+    given = {w for w, f in tag(context) if len(w) >= 3 and f.startswith(SLOT_FLAGS) and w not in question}
+    for word, flag in tag(question):
+        if len(word) < 3 or not flag.startswith(SLOT_FLAGS) or word in GENERIC_NOUNS or word.lower() in nowhere \
+                or _is_asked(word, question):
+            continue
+        instead = sorted(w for w in given if len(w) == len(word) and w[-2:] == word[-2:] and w[0] != word[0])
+        if instead:
+            return word, instead
+    return None
