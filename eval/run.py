@@ -5,6 +5,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+import re
+
+from index.build import cells_as_read
 from index.search import STAGES
 
 from .metrics import answer_contains, char_f1, is_hit, is_typed, mean, percentile, retrieval_scores, span_holds
@@ -42,11 +45,26 @@ class QueryCache:
         return getattr(self._encoder, name)
 
 
+def as_read(text: str, table: dict | None) -> str:
+    """A passage as a reader takes it: a table passage with its figures and their units (a row holds 3.3
+    under 计量单位 %: it states 3.3%), so a row is scored as the figures it states."""
+    return f"{text} {' '.join(cells_as_read(table))}" if table else text
+
+
+def span_as_read(span: str | None, table: dict | None) -> str | None:
+    """A cell answer's bold figure with its column's unit (the page shows the row under its header)."""
+    unit = (table or {}).get("unit") or ""
+    return span + unit if span and unit and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", span) else span
+
+
 def in_process(searcher) -> Retriever:
     def retrieve(question: str, mode: str, top_k: int) -> Retrieved:
         r = searcher.search(question, top_k=top_k, mode=mode)
-        return Retrieved([(h.passage.source, h.passage.text) for h in r.hits], r.answer.text if r.answer else None,
-                         r.answer.span.text if r.answer and r.answer.span else None, r.confidence, r.timings_ms)
+        a = r.answer
+        table = getattr(a, "table", None)
+        span = span_as_read(a.span.text, table) if a and a.span else None
+        return Retrieved([(h.passage.source, as_read(h.passage.text, h.passage.table)) for h in r.hits],
+                         (f"{a.text} {span}" if table else a.text) if a else None, span, r.confidence, r.timings_ms)
     return retrieve
 
 
@@ -64,8 +82,10 @@ def over_http(base_url: str, timeout: float = 60.0) -> Retriever:
         timings = dict(body.get("timings_ms", {}))
         timings["http_total"] = (time.perf_counter() - t0) * 1000
         answer = body["answer"]
-        return Retrieved([(p["source"], p["text"]) for p in body["passages"]], answer["text"] if answer else None,
-                         (answer.get("span") or {}).get("text") if answer else None,
+        table = (answer or {}).get("table")
+        span = span_as_read((answer.get("span") or {}).get("text"), table) if answer else None
+        return Retrieved([(p["source"], as_read(p["text"], p.get("table"))) for p in body["passages"]],
+                         (f"{answer['text']} {span}" if table else answer["text"]) if answer else None, span,
                          answer["score"] if answer else 0.0, timings)
     return retrieve
 
@@ -73,7 +93,7 @@ def over_http(base_url: str, timeout: float = 60.0) -> Retriever:
 def relevant_counter(passages):
     """How many passages of the corpus answer each question (the ideal for nDCG)."""
     def count(item: QAItem) -> int:
-        return sum(is_hit(p.source, p.text, item) for p in passages if p.source == item.source)
+        return sum(is_hit(p.source, as_read(p.text, p.table), item) for p in passages if p.source == item.source)
     return count
 
 

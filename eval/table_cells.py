@@ -9,6 +9,8 @@ miss (a column, a year or a row the table does not have: the answer must be a re
 """
 from __future__ import annotations
 
+import re
+
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +192,12 @@ def recovery(docs) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def is_cell(span: str, gold: str) -> bool:
+    """The bold span is the cell's value, alone or with its unit (12.21 or 12.21万人: a sentence that
+    states the table's figure with its unit is quoted whole), never another figure."""
+    return span == gold or (span.startswith(gold) and re.fullmatch(r"[^\d.]{1,4}", span[len(gold):]) is not None)
+
+
 def run() -> int:
     from index.build import Encoder
     from index.build.plan import make_index
@@ -218,7 +226,7 @@ def run() -> int:
             ok = a is None
             key = "near misses"
         else:
-            ok = a is not None and a.span is not None and a.span.text == q.gold
+            ok = a is not None and a.span is not None and is_cell(a.span.text, q.gold)
             key = q.fmt
         tally = per.setdefault(key, [0, 0])
         tally[0] += ok

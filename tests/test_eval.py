@@ -80,3 +80,19 @@ def test_hybrid_on_the_test_split_passes_the_recorded_gate(searcher):
 
     results = run_mode(in_process(searcher), load_qa(split="test"), "hybrid", relevant_counter(searcher.index.passages))
     assert cli.gate(summarize(results), "test") == 0
+
+
+def test_a_table_row_is_scored_as_the_figures_it_states():
+    from eval.run import as_read, span_as_read
+
+    row = {"caption": "表1", "header": ["序号", "指标", "计量单位", "2015年底基数", "2020年底总量", "增长率(%)"],
+           "row": ["24", "全员劳动生产率", "万元/人", "9.1", "15.5", "70.4"], "column": None}
+    text = "24全员劳动生产率万元/人9.1 15.5 70.4"
+    item = QAItem("x", "q?", "15.5万元/人", "2020年全区全员劳动生产率提高到15.5万元/人", "a.txt", "factual", "test")
+    grown = QAItem("y", "q?", "70.4%", "五年来全区全员劳动生产率累计增长70.4%", "a.txt", "factual", "test")
+    assert not is_hit("a.txt", text, item) and is_hit("a.txt", as_read(text, row), item)
+    # a column's own unit wins over the row's 计量单位: the growth is 70.4%, not 70.4万元/人
+    assert is_hit("a.txt", as_read(text, row), grown) and "70.4万元/人" not in as_read(text, row)
+    assert not is_hit("a.txt", as_read(text, None), grown)
+    assert span_as_read("15.5", {"unit": "万元/人"}) == "15.5万元/人"
+    assert span_as_read("1.3个百分点", {"unit": "%"}) == "1.3个百分点" and span_as_read("15.5", None) == "15.5"

@@ -228,3 +228,30 @@ def test_api_passages_answers_documents_and_schema_carry_tables(settings):
         schema = client.get("/openapi.json").json()["components"]["schemas"]
         assert "table" in schema["PassageOut"]["properties"] and "table" in schema["AnswerOut"]["properties"]
         assert set(schema["TableRef"]["properties"]) >= {"caption", "header", "row", "column"}
+
+
+def test_every_table_with_the_row_is_read_and_prose_speaks_for_a_row_the_table_lacks():
+    doc = clean_document("z.txt", "嘉善县人才发展规划\n表1 嘉善县“十三五”人才发展指标完成情况\n指标\t2015年底基数\t2020年底总量\n"
+                                  "博士后工作站\t2\t8\n博士\t78\t222\n表2 嘉善县“十四五”人才发展主要指标\n指标\t2020年基数\t2025年目标\n"
+                                  "博士后工作(流动)站\t8\t16\n人才资源总量\t12.21\t14.71\n"
+                                  "到2025年，全县每千常住人口拥有执业医师数达到3.23人，护士数达到5人。")
+    passages = chunk_document(doc)
+    rows = {(p.table["caption"][:2], p.table["row"][0]): p for p in passages if p.table and p.table["row"]}
+    prose = next(p for p in passages if not p.table and "执业医师" in p.text)
+
+    def hits(*ps):
+        return [Hit(rank=i + 1, score=1.0, bm25=0.0, dense=0.0, passage=p) for i, p in enumerate(ps)]
+
+    # 表1 names the row exactly but has no 2025 column; 表2 has both
+    v = read_table("到2025年嘉善县博士后工作站的目标是多少？", hits(rows["表1", "博士后工作站"], rows["表2", "博士后工作(流动)站"]))
+    assert v.answer.span.text == "16" and v.answer.table["column"] == "2025年目标", v
+    v = read_table("2030年嘉善县博士后工作站的目标是多少？", hits(rows["表1", "博士后工作站"], rows["表2", "博士后工作(流动)站"]))
+    assert v.answer is None and "2030年" in v.abstain_reason
+    # 博士 is not the row of a question about 博士后
+    v = read_table("嘉善县2020年博士后工作(流动)站的基数是多少？", hits(rows["表1", "博士"], rows["表2", "博士后工作(流动)站"]))
+    assert v.answer.span.text == "8", v
+    # a row the table lacks is refused, unless the prose among the hits speaks of it
+    question = "到2025年嘉善县每千常住人口拥有执业医师数的目标是多少？"
+    v = read_table(question, hits(rows["表2", "人才资源总量"]))
+    assert v.answer is None and v.abstain_reason.startswith("表中没有“每千常住人口拥有执业医师数”这一行"), v
+    assert read_table(question, hits(rows["表2", "人才资源总量"], prose)) is None

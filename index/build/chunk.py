@@ -119,6 +119,39 @@ def table_text(table: dict) -> str:
 
 
 _NUMBER_COLUMNS = ("序号",)
+_UNIT_COLUMNS = ("计量单位", "单位")
+_BARE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_TRAILING_UNIT = re.compile(r"[(（]([^()（）]{1,8})[)）]\s*$")
+
+
+def cell_unit(header: list[str], cells: list[str], column: int, label: str = "") -> str:
+    """The unit of a cell: its column's own (增长率(%), 月补贴(元)), else the row's 计量单位 cell, else the
+    row label's (面积(万平方公里) in a matrix table)."""
+    own = _TRAILING_UNIT.search(header[column]) if column < len(header) else None
+    if own:
+        return own.group(1)
+    for i, name in enumerate(header):
+        if name in _UNIT_COLUMNS and i < len(cells) and cells[i]:
+            return cells[i]
+    in_label = _TRAILING_UNIT.search(label)
+    return in_label.group(1) if in_label else ""
+
+
+def cells_as_read(table: dict) -> list[str]:
+    """A table passage's figures as a reader takes them, each with its unit (3.3 in a row whose 计量单位 is %
+    reads 3.3%)."""
+    header = table["header"]
+
+    def read(value: str, unit: str) -> str:  # a cell that states its own unit (1.3个百分点) keeps it
+        return value + unit if _BARE_NUMBER.fullmatch(value) else value
+
+    if table.get("row") is not None:
+        row = table["row"]
+        label = next((v for h, v in zip(header, row) if h not in _NUMBER_COLUMNS), "")
+        return [read(v, cell_unit(header, row, i, label)) for i, v in enumerate(row)
+                if v and i < len(header) and header[i] not in _NUMBER_COLUMNS + _UNIT_COLUMNS and v != label]
+    column = header.index(table["column"]) if table.get("column") in header else len(header)
+    return [read(cell[1], cell_unit(header, [], column, cell[0])) for cell in table.get("cells", []) if cell[1]]
 
 
 def _split_at(spans: list[tuple[int, int]], cuts: set[int]) -> list[tuple[int, int]]:

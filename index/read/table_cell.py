@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from index.build import cell_unit
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
 from index.text.names import tag
@@ -49,10 +50,24 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
         return None
     q = _normalise(question)
     scored = sorted(((_row_score(_label(r), q), -r.hit.rank, i) for i, r in enumerate(rows)), reverse=True)
-    score, _, best = scored[0]
-    if score < ROW_MATCH:
-        return _missing_row(q, rows)
-    row = rows[best]
+    if scored[0][0] < ROW_MATCH:
+        return _missing_row(q, rows, hits[:HITS_READ])
+    # Every row that fits is read in turn: another table may hold the row with the column the first one
+    # lacks (十三五 and 十四五 indicators). A refusal stands only when every fitting row refuses.
+    refusal = None
+    for score, _, i in scored:
+        if score < ROW_MATCH:
+            break
+        verdict = _read_row(q, rows[i])
+        if verdict is None or verdict.answer is not None:
+            return verdict
+        refusal = refusal or verdict
+    return refusal
+
+
+def _read_row(q: str, row: _Row) -> Verdict | None:
+    """The asked cell of this row, a refusal naming the column its table lacks, or None (not a question
+    for this row)."""
     header = row.table["header"]
     label_col = _label_column(header)
     columns = [i for i, h in enumerate(header) if i != label_col and h not in _SKIP_COLUMNS]
@@ -94,9 +109,10 @@ def prefer(by_cell: Verdict | None, by_sentence: Verdict) -> Verdict:
     return by_cell
 
 
-def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
+def _missing_row(q: str, rows: list[_Row], hits: list[Hit]) -> Verdict | None:
     """A question that names a table (words of its caption) and one of its columns, but a row it lacks:
-    the refusal names what the table has no row for. Anything less clear goes to the sentence reader."""
+    the refusal names what the table has no row for. Anything less clear goes to the sentence reader,
+    and so does a row the text among the hits speaks of (a figure given in prose, not in the table)."""
     row = min(rows, key=lambda r: r.hit.rank)
     if row.hit.rank > 3:
         return None
@@ -113,7 +129,7 @@ def _missing_row(q: str, rows: list[_Row]) -> Verdict | None:
     asked = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(column_words, " ").replace(_BRACKET.sub("", column_words), " "))
     unknown = [w for w in (x.strip("?？。,，、的") for x in jieba_for().cut(asked))
                if len(w) >= 2 and w not in _GENERIC and w not in known and not re.fullmatch(r"[\dA-Z.%]+", w)]
-    if not unknown:
+    if not unknown or any(all(w in _normalise(h.passage.text) for w in unknown) for h in hits if not h.passage.table):
         return None
     # what is asked for: from the first unknown word up to the next 的 or qualifier
     start = asked.find(unknown[0])
@@ -173,6 +189,8 @@ def _row_score(label: str, q: str) -> float:
     pairs = _pairs(core)
     if not pairs or not core:
         return 0.0
+    if len(core) <= 3 and core in q and not _names(core, q):
+        return 0.0  # a short label inside a longer word names another row (博士 in 博士后)
     exact = 0.5 if _normalise(label) in q else 0.0  # named with its brackets: 博士后工作(流动)站
     return sum(p in q for p in pairs) / len(pairs) + exact + 0.001 * len(core)  # a longer label that fits wins a tie
 
@@ -269,7 +287,7 @@ def _unexplained(q: str, row: _Row, header: list[str], column: int | None) -> li
 def _answer(row: _Row, column: int, header: list[str]) -> TableAnswer:
     p = row.hit.passage
     start, end = row.spans[column]
-    unit = _unit(row, column, header)
+    unit = cell_unit(header, row.cells, column, _label(row))
     table = {"caption": row.table.get("caption", ""), "header": header, "row": row.cells, "column": header[column],
              "unit": unit}
     if row.table.get("row") is not None:  # a row passage: the row is the evidence sentence
@@ -280,14 +298,3 @@ def _answer(row: _Row, column: int, header: list[str]) -> TableAnswer:
     return TableAnswer(text=text, passage_rank=row.hit.rank, source=p.source, char_start=s0, char_end=s1, score=1.0,
                        sentences=[sentence], span=Span(row.cells[column], start, end), answer_type="quantity",
                        table=table)
-
-
-def _unit(row: _Row, column: int, header: list[str]) -> str:
-    for i, name in enumerate(header):
-        if name in ("计量单位", "单位") and i < len(row.cells) and row.cells[i]:
-            return row.cells[i]
-    for text in (_label(row), header[column]):
-        m = re.search(r"[(（]([^()（）]{1,8})[)）]\s*$", text)
-        if m:
-            return m.group(1)
-    return ""
