@@ -5,9 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-import re
-
-from index.build import cells_as_read
+from index.build import cells_as_read, with_unit
 from index.search import STAGES
 
 from .metrics import answer_contains, char_f1, is_hit, is_typed, mean, percentile, retrieval_scores, span_holds
@@ -53,8 +51,7 @@ def as_read(text: str, table: dict | None) -> str:
 
 def span_as_read(span: str | None, table: dict | None) -> str | None:
     """A cell answer's bold figure with its column's unit (the page shows the row under its header)."""
-    unit = (table or {}).get("unit") or ""
-    return span + unit if span and unit and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", span) else span
+    return with_unit(span, (table or {}).get("unit") or "") if span else span
 
 
 def in_process(searcher) -> Retriever:

@@ -96,3 +96,4 @@ def test_a_table_row_is_scored_as_the_figures_it_states():
     assert not is_hit("a.txt", as_read(text, None), grown)
     assert span_as_read("15.5", {"unit": "万元/人"}) == "15.5万元/人"
     assert span_as_read("1.3个百分点", {"unit": "%"}) == "1.3个百分点" and span_as_read("15.5", None) == "15.5"
+    assert span_as_read("7以上", {"unit": "%"}) == "7%以上"

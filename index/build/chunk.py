@@ -120,7 +120,7 @@ def table_text(table: dict) -> str:
 
 _NUMBER_COLUMNS = ("序号",)
 _UNIT_COLUMNS = ("计量单位", "单位")
-_BARE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_FIGURE = re.compile(r"([-+]?\d+(?:\.\d+)?)(以上|以下|左右|以内|及以上)?")
 _TRAILING_UNIT = re.compile(r"[(（]([^()（）]{1,8})[)）]\s*$")
 
 
@@ -137,14 +137,18 @@ def cell_unit(header: list[str], cells: list[str], column: int, label: str = "")
     return in_label.group(1) if in_label else ""
 
 
+def with_unit(value: str, unit: str) -> str:
+    """A figure with its unit where it belongs (3.3 -> 3.3%, 7以上 -> 7%以上); a cell that states its own
+    unit (1.3个百分点) is left as it is."""
+    m = _FIGURE.fullmatch(value)
+    return f"{m.group(1)}{unit}{m.group(2) or ''}" if m and unit else value
+
+
 def cells_as_read(table: dict) -> list[str]:
     """A table passage's figures as a reader takes them, each with its unit (3.3 in a row whose 计量单位 is %
     reads 3.3%)."""
     header = table["header"]
-
-    def read(value: str, unit: str) -> str:  # a cell that states its own unit (1.3个百分点) keeps it
-        return value + unit if _BARE_NUMBER.fullmatch(value) else value
-
+    read = with_unit
     if table.get("row") is not None:
         row = table["row"]
         label = next((v for h, v in zip(header, row) if h not in _NUMBER_COLUMNS), "")
