@@ -58,3 +58,12 @@ def test_the_near_miss_cut_keeps_the_share_answered_by_both_models():
     assert joint_cut(near, first, answerable, 5, 0.4) == pytest.approx(0.8 - 1e-6)
     # more than both can answer: no cut at all (the lowest score)
     assert joint_cut(near, first, answerable, 5, 0.8) == pytest.approx(0.7 - 1e-6)
+
+
+def test_the_words_of_the_question_word_are_no_qualifier():
+    from index.read.qualifiers import missing_qualifier
+
+    context = "第六条本细则自2026年3月1日起施行,有效期5年。"
+    for question in ("这个细则什么时候开始施行?", "细则什么时间开始施行?"):
+        assert missing_qualifier(analyze(question), context, context) is None, question
+    assert missing_qualifier(analyze("这个细则什么时候在苏州施行?"), context, context) == "苏州"

@@ -210,3 +210,41 @@ def test_answer_false_skips_the_reader(settings, monkeypatch):
         with_answer = client.post("/api/query", json={"query": "示范区要加快建设哪些新一代信息基础设施？"}).json()
         assert with_answer["answer"] is not None
         assert client.post("/api/query", json={"query": "x", "answer": "no"}).status_code == 422
+
+
+# ---------------------------------------------------------------- a user's own document, end to end
+
+RULES = """云溪县高层次人才安居保障实施细则
+第一条 为加快集聚高层次人才，根据《云溪县人才强县行动计划》，制定本细则。
+第二条 本细则所称高层次人才分为A、B、C三类。A类为国家级领军人才，B类为省级领军人才，C类为市级拔尖人才。
+第三条 购房补贴。在云溪县首次购买商品住房的，A类人才给予购房补贴150万元，B类人才给予购房补贴80万元，C类人才给予购房补贴30万元，分5年发放。
+第四条 租房补贴。未购房的，A类人才每月补贴6000元，B类人才每月补贴4000元，C类人才每月补贴2500元，补贴期限最长3年。
+第五条 人才公寓。新引进的全日制硕士研究生可申请入住人才公寓，租期不超过2年，租金按市场价的50%收取。
+第六条 本细则自2026年3月1日起施行，有效期5年。"""
+
+
+@pytest.fixture(scope="module")
+def rules_searcher(settings, encoder):
+    from index.build import make_index
+    from index.ingest.clean import clean_document
+    from index.search import Searcher
+
+    return Searcher(make_index([clean_document("900_yunxi.txt", RULES)], settings, encoder), encoder, settings)
+
+
+@pytest.mark.parametrize("question, span, reason", [
+    ("云溪县给B类人才的购房补贴是多少？", "80万元", None),
+    ("云溪县A类人才每月能拿多少租房补贴？", "6000元", None),
+    # an article that runs on into its provision is read as a sentence, not as a heading
+    ("这个细则什么时候开始施行？", "2026年3月1日", None),
+    # a class the document does not list
+    ("云溪县给D类人才的购房补贴是多少？", None, "文件只提到A类、B类和C类,未提到“D类”。"),
+    # the 购房 article is closest, but 租房 is asked: the reader moves to its article, which is monthly
+    ("云溪县给B类人才的租房补贴每年多少？", None, "文件给出的是每月的标准,未提到每年的数额。"),
+])
+def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
+    result = rules_searcher.search(question, top_k=5)
+    if span is None:
+        assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
+    else:
+        assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)

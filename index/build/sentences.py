@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from index.build.chunk import Passage, sentence_spans
-from index.ingest.clean import heading_level
+from index.ingest.clean import HEADING_PATTERNS, heading_level
 from index.text.names import is_org_name, tag
 
 MAX_SENTENCE = 160  # longer sentences are cut into clauses
@@ -83,9 +83,18 @@ def kinds_of(text: str, tags: list[tuple[str, str]]) -> int:
         bits |= KIND_BITS["organization"]
     if "ns" in flags:
         bits |= KIND_BITS["place"]
-    if heading_level(text) is not None and len(text) <= 40:
+    if heading_level(text) is not None and len(text) <= 40 and not runs_on(text):
         bits |= KIND_BITS["heading"]
     return bits
+
+
+def runs_on(text: str) -> bool:
+    """A numbered line that runs on into its provision (第七条本细则自2026年3月1日起施行,有效期5年。): it ends a
+    sentence and, past its marker, carries a figure or a clause break. It is read as a sentence, not as a
+    heading (第五条人才公寓。 and 十八、推进职业技能等级互认。 stay headings)."""
+    marker = next((m for _, p in HEADING_PATTERNS if (m := p.match(text))), None)
+    body = text[marker.end():] if marker else text
+    return text.rstrip()[-1:] in "。;；!！?？" and re.search(r"\d|[,，;；:：]", body.rstrip("。;；!！?？")) is not None
 
 
 @dataclass

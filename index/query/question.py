@@ -85,6 +85,13 @@ class QuestionAnalysis:
         return list(dict.fromkeys(self.places + self.years))
 
 
+def question_cues(question: str) -> list[str]:
+    """The question words the answer-type rules find (什么时候, 哪个部门, 多少): what is asked, never a
+    qualifier the documents must hold."""
+    rules = _ZH_COMPILED if has_chinese(question) else _EN_COMPILED
+    return [m.group() for pattern, _ in rules for m in pattern.finditer(question) if m.group()]
+
+
 def answer_type(question: str) -> str:
     rules = _ZH_COMPILED if has_chinese(question) else _EN_COMPILED
     text = question.strip()

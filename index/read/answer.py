@@ -24,7 +24,7 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
-from .qualifiers import (QUALIFIER_FEATURES, head_taken, listed_instead, missing_qualifier, ordinal_instead,
+from .qualifiers import (QUALIFIER_FEATURES, class_instead, head_taken, indicator_swap, listed_instead, missing_qualifier, ordinal_instead,
                          period_conflict, period_refusal, qualifier_features, siblings, slot_taken)
 from .spans import span_candidates
 
@@ -358,7 +358,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     if conflict:
         return period_refusal(conflict, analysis.is_chinese)
     everywhere, context = " ".join(evidence.contexts), _context_of(evidence, best)
-    instead = ordinal_instead(analysis.question, everywhere)
+    instead = ordinal_instead(analysis.question, everywhere) or class_instead(analysis.question, everywhere)
     # the slot may be listed by another sentence of the same passage (a title answering 大专 while
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))
@@ -416,7 +416,7 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     # topic; it never answers by itself) unless nothing else is left.
     allowed = evidence.on_constraint & ~headings
     logits[~(allowed if allowed.any() else evidence.on_constraint)] = -np.inf
-    best = int(np.argmax(logits))
+    best = _move_to_indicator(analysis, evidence, logits, int(np.argmax(logits)))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
 
@@ -514,6 +514,24 @@ def _as_span(sentence: Sentence, start: int, end: int) -> Span | None:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _move_to_indicator(analysis: QuestionAnalysis, evidence: Evidence, logits: np.ndarray, best: int, k: int = 4) -> int:
+    """The sentence to answer with: when the best one (under its own heading) answers for another
+    indicator (购房补贴 where 租房补贴 is asked), the likeliest of the next k whose heading or text names
+    the asked one; else the best."""
+    quantity = analysis.answer_type == "quantity"
+    swap = indicator_swap(analysis.question, _local(evidence, best)) if quantity else None
+    named = [int(i) for i in np.argsort(-logits, kind="stable")[:k]
+             if swap and np.isfinite(logits[i]) and swap[0] in _local(evidence, int(i))]
+    return named[0] if named else best
+
+
+def _local(evidence: Evidence, i: int) -> str:
+    """A sentence with the nearest heading before it in its document (第四条租房补贴。 for its article)."""
+    s = evidence.sentences[i]
+    heads = [h for h in evidence.sentences if h.is_heading and h.source == s.source and 0 <= s.char_start - h.char_end < 300]
+    return (max(heads, key=lambda h: h.char_start).text if heads else "") + s.text
 
 
 def _context_of(evidence: Evidence, best: int) -> str:

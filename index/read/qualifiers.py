@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from index.query.question import GENERIC_NOUNS, QuestionAnalysis
+from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
 from index.text.names import is_place_name, tag
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
@@ -37,6 +37,11 @@ QUALIFIER_FEATURES = ("qualifier_missing", "qualifier_listed", "qualifier_nowher
                       "qualifier_sibling", "absent_share")
 
 
+def _is_asking(word: str, question: str) -> bool:
+    """A question word (多少, 什么), or part of one (时候 of 什么时候, 部门 of 哪个部门)."""
+    return word.lower() in _ASKING or any(word in cue for cue in question_cues(question))
+
+
 def missing_qualifier(analysis: QuestionAnalysis, context: str, everywhere: str) -> str | None:
     """The question's word that pins it down and that `context` (the answer's passage with its
     title and section) does not hold: one `everywhere` (all retrieved passages) never mentions
@@ -44,7 +49,7 @@ def missing_qualifier(analysis: QuestionAnalysis, context: str, everywhere: str)
     context, everywhere = context.lower(), everywhere.lower()
     words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(QUALIFIER_FLAGS)]
     words += [c for c in analysis.constraints if c not in words]
-    absent = [w for w in words if w.lower() not in context and w.lower() not in _ASKING]
+    absent = [w for w in words if w.lower() not in context and not _is_asking(w, analysis.question)]
     if not absent:
         return None
     word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
@@ -76,7 +81,7 @@ def qualifier_features(analysis: QuestionAnalysis, context: str, everywhere: str
     question = analysis.question
     word = missing_qualifier(analysis, context, everywhere)
     lowered = context.lower()
-    asked = [(w, f) for w, f in tag(question) if len(w) >= 2 and f.startswith(CONTENT_FLAGS) and w not in _ASKING]
+    asked = [(w, f) for w, f in tag(question) if len(w) >= 2 and f.startswith(CONTENT_FLAGS) and not _is_asking(w, question)]
     given = [(w, f) for w, f in tag(context) if len(w) >= 2]
     absent = [(w, f) for w, f in asked if w.lower() not in lowered]
     q_years, c_years = set(_YEAR.findall(question)), set(_YEAR.findall(context))
@@ -159,6 +164,39 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
         others = [o.group() for o in COUNTED_ORDINAL.finditer(context) if (o.group(1) or o.group(2)) == counter]
         if others:
             return word, list(dict.fromkeys(others))
+    return None
+
+
+# A lettered or numbered class: A类人才, 一类地区, 二级, 一等奖, 三星级 (not 这一类, 每一级: a kind, not a class).
+CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[甲乙丙丁戊]|[一二三四五六七八九十]{1,2}|\d{1,2})(类|级|等|档|星)")
+
+
+def class_instead(question: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's class, the ones the passages give instead) when they name other classes of the
+    same kind and never the asked one: A类、B类、C类 for D类, 一等奖、二等奖 for 特等奖's neighbour 三等奖."""
+    for m in CLASS_LABEL.finditer(question):
+        word, counter = m.group(), m.group(2)
+        if word in context:
+            continue
+        others = [o.group() for o in CLASS_LABEL.finditer(context) if o.group(2) == counter and o.group() != word]
+        if len(set(others)) >= 2:  # a list of classes, not one passing mention
+            return word, list(dict.fromkeys(others))
+    return None
+
+
+def indicator_swap(question: str, local: str) -> tuple[str, str] | None:
+    """(the question's indicator, the one that stands in its place) when a how-much question asks X+H
+    (租房补贴) and `local`, a sentence with its own heading, never names X but gives a figure for Y+H
+    (购房补贴150万元, Y a word as long as X): the sentence answers for another indicator."""
+    words = tag(question)
+    local_words = {w for w, f in tag(local) if f.startswith(("n", "v"))}
+    for (x, fx), (h, fh) in zip(words, words[1:]):
+        if len(x) < 2 or len(h) < 2 or fx not in ("n", "vn", "v") or not fh.startswith("n") or x in local:
+            continue
+        for m in re.finditer(re.escape(h) + r"[^\d,，。;；]{0,3}\d", local):
+            y = local[max(0, m.start() - len(x)):m.start()]
+            if len(y) == len(x) and y != x and y in local_words:
+                return x + h, y + h
     return None
 
 

@@ -79,6 +79,8 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
             continue  # 2025年 in a sentence about amounts is when, not how much
         if text.startswith("性", m.end()):
             continue  # 一次性 is "one-off", not a count
+        if text.endswith("第", 0, m.start()) and "第几" not in analysis.question:
+            continue  # 第十条, 第二批: which one, not how many
         if _squeeze(core) in asked:
             continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
         found.append(_widen(text, m.start(), m.end()))
