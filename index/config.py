@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     # the encoder (index/build/dense.py)
     device: str = "cpu"
     encoder: str | None = None
+    query_encoder: str | None = None  # unset: onnx-int8 beside onnx passages, else as the passages
     torch_threads: str = ""
     web_concurrency: str = Field("1", validation_alias="WEB_CONCURRENCY")  # uvicorn's, no prefix
     # uploads (index/ingest/parse, service/library_api.py)

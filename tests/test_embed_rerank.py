@@ -66,7 +66,8 @@ def test_server_vectors_match_the_builtin_encoder(server_env, encoder):
     assert remote.dim == encoder.dim == passages.shape[1]  # read from the first answer
     assert np.min(np.sum(passages * encoder.encode_passages(TEXTS), axis=1)) > 0.9999
     for text in TEXTS[:2]:
-        assert float(remote.encode_query(text) @ encoder.encode_query(text)) > 0.9999
+        # the double serves the model's fp32 vectors (the built-in path encodes questions in int8)
+        assert float(remote.encode_query(text) @ encoder.encode_raw(["query: " + text])[0]) > 0.9999
     assert all(t.startswith("passage: ") or t.startswith("query: ") for t in sent_texts(server_env))
     assert remote.describe() == {"kind": "server", "host": server_env.base_url.split("/")[2], "model": "e5-small-double",
                                  "query_prefix": "query: ", "passage_prefix": "passage: ", "dim": encoder.dim}
@@ -327,7 +328,7 @@ def test_milvus_build_and_queries_use_the_embedding_server(tiny_corpus, server_e
         asked = len(server_env.requests)
         hits = Searcher(backend, open_encoder(settings), settings, neural=False).search("吴江出台了哪些举措？", top_k=3).hits
         assert len(server_env.requests) == asked + 1 and hits  # the query was embedded by the server
-        q = encoder.encode_query("吴江出台了哪些举措？")  # same vectors as the built-in model's
+        q = encoder.encode_raw(["query: 吴江出台了哪些举措？"])[0]  # same vectors as the built-in model's in fp32
         assert abs(hits[0].dense - float(encoder.encode_passages([index_text_of(hits[0].passage)])[0] @ q)) < 1e-3
         monkeypatch.setenv("POLICYQA_EMBED_QUERY_PREFIX", "")
         _, reasons = up_to_date(backend.store, Settings())

@@ -130,3 +130,28 @@ def test_onnx_encoders_match_sentence_transformers(settings, encoder, texts, bac
     assert float(fast.encode_query(q) @ ref_q) >= min_cos
     # the best passage for the query is the same as with the reference encoder
     assert int(np.argmax(got @ fast.encode_query(q))) == int(np.argmax(ref @ ref_q))
+
+
+def test_questions_are_encoded_in_int8_beside_fp32_passages(settings, texts, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from index.build.dense import Encoder
+    from index.config import Settings
+
+    monkeypatch.delenv("POLICYQA_ENCODER", raising=False)
+    monkeypatch.delenv("POLICYQA_QUERY_ENCODER", raising=False)
+    default = Encoder.of(Settings())
+    assert (default.backend, default.query_backend) == ("onnx", "onnx-int8")
+    assert default.describe()["query_encoder"] == "onnx-int8"
+    fp32 = Encoder(settings.model_dir, backend="onnx")
+    assert fp32.query_backend == "onnx"
+    passages = fp32.encode_passages(texts)
+    assert np.allclose(default.encode_passages(texts), passages, atol=1e-5)  # passages stay fp32
+    for q in ("示范区人才绿卡有什么待遇？", "What does the talent green card give?"):
+        ref = fp32.encode_query(q)
+        got = default.encode_query(q)
+        assert 0.99 <= float(got @ ref) < 0.99999  # int8: close to fp32, not the same computation
+        assert int(np.argmax(passages @ got)) == int(np.argmax(passages @ ref))
+    monkeypatch.setenv("POLICYQA_QUERY_ENCODER", "onnx")
+    assert Encoder.of(Settings()).query_backend == "onnx"
+    with pytest.raises(ValueError, match="POLICYQA_QUERY_ENCODER"):
+        Encoder(settings.model_dir, backend="onnx", query_backend="int4")

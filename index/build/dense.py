@@ -38,6 +38,7 @@ def model_fingerprint(model_dir: Path) -> str:
 # Without onnxruntime installed the default falls back to torch.
 ENCODERS = ("torch", "onnx", "onnx-int8")
 DEFAULT_ENCODER = "onnx"
+DEFAULT_QUERY_ENCODER = "onnx-int8"  # POLICYQA_QUERY_ENCODER unset, passages through onnx
 
 
 DEVICES = ("cpu", "cuda")
@@ -69,7 +70,11 @@ def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) ->
 
 
 class Encoder:
-    def __init__(self, model_dir: Path, device: str | None = None, backend: str | None = None):
+    def __init__(self, model_dir: Path, device: str | None = None, backend: str | None = None,
+                 query_backend: str | None = None):
+        """`backend` encodes passages (and queries); `query_backend`, when set, encodes queries alone
+        (POLICYQA_QUERY_ENCODER): onnx-int8 beside fp32 passage vectors answers a question's encoding
+        faster, its vectors within the cosine the bench reports of fp32."""
         if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
             raise ModelMissing(
                 f"No sentence-transformers model at {model_dir}. The default model is converted from the "
@@ -94,11 +99,20 @@ class Encoder:
         self._passage_prompt = "passage" if "passage" in prompts else None
         self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8", device=self.device) \
             if backend != "torch" else None
+        if query_backend not in (None, "", backend) and query_backend not in ("onnx", "onnx-int8"):
+            raise ValueError(f"POLICYQA_QUERY_ENCODER={query_backend!r}: use onnx or onnx-int8 (unset: as POLICYQA_ENCODER)")
+        self.query_backend = query_backend or backend
+        self._onnx_query = self._onnx if self.query_backend == backend else \
+            OnnxEncoder(self.model, model_dir, int8=self.query_backend == "onnx-int8", device=self.device)
 
     @classmethod
     def of(cls, settings: Settings) -> "Encoder":
         """The encoder the settings name: their model, POLICYQA_ENCODER and POLICYQA_DEVICE."""
-        return cls(settings.model_dir, device=settings.device, backend=settings.encoder or None)
+        backend = settings.encoder or _default_backend()
+        # Questions go through int8 weights by default beside fp32 passages: 2.6x faster to encode, dev
+        # hit@5 unchanged and MRR@10 within 0.2 points (README, Performance).
+        query = settings.query_encoder or (DEFAULT_QUERY_ENCODER if backend == "onnx" else None)
+        return cls(settings.model_dir, device=settings.device, backend=backend, query_backend=query)
 
     @property
     def model_id(self) -> str:
@@ -106,7 +120,8 @@ class Encoder:
 
     def describe(self) -> dict:
         """The embedder as /api/health shows it."""
-        return {"kind": "built-in", "model": self.model_id, "dim": self.dim, "encoder": self.backend, "device": self.device}
+        return {"kind": "built-in", "model": self.model_id, "dim": self.dim, "encoder": self.backend,
+                "query_encoder": self.query_backend, "device": self.device}
 
     def encode_raw(self, texts: list[str]) -> np.ndarray:
         """Texts exactly as given, no prompt added: what an embedding server serving this model returns."""
@@ -135,8 +150,8 @@ class Encoder:
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
-        if self._onnx is not None:
-            return self._onnx.encode([text], self._prompt(self._query_prompt))[0]
+        if self._onnx_query is not None:
+            return self._onnx_query.encode([text], self._prompt(self._query_prompt))[0]
         return self.model.encode(
             [text], prompt_name=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True
         ).astype(np.float32)[0]
