@@ -24,6 +24,11 @@ def spans(text: str, question: str) -> list[str]:
     ("带动就业5人以上的,再给予2万元奖励。", "带动就业5人以上的还能再拿多少奖励?", ["2万元"]),
     # an ordinal says which one, not how many
     ("第十条人才离职的,退回已发放津贴的50%。", "人才离职要退回多少津贴?", ["50%"]),
+    # a figure ends where its word ends: 50万元|项目, but 五所 stays whole though the tagger reads 所在
+    ("第一层次每人给予50万元项目资助。", "第一层次每人给予多少?", ["50万元"]),
+    ("九所大学中五所在长三角地区。", "有几所在长三角?", ["九所", "五所"]),
+    # 多少项目资助 names 项 and money: with no count of 项, the amount in 元
+    ("每年遴选领军人才20名左右,每人给予最高500万元项目资助;", "每人最多能拿多少项目资助?", ["最高500万元"]),
 ])
 def test_amounts_reach_their_units_and_bounds(text, question, expected):
     assert spans(text, question) == expected

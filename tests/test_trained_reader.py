@@ -223,13 +223,25 @@ RULES = """云溪县高层次人才安居保障实施细则
 第六条 本细则自2026年3月1日起施行，有效期5年。"""
 
 
+NOTICE = """关于开展2026年度临江市青年创新人才项目申报工作的通知
+一、申报条件
+申报人年龄不超过35周岁，具有博士学位或副高级以上职称，在临江市全职工作满1年。
+二、支持标准
+入选人员分为两个层次：第一层次每人给予50万元项目资助，第二层次每人给予20万元项目资助。资助资金分3年拨付。
+三、申报时间
+网上申报时间为2026年4月1日至4月30日。各区人社局于5月15日前完成初审并报送市人社局。
+四、名额
+2026年度计划遴选第一层次人才30名、第二层次人才120名。"""
+
+
 @pytest.fixture(scope="module")
 def rules_searcher(settings, encoder):
     from index.build import make_index
     from index.ingest.clean import clean_document
     from index.search import Searcher
 
-    return Searcher(make_index([clean_document("900_yunxi.txt", RULES)], settings, encoder), encoder, settings)
+    docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE)]
+    return Searcher(make_index(docs, settings, encoder), encoder, settings)
 
 
 @pytest.mark.parametrize("question, span, reason", [
@@ -241,6 +253,12 @@ def rules_searcher(settings, encoder):
     ("云溪县给D类人才的购房补贴是多少？", None, "文件只提到A类、B类和C类,未提到“D类”。"),
     # the 购房 article is closest, but 租房 is asked: the reader moves to its article, which is monthly
     ("云溪县给B类人才的租房补贴每年多少？", None, "文件给出的是每月的标准,未提到每年的数额。"),
+    # a value is bound to its own label (第一层次…50万元, 第二层次…120名) and ends where its word ends (not 50万元项)
+    ("临江市第一层次人才每人能拿多少项目资助？", "50万元", None),
+    ("临江市2026年计划遴选多少名第二层次人才？", "120名", None),
+    ("临江市各区人社局要在什么时候前完成初审？", "5月15日", None),
+    # a round of a kind the document lists, but not this one
+    ("临江市第三层次人才每人能拿多少项目资助？", None, "文件只提到第一层次和第二层次,未提到“第三层次”。"),
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
     result = rules_searcher.search(question, top_k=5)

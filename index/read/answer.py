@@ -24,8 +24,10 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
-from .qualifiers import (QUALIFIER_FEATURES, class_instead, head_taken, indicator_swap, listed_instead, missing_qualifier, ordinal_instead,
-                         period_conflict, period_refusal, qualifier_features, siblings, slot_taken)
+from .articles import move_to_indicator
+from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
+                         missing_qualifier, ordinal_instead, period_conflict, period_refusal, qualifier_features,
+                         siblings, slot_taken)
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -319,20 +321,25 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     found = span_candidates(sentence.text, analysis)
     if not found:
         return None
+    terms = terms + labels_in(analysis.question)
     scores = trained.span_scores(analysis.question, (sentence.text, *header), found)
     anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]
     penalty, clause = trained.config.span_nearness, trained.config.span_clause
     lowered = sentence.text.lower()
 
+    def own_clause(k: int) -> str:
+        start = found[k][0]
+        return lowered[max(lowered.rfind(p, 0, start) for p in ",，;；、。:：") + 1:start]
+
     def score(k: int) -> float:
-        start, _ = found[k]
         # the clause that holds a value names what it is for (本科…5000元,硕士…1万元): the question's
         # words in the value's own clause bind it to the asked qualifier
-        opening = max(lowered.rfind(p, 0, start) for p in ",，;；、。:：") + 1
-        own = sum(len(t) for t in terms if t in lowered[opening:start])
+        own = sum(len(t) for t in terms if t in own_clause(k))
         return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * own
 
-    return _as_span(sentence, *found[max(range(len(found)), key=score)])
+    # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
+    kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(k))] or range(len(found))
+    return _as_span(sentence, *found[max(kept, key=score)])
 
 
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
@@ -416,7 +423,7 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     # topic; it never answers by itself) unless nothing else is left.
     allowed = evidence.on_constraint & ~headings
     logits[~(allowed if allowed.any() else evidence.on_constraint)] = -np.inf
-    best = _move_to_indicator(analysis, evidence, logits, int(np.argmax(logits)))
+    best = move_to_indicator(analysis, evidence, logits, int(np.argmax(logits)))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
 
@@ -514,24 +521,6 @@ def _as_span(sentence: Sentence, start: int, end: int) -> Span | None:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _move_to_indicator(analysis: QuestionAnalysis, evidence: Evidence, logits: np.ndarray, best: int, k: int = 4) -> int:
-    """The sentence to answer with: when the best one (under its own heading) answers for another
-    indicator (购房补贴 where 租房补贴 is asked), the likeliest of the next k whose heading or text names
-    the asked one; else the best."""
-    quantity = analysis.answer_type == "quantity"
-    swap = indicator_swap(analysis.question, _local(evidence, best)) if quantity else None
-    named = [int(i) for i in np.argsort(-logits, kind="stable")[:k]
-             if swap and np.isfinite(logits[i]) and swap[0] in _local(evidence, int(i))]
-    return named[0] if named else best
-
-
-def _local(evidence: Evidence, i: int) -> str:
-    """A sentence with the nearest heading before it in its document (第四条租房补贴。 for its article)."""
-    s = evidence.sentences[i]
-    heads = [h for h in evidence.sentences if h.is_heading and h.source == s.source and 0 <= s.char_start - h.char_end < 300]
-    return (max(heads, key=lambda h: h.char_start).text if heads else "") + s.text
 
 
 def _context_of(evidence: Evidence, best: int) -> str:

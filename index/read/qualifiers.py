@@ -150,7 +150,7 @@ def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bo
                sentence[sentence.find(w) + len(w):].startswith(after[:2]) for w in listed)
 
 
-COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+([届次期批轮])|首([届次期批轮])")
+COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层)|首([届次期批轮])")
 
 
 def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None:
@@ -169,6 +169,23 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
 
 # A lettered or numbered class: A类人才, 一类地区, 二级, 一等奖, 三星级 (not 这一类, 每一级: a kind, not a class).
 CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[甲乙丙丁戊]|[一二三四五六七八九十]{1,2}|\d{1,2})(类|级|等|档|星)")
+
+
+def labels_in(question: str) -> list[str]:
+    """The question's ordinal and class labels (第一层次, 第二批, B类, 一等): the words that bind a value in a
+    list of them (第一层次每人给予50万元,第二层次每人给予20万元), though the tagger reads them as numerals."""
+    return [m.group() for pattern in (COUNTED_ORDINAL, CLASS_LABEL) for m in pattern.finditer(question)]
+
+
+def binds_another(question: str, clause: str) -> bool:
+    """The clause names another label of the kind the question asks (第一层次 where 第二层次 is asked, A类
+    for B类) and not the asked one: its value belongs to that other label."""
+    for pattern, counter in ((COUNTED_ORDINAL, lambda m: m.group(1) or m.group(2)), (CLASS_LABEL, lambda m: m.group(2))):
+        for asked in pattern.finditer(question):
+            if asked.group() not in clause and any(counter(o) == counter(asked) and o.group() != asked.group()
+                                                   for o in pattern.finditer(clause)):
+                return True
+    return False
 
 
 def class_instead(question: str, context: str) -> tuple[str, list[str]] | None:

@@ -32,6 +32,7 @@ BOUND_BEFORE = ("不超过", "不少于", "不低于", "不高于", "不足", "�
                 "超过", "人均", "约", "近", "逾")
 BOUND_AFTER = ("及以上", "及以下", "以上", "以下", "以内", "之内", "左右", "内", "多", "余",
                "/月", "/年", "/人", "/天", "/次", "/平方米")
+_NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # what a figure without its unit ends in
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
 _RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
 _YEAR = re.compile(r"(?:19|20)\d{2}\s*年")
@@ -83,20 +84,34 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
             continue  # 第十条, 第二批: which one, not how many
         if _squeeze(core) in asked:
             continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
-        found.append(_widen(text, m.start(), m.end()))
-    fits = asked_measure(analysis.question) if kind == "quantity" else None
-    if fits:  # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it
-        found = [se for se in found if fits.search(text[se[0]:se[1]])] or found
+        end = m.end()
+        if kind == "quantity" and end not in _word_ends(text) and end - 1 in _word_ends(text) \
+                and not re.match(_NUMERAL, text[end - 2]):
+            end -= 1  # a measure character that starts the next word: 50万元|项目资助, not 50万元项
+        found.append(_widen(text, m.start(), end))
+    # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it
+    for fits in asked_measures(analysis.question) if kind == "quantity" else []:
+        fitting = [se for se in found if fits.search(text[se[0]:se[1]])]
+        if fitting:
+            found = fitting
+            break
     return list(dict.fromkeys(found))
 
 
-def asked_measure(question: str) -> re.Pattern | None:
-    """What a fitting value of a how-much question holds: its measure word (多少场 → 场), or the
-    measure its words ask for (补贴 → 元, 比例 → %, 年龄 → 岁); None when the question does not say."""
+def _word_ends(text: str) -> set[int]:
+    ends, pos = {0}, 0
+    for word, _ in tag(text):
+        pos += len(word)
+        ends.add(pos)
+    return ends
+
+
+def asked_measures(question: str) -> list[re.Pattern]:
+    """Every measure the question asks in, the most specific first: its measure word (多少场), then what
+    its words ask for (资助 → 元). 多少项目资助 names 项 and money: a value in 元 fits when none is in 项."""
     unit = QUESTION_UNIT.search(question)
-    if unit:
-        return re.compile(re.escape(unit.group(1)))
-    return next((fits for cue, fits in ASKED_MEASURES if cue.search(question)), None)
+    cued = [fits for cue, fits in ASKED_MEASURES if cue.search(question)][:1]
+    return ([re.compile(re.escape(unit.group(1)))] if unit else []) + cued
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:
