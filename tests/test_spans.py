@@ -29,6 +29,10 @@ def spans(text: str, question: str) -> list[str]:
     ("九所大学中五所在长三角地区。", "有几所在长三角?", ["九所", "五所"]),
     # 多少项目资助 names 项 and money: with no count of 项, the amount in 元
     ("每年遴选领军人才20名左右,每人给予最高500万元项目资助;", "每人最多能拿多少项目资助?", ["最高500万元"]),
+    # a date is not an amount, nor a unit in a header; a time limit is a duration
+    ("3月18日,新区召开人才工作会议,会期2天。", "会议开了多少天?", ["2天"]),
+    ("面积(万平方公里):纽约湾区2.15万平方公里。", "纽约湾区面积是多少?", ["2.15万平方公里"]),
+    ("出台服务外籍人才八项举措,将办理时限缩减至3个工作日。", "办理时限缩短到了多少?", ["3个工作日"]),
 ])
 def test_amounts_reach_their_units_and_bounds(text, question, expected):
     assert spans(text, question) == expected

@@ -234,13 +234,20 @@ NOTICE = """关于开展2026年度临江市青年创新人才项目申报工作�
 2026年度计划遴选第一层次人才30名、第二层次人才120名。"""
 
 
+NEWS = """白鹭湾新区召开2026年人才工作会议
+本报讯（记者 林晓）3月18日，白鹭湾新区召开2026年人才工作会议。新区党工委书记陈立强出席会议并讲话。
+会议通报了2025年人才工作情况：全年新引进各类人才1.2万人，其中博士312人、硕士2860人；新建博士后工作站5家，累计达到23家；人才发展专项资金投入4.6亿元，同比增长18%。
+会议提出，2026年新区将力争引进各类人才1.5万人，新增博士后工作站6家，人才专项资金投入不低于5亿元。"""
+
+
 @pytest.fixture(scope="module")
 def rules_searcher(settings, encoder):
     from index.build import make_index
     from index.ingest.clean import clean_document
     from index.search import Searcher
 
-    docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE)]
+    docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE),
+            clean_document("902_news.txt", NEWS)]
     return Searcher(make_index(docs, settings, encoder), encoder, settings)
 
 
@@ -259,6 +266,11 @@ def rules_searcher(settings, encoder):
     ("临江市各区人社局要在什么时候前完成初审？", "5月15日", None),
     # a round of a kind the document lists, but not this one
     ("临江市第三层次人才每人能拿多少项目资助？", None, "文件只提到第一层次和第二层次,未提到“第三层次”。"),
+    # a news report: the lede and the 2026 plans are about other years than 2025's figures, which run on
+    # after "2025年人才工作情况:"; the one value a question word labels (其中博士312人); a day, not the year
+    ("白鹭湾新区2025年人才发展专项资金投入了多少？", "4.6亿元", None),
+    ("白鹭湾新区2025年引进了多少博士？", "312人", None),
+    ("白鹭湾新区人才工作会议是哪天召开的？", "3月18日", None),
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
     result = rules_searcher.search(question, top_k=5)

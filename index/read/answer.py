@@ -24,7 +24,7 @@ from index.query import QueryContext
 from index.query.question import TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
-from .articles import move_to_indicator
+from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
@@ -339,7 +339,10 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
 
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
     kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(k))] or range(len(found))
-    return _as_span(sentence, *found[max(kept, key=score)])
+    # the one item labelled by a question word right before it (其中博士312人、硕士2860人) is the asked one
+    labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
+                and any(len(t) >= 2 and own_clause(k).endswith(t) for t in terms)]
+    return _as_span(sentence, *found[labelled[0] if len(labelled) == 1 else max(kept, key=score)])
 
 
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
@@ -411,7 +414,9 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     """The best sentence, the sentences of the answer (in document order) and every candidate's logit."""
     logits = model.sentence_logits(evidence.X)
     multi = analysis.answer_type in MULTI_SENTENCE_TYPES
-    headings = np.array([s.is_heading for s in evidence.sentences])
+    # the document's title line names its topic as a heading does (白鹭湾新区召开2026年人才工作会议)
+    headings = np.array([s.is_heading or (bool(h[0]) and s.text.strip("。 ") == h[0].strip("。 "))
+                         for s, h in zip(evidence.sentences, evidence.headers or [("", "")] * len(evidence.sentences))])
     best = int(np.argmax(logits))
     if multi and headings[best]:
         # A heading that matches a list/how question best introduces its answer: the
@@ -423,7 +428,7 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     # topic; it never answers by itself) unless nothing else is left.
     allowed = evidence.on_constraint & ~headings
     logits[~(allowed if allowed.any() else evidence.on_constraint)] = -np.inf
-    best = move_to_indicator(analysis, evidence, logits, int(np.argmax(logits)))
+    best = move_to_bound(analysis, evidence, logits, int(np.argmax(logits)))
     chosen = _extend(evidence, _sigmoid(logits), best, model.extend_ratio) if multi else [best]
     return best, chosen, logits
 

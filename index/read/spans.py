@@ -21,7 +21,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
      r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
-    (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|\bhow long\b|\bhow many (?:years|months|days)\b",
+    (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|时限|\bhow long\b|\bhow many (?:years|months|days)\b",
      r"年|月|天|日|周|小时"),
     (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|"
      r"\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
@@ -74,10 +74,13 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
     kind = analysis.answer_type
     asked = _squeeze(analysis.question)
     found = []
+    dates = [d.span() for d in DATE.finditer(text)] if kind == "quantity" else []
     for m in (QUANTITY if kind == "quantity" else DATE).finditer(text):
         core = m.group().strip()
-        if kind == "quantity" and _YEAR.fullmatch(core):
-            continue  # 2025年 in a sentence about amounts is when, not how much
+        if kind == "quantity" and (_YEAR.fullmatch(core) or any(a < m.end() and m.start() < b for a, b in dates)):
+            continue  # 2025年, 3月18日 in a sentence about amounts are when, not how much
+        if re.match(r"[万亿]+[^\d零〇一二两三四五六七八九十半]", core):
+            continue  # (万平方公里) in a header names a unit, not a figure
         if text.startswith("性", m.end()):
             continue  # 一次性 is "one-off", not a count
         if text.endswith("第", 0, m.start()) and "第几" not in analysis.question:
@@ -89,8 +92,9 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
                 and not re.match(_NUMERAL, text[end - 2]):
             end -= 1  # a measure character that starts the next word: 50万元|项目资助, not 50万元项
         found.append(_widen(text, m.start(), end))
-    # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it
-    for fits in asked_measures(analysis.question) if kind == "quantity" else []:
+    # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it;
+    # "哪天" a day, not the year beside it
+    for fits in asked_measures(analysis.question) if kind == "quantity" else asked_dates(analysis.question):
         fitting = [se for se in found if fits.search(text[se[0]:se[1]])]
         if fitting:
             found = fitting
@@ -104,6 +108,17 @@ def _word_ends(text: str) -> set[int]:
         pos += len(word)
         ends.add(pos)
     return ends
+
+
+ASKED_DATES = [(re.compile(cue), re.compile(fits)) for cue, fits in (
+    (r"哪一?天|几号|几月几[日号]|哪一?日|什么日子|\bwhat (?:date|day)\b|\bwhich day\b", r"日|号|\d[-./]\d{1,2}[-./]\d"),
+    (r"哪个月|几月份?|\bwhat month\b|\bwhich month\b", r"月"),
+)]
+
+
+def asked_dates(question: str) -> list[re.Pattern]:
+    """What a fitting date holds when the question asks for a day (哪天 → 日) or a month (几月 → 月)."""
+    return [fits for cue, fits in ASKED_DATES if cue.search(question)][:1]
 
 
 def asked_measures(question: str) -> list[re.Pattern]:
