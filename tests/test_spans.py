@@ -57,6 +57,16 @@ def test_a_span_of_years_stays_whole():
     assert spans("《行动方案》的实施期为2022-2025年。", "行动方案的实施期是什么时候?") == ["2022-2025年"]
 
 
+def test_dates_a_question_asks_for():
+    # a month alone is a date; a day is asked for by 哪天, the end of a range by 截止
+    assert spans("每年3月和9月集中受理申报。", "每年什么时候受理申报?") == ["3月", "9月"]
+    assert spans("3月18日,新区召开2026年人才工作会议。", "会议是哪天召开的?") == ["3月18日"]
+    text = "网上申报时间为2026年4月1日至4月30日,逾期不予受理。"
+    assert spans(text, "网上申报什么时候截止?") == ["4月30日"]
+    assert spans(text, "网上申报什么时候开始?") == ["2026年4月1日", "4月30日"]
+    assert spans("补贴最长发放18个月。", "补贴什么时候发放?") == []  # a duration, not a date
+
+
 @pytest.mark.parametrize("text, expected", [
     ("由区工业和信息化局负责解释。", ["区工业和信息化局"]),
     ("由浙江大学公共管理学院牵头。", ["浙江大学公共管理学院"]),

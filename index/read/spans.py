@@ -36,6 +36,8 @@ _NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # wha
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
 _RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
 _YEAR = re.compile(r"(?:19|20)\d{2}\s*年")
+_DEADLINE = re.compile(r"截止|截至|结束|到期|最后期限|\bdeadline\b|\bclose[sd]?\b|\bend(?:s|ed)?\b", re.I)
+_RANGE_AFTER = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月")
 _NOUNISH = ("n", "j", "b", "vn", "an", "nz", "nt", "ns", "l")  # parts of a name: nouns, abbreviations, attributes
 _MAX_NAME = 24
 _PARENT = re.compile(r"(?:大学|政府|集团)$")  # names whose units follow them: 浙江大学公共管理学院
@@ -92,6 +94,9 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
                 and not re.match(_NUMERAL, text[end - 2]):
             end -= 1  # a measure character that starts the next word: 50万元|项目资助, not 50万元项
         found.append(_widen(text, m.start(), end))
+    if kind == "date" and _DEADLINE.search(analysis.question):
+        # 截止 asks for the end of a range (2026年4月1日至4月30日): not the date that opens it
+        found = [se for se in found if not _RANGE_AFTER.match(text, se[1])] or found
     # "多少场会" wants a count of 场, not the 一年 next to it; "奖金多少" money, not the 1名 beside it;
     # "哪天" a day, not the year beside it
     for fits in asked_measures(analysis.question) if kind == "quantity" else asked_dates(analysis.question):
