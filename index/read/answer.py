@@ -340,8 +340,9 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
     kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(k))] or range(len(found))
     # the one item labelled by a question word right before it (其中博士312人、硕士2860人) is the asked one
+    nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
     labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
-                and any(len(t) >= 2 and own_clause(k).endswith(t) for t in terms)]
+                and any(own_clause(k).endswith(t) for t in nouns)]
     return _as_span(sentence, *found[labelled[0] if len(labelled) == 1 else max(kept, key=score)])
 
 
