@@ -240,6 +240,13 @@ NEWS = """白鹭湾新区召开2026年人才工作会议
 会议提出，2026年新区将力争引进各类人才1.5万人，新增博士后工作站6家，人才专项资金投入不低于5亿元。到2030年，新区人才总量要突破30万人，研发人员占从业人员比重达到8%。"""
 
 
+PLAN = """青川市数字人才发展三年行动计划（2026—2028年）
+一、总体目标
+到2028年，全市数字人才总量达到25万人，其中高端数字人才不少于8000人；建成数字人才实训基地20个。
+二、重点任务
+建设数字人才创新平台。支持企业建设数字技术创新中心，经认定为省级的给予100万元奖励，认定为市级的给予50万元奖励。"""
+
+
 @pytest.fixture(scope="module")
 def rules_searcher(settings, encoder):
     from index.build import make_index
@@ -247,7 +254,7 @@ def rules_searcher(settings, encoder):
     from index.search import Searcher
 
     docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE),
-            clean_document("902_news.txt", NEWS)]
+            clean_document("902_news.txt", NEWS), clean_document("903_plan.txt", PLAN)]
     return Searcher(make_index(docs, settings, encoder), encoder, settings)
 
 
@@ -273,6 +280,10 @@ def rules_searcher(settings, encoder):
     ("白鹭湾新区人才工作会议是哪天召开的？", "3月18日", None),
     # a verb of the question (达到) labels nothing: the figure of the asked noun (人才总量)
     ("到2030年白鹭湾新区人才总量要达到多少？", "30万人", None),
+    # a label both values' clauses share (数字人才) binds neither; levels of government are labels
+    ("到2028年青川市数字人才总量要达到多少？", "25万人", None),
+    ("青川市省级数字技术创新中心奖励多少？", "100万元", None),
+    ("青川市国家级数字技术创新中心奖励多少？", None, "文件只提到省级和市级,未提到“国家级”。"),
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
     result = rules_searcher.search(question, top_k=5)

@@ -342,7 +342,8 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     # the one item labelled by a question word right before it (其中博士312人、硕士2860人) is the asked one
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
     labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
-                and any(own_clause(k).endswith(t) for t in nouns)]
+                and any(own_clause(k).endswith(t) and not any(t in own_clause(j) for j in kept if j != k)
+                        for t in nouns)]
     return _as_span(sentence, *found[labelled[0] if len(labelled) == 1 else max(kept, key=score)])
 
 
@@ -369,7 +370,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     if conflict:
         return period_refusal(conflict, analysis.is_chinese)
     everywhere, context = " ".join(evidence.contexts), _context_of(evidence, best)
-    instead = ordinal_instead(analysis.question, everywhere) or class_instead(analysis.question, everywhere)
+    instead = ordinal_instead(analysis.question, everywhere) or class_instead(analysis.question, context)
     # the slot may be listed by another sentence of the same passage (a title answering 大专 while
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))

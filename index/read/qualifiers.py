@@ -168,7 +168,8 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
 
 
 # A lettered or numbered class: A类人才, 一类地区, 二级, 一等奖, 三星级 (not 这一类, 每一级: a kind, not a class).
-CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[甲乙丙丁戊]|[一二三四五六七八九十]{1,2}|\d{1,2})(类|级|等|档|星)")
+CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[甲乙丙丁戊]|[一二三四五六七八九十]{1,2}|\d{1,2})(类|级|等|档|星)"
+                         r"|(?<![副地])(国家|省|市|县|区)(级)")  # and the levels of government: 省级, 市级
 
 
 def labels_in(question: str) -> list[str]:
@@ -180,7 +181,7 @@ def labels_in(question: str) -> list[str]:
 def binds_another(question: str, clause: str) -> bool:
     """The clause names another label of the kind the question asks (第一层次 where 第二层次 is asked, A类
     for B类) and not the asked one: its value belongs to that other label."""
-    for pattern, counter in ((COUNTED_ORDINAL, lambda m: m.group(1) or m.group(2)), (CLASS_LABEL, lambda m: m.group(2))):
+    for pattern, counter in ((COUNTED_ORDINAL, lambda m: m.group(1) or m.group(2)), (CLASS_LABEL, _class_kind)):
         for asked in pattern.finditer(question):
             if asked.group() not in clause and any(counter(o) == counter(asked) and o.group() != asked.group()
                                                    for o in pattern.finditer(clause)):
@@ -188,14 +189,18 @@ def binds_another(question: str, clause: str) -> bool:
     return False
 
 
+def _class_kind(m: re.Match) -> str:
+    return m.group(2) or m.group(4)
+
+
 def class_instead(question: str, context: str) -> tuple[str, list[str]] | None:
     """(the question's class, the ones the passages give instead) when they name other classes of the
     same kind and never the asked one: A类、B类、C类 for D类, 一等奖、二等奖 for 特等奖's neighbour 三等奖."""
     for m in CLASS_LABEL.finditer(question):
-        word, counter = m.group(), m.group(2)
+        word, counter = m.group(), _class_kind(m)
         if word in context:
             continue
-        others = [o.group() for o in CLASS_LABEL.finditer(context) if o.group(2) == counter and o.group() != word]
+        others = [o.group() for o in CLASS_LABEL.finditer(context) if _class_kind(o) == counter and o.group() != word]
         if len(set(others)) >= 2:  # a list of classes, not one passing mention
             return word, list(dict.fromkeys(others))
     return None
