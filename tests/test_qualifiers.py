@@ -67,3 +67,13 @@ def test_the_words_of_the_question_word_are_no_qualifier():
     for question in ("这个细则什么时候开始施行?", "细则什么时间开始施行?"):
         assert missing_qualifier(analyze(question), context, context) is None, question
     assert missing_qualifier(analyze("这个细则什么时候在苏州施行?"), context, context) == "苏州"
+
+
+def test_parallel_sentences_give_the_values_of_a_slot():
+    from index.read.qualifiers import parallel_instead
+
+    first, second = "对新引进的数字领域博士,给予每人30万元安家补贴;", "对新引进的数字领域硕士,给予每人10万元安家补贴。"
+    assert parallel_instead("新引进的数字领域博士后安家补贴多少?", first, [second]) == ("博士后", ["博士", "硕士"])
+    assert parallel_instead("新引进的数字领域硕士安家补贴多少?", first, [second]) is None
+    # sentences that do not run on alike after the slot are no frame
+    assert parallel_instead("新引进的数字领域博士后安家补贴多少?", first, ["对新引进的数字领域企业予以表彰。"]) is None

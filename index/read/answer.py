@@ -26,7 +26,7 @@ from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
-                         missing_qualifier, ordinal_instead, period_conflict, period_refusal, qualifier_features,
+                         missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
 from .spans import span_candidates
 
@@ -378,6 +378,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     word = missing_qualifier(analysis, context, everywhere)
     for i in same_passage if word else []:
         instead = instead or listed_instead(analysis, word, evidence.sentences[i].text)
+    instead = instead or parallel_instead(analysis.question, evidence.sentences[best].text,
+                                          [evidence.sentences[i].text for i in same_passage[1:]])
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
         head_taken(analysis, context, everywhere)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None

@@ -189,6 +189,32 @@ def binds_another(question: str, clause: str) -> bool:
     return False
 
 
+def parallel_instead(question: str, sentence: str, others: list[str]) -> tuple[str, list[str]] | None:
+    """(the question's value, the values parallel sentences give) when the answer's sentence and others of
+    its passage share a frame (对新引进的数字领域|博士|,给予… and …|硕士|,给予…) and the question puts
+    another value in the slot (数字领域博士后): the documents give the slot's values, not that one."""
+    words = [w for w, _ in tag(sentence)]
+    asked = [w for w, _ in tag(question)]
+    values, tail = [], None
+    for other in others:
+        theirs = [(w, f) for w, f in tag(other)]
+        k = 0
+        while k < min(len(words), len(theirs)) and words[k] == theirs[k][0]:
+            k += 1
+        if k + 1 >= min(len(words), len(theirs)) or len("".join(words[:k])) < 4 or words[k + 1] != theirs[k + 1][0]:
+            continue  # no shared frame, or the sentences do not run on alike after the slot
+        mine, their = tag(words[k])[0][1], theirs[k][1]
+        frame_tail = next((w for w in reversed(words[:k]) if len(w) >= 2), None)
+        if frame_tail and mine.startswith("n") and their.startswith("n"):
+            values += [words[k], theirs[k][0]]
+            tail = frame_tail
+    if not values or tail not in asked or asked.index(tail) + 1 >= len(asked):
+        return None
+    word = asked[asked.index(tail) + 1]
+    values = list(dict.fromkeys(values))
+    return (word, values) if len(word) >= 2 and word not in values and word not in sentence else None
+
+
 def _class_kind(m: re.Match) -> str:
     return m.group(2) or m.group(4)
 
