@@ -2,6 +2,7 @@
 and a real uvicorn server on a free loopback port."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 
 import httpx
+import psutil
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,11 +88,22 @@ def start_server(env_extra: dict | None = None, workers: int = 1, timeout: float
 
 
 def stop_server(proc) -> None:
+    """Terminate uvicorn (it stops its workers), and kill whatever worker outlives it: a supervisor that had to
+    be killed, or one that had replaced a killed worker, would otherwise leave ~2 GB orphans to later tests."""
+    try:
+        workers = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        workers = []
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=15)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for worker in alive:
+        with contextlib.suppress(psutil.Error):
+            worker.kill()
 
 
 @pytest.fixture(scope="session")
