@@ -92,7 +92,8 @@ def runner_pid(server: dict) -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, encoder):
     s = start_library_server(tmp_path_factory.mktemp("workers"), encoder, TOKEN, workers=WORKERS,
-                             env_extra={"POLICYQA_TORCH_THREADS": "1", "POLICYQA_READER": "features"})  # lighter workers
+                             env_extra={"POLICYQA_TORCH_THREADS": "1", "POLICYQA_READER": "features",
+                                        "POLICYQA_QUERY_ENCODER": "onnx"})  # lighter workers: one ONNX model each
     yield s
     stop_server(s["proc"])
 
