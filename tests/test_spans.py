@@ -65,6 +65,23 @@ def test_dates_a_question_asks_for():
     assert spans(text, "网上申报什么时候截止?") == ["4月30日"]
     assert spans(text, "网上申报什么时候开始?") == ["2026年4月1日", "4月30日"]
     assert spans("补贴最长发放18个月。", "补贴什么时候发放?") == []  # a duration, not a date
+    # a range is whole unless its start or end is asked; a date keeps the part of the period it names
+    assert spans("年会于9月18日至19日在杭州召开。", "年会是什么时候开的?") == ["9月18日至19日"]
+    assert spans(text, "网上申报的时间是?") == ["2026年4月1日至4月30日"]
+    assert spans("服务中心计划于2023年底前建成。", "服务中心计划什么时候建成?") == ["2023年底前"]
+    assert spans("科技部于2020年12月底印发规划。", "规划是什么时候印发的?") == ["2020年12月底"]
+
+
+def test_a_rank_keeps_its_ordinal():
+    text = "中国竞争力排名第28位,其中劳动力市场指标排第69位。"
+    assert spans(text, "劳动力市场指标排多少位?") == ["第28位", "第69位"]
+    assert spans("理事会召开第三次全体会议。", "理事会开的是第几次全体会议?") == ["第三次"]
+    assert spans("依据本办法第十条的规定,补贴2万元。", "补贴多少?") == ["2万元"]  # which article, not how much
+
+
+def test_a_figure_keeps_its_per_unit():
+    assert spans("每万人疾控人员达到1.75名/万人。", "疾控人员要达到多少?") == ["1.75名/万人"]
+    assert spans("每万名从业人员中R&D人员达到200人年。", "R&D人员要达到多少?") == ["200人年"]
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -271,7 +271,7 @@ def rules_searcher(settings, encoder):
     # a value is bound to its own label (第一层次…50万元, 第二层次…120名) and ends where its word ends (not 50万元项)
     ("临江市第一层次人才每人能拿多少项目资助？", "50万元", None),
     ("临江市2026年计划遴选多少名第二层次人才？", "120名", None),
-    ("临江市各区人社局要在什么时候前完成初审？", "5月15日", None),
+    ("临江市各区人社局要在什么时候前完成初审？", "5月15日前", None),
     # a round of a kind the document lists, but not this one
     ("临江市第三层次人才每人能拿多少项目资助？", None, "文件只提到第一层次和第二层次,未提到“第三层次”。"),
     # a news report: the lede and the 2026 plans are about other years than 2025's figures, which run on

@@ -31,7 +31,14 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
 BOUND_BEFORE = ("不超过", "不少于", "不低于", "不高于", "不足", "不到", "至少", "至多", "最高", "最多", "最低", "最少",
                 "超过", "人均", "约", "近", "逾")
 BOUND_AFTER = ("及以上", "及以下", "以上", "以下", "以内", "之内", "左右", "内", "多", "余",
-               "/月", "/年", "/人", "/天", "/次", "/平方米")
+               "/平方米", "/万人", "/千人", "/百人", "/月", "/年", "/人", "/天", "/次", "/户")
+# The part of a period a date names and the deadline it sets: 2023年底, 2020年12月底前, 6月上旬.
+_DATE_EDGE = re.compile(r"(?:底|末|初|上旬|中旬|下旬|上半年|下半年)?(?:前|以前|之前)?")
+# A date range closed by a later date or a day alone (9月18日至19日): the range is the answer, whole.
+_STARTS = re.compile(r"开始|起始|启动|\bstart|\bbegin|\bopen", re.I)
+_DATE_RANGE_END = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月)?\s*\d{1,2}\s*[日号]")
+# A question about a rank or place in order (第几, 排第几, 排多少位, 名次): 第69位 is its answer.
+_ASKS_RANK = re.compile(r"第几|排(?:名)?(?:第)?(?:多少|几)|名次|位列(?:第)?(?:多少|几)")
 _NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # what a figure without its unit ends in
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
 _RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
@@ -85,7 +92,8 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
             continue  # (万平方公里) in a header names a unit, not a figure
         if text.startswith("性", m.end()):
             continue  # 一次性 is "one-off", not a count
-        if text.endswith("第", 0, m.start()) and "第几" not in analysis.question:
+        ordinal = text.endswith("第", 0, m.start())
+        if ordinal and not _ASKS_RANK.search(analysis.question):
             continue  # 第十条, 第二批: which one, not how many
         if _squeeze(core) in asked:
             continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
@@ -93,7 +101,12 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
         if kind == "quantity" and end not in _word_ends(text) and end - 1 in _word_ends(text) \
                 and not re.match(_NUMERAL, text[end - 2]):
             end -= 1  # a measure character that starts the next word: 50万元|项目资助, not 50万元项
-        found.append(_widen(text, m.start(), end))
+        start, end = _widen(text, m.start(), end)
+        if kind == "date":
+            end = _date_end(text, end, whole=not (_DEADLINE.search(analysis.question) or _STARTS.search(analysis.question)))
+        found.append((start - 1 if ordinal and start == m.start() else start, end))  # 第69位 whole
+    if kind == "date":
+        found = [se for se in found if not any(o != se and o[0] <= se[0] and se[1] <= o[1] for o in found)]
     if kind == "date" and _DEADLINE.search(analysis.question):
         # 截止 asks for the end of a range (2026年4月1日至4月30日): not the date that opens it
         found = [se for se in found if not _RANGE_AFTER.match(text, se[1])] or found
@@ -105,6 +118,16 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
             found = fitting
             break
     return list(dict.fromkeys(found))
+
+
+def _date_end(text: str, end: int, whole: bool) -> int:
+    """Where a date ends: with the part of the period it names (年底, 6月上旬) and a deadline's 前; a range
+    closed by a later day is kept whole (9月18日至19日) unless the question asks when it starts or ends."""
+    ranged = _DATE_RANGE_END.match(text, end)
+    if ranged and whole:
+        end = ranged.end()
+    edge = _DATE_EDGE.match(text, end)
+    return edge.end() if edge.end() - end <= MAX_BOUND else end
 
 
 def _word_ends(text: str) -> set[int]:
