@@ -96,3 +96,10 @@ def test_organisations_are_whole_names(text, expected):
 
 def test_a_surname_the_tagger_split_off_stays_with_the_name():
     assert spans("本报讯(记者马春雷)报道", "这篇报道的记者是谁?") == ["马春雷"]
+
+
+def test_whole_names():
+    # a name the tagger knows keeps the place before it; a given name's last character is not cut off
+    assert spans("扶持汾湖高级中学争创省“四星高中”。", "要扶持哪所学校争创四星高中?") == ["汾湖高级中学"]
+    assert spans("咨询联系人:宋景和。", "政策咨询的联系人是谁?") == ["宋景和"]
+    assert spans("张伟和李明出席会议。", "谁出席了会议?") == ["张伟", "李明"]

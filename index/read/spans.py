@@ -72,6 +72,13 @@ def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, in
             # the tagger splits a three-character name into surname and given name (马|春雷)
             if before and len(before[0]) == 1 and len(word) == 2 and before[1] in ("n", "nr", "ng", "nrt"):
                 start -= 1
+            after = tokens[n + 1] if n + 1 < len(tokens) else None
+            # ...or splits off a given name's last character that reads as a function word (宋景|和), seen
+            # where the name closes its clause
+            if len(word) == 2 and after and len(after[0]) == 1 and after[1] in ("c", "p", "u", "d") \
+                    and (n + 2 == len(tokens) or tokens[n + 2][1] == "x"):
+                found.append((start, pos + 1))
+                continue
             found.append((start, pos))
         elif kind == "place" and flag == "ns":
             found.append((start, pos))
@@ -183,8 +190,8 @@ def _organisations(text: str) -> list[tuple[int, int]]:
         while first > 0 and end - tokens[first - 1][0] <= _MAX_NAME and _joins(tokens, first - 1):
             first -= 1
         # the longest run that still reads as a name (is_org_name: three characters and a suffix)
-        for k in range(first, n + 1):
-            if is_org_name(text[tokens[k][0]:end]) or (k == n and flag == "nt"):
+        for k in range(first, n + 1):  # a known name keeps the place before it: 汾湖|高级中学
+            if is_org_name(text[tokens[k][0]:end]) or flag == "nt":
                 found.append((tokens[k][0], end))
                 break
     # names inside a longer name are not candidates of their own
