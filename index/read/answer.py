@@ -28,6 +28,7 @@ from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
+from .respective import respective_value
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -344,7 +345,9 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
                 and any(own_clause(k).endswith(t) and not any(t in own_clause(j) for j in kept if j != k)
                         for t in nouns)]
-    return _as_span(sentence, *found[labelled[0] if len(labelled) == 1 else max(kept, key=score)])
+    given = respective_value(sentence.text, found, analysis.question)  # 硕士、博士分别…1万元、2万元
+    pick = given if given is not None else labelled[0] if len(labelled) == 1 else max(kept, key=score)
+    return _as_span(sentence, *found[pick])
 
 
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
