@@ -332,10 +332,19 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
         start = found[k][0]
         return lowered[max(lowered.rfind(p, 0, start) for p in ",，;；、。:：") + 1:start]
 
+    def reach(k: int) -> str:
+        # the words a value alone stands among: back to the value before it (…新产品产值率达到52.0%,比2015年
+        # 提高8.3个百分点; the first value shares the sentence's opening) and on to the end of its clause
+        # (至少3个以上|大城市为构成单元)
+        stops = [i for i in (lowered.find(p, found[k][1]) for p in ",，;；。") if i >= 0]
+        stop = min(stops + [found[k + 1][0] if k + 1 < len(found) else len(lowered)])
+        return (lowered[found[k - 1][1]:found[k][0]] if k else "") + " " + lowered[found[k][1]:stop]
+
     def score(k: int) -> float:
         # the clause that holds a value names what it is for (本科…5000元,硕士…1万元): the question's
-        # words in the value's own clause bind it to the asked qualifier
-        own = sum(len(t) for t in terms if t in own_clause(k))
+        # words in the value's own clause bind it to the asked qualifier, and, by half, those it alone reaches
+        own = sum(len(t) for t in terms if t in own_clause(k)) + \
+            sum(len(t) for t in terms if t not in own_clause(k) and t in reach(k)) / 2
         return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * own
 
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
@@ -345,7 +354,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
                 and any(own_clause(k).endswith(t) and not any(t in own_clause(j) for j in kept if j != k)
                         for t in nouns)]
-    given = respective_value(sentence.text, found, analysis.question)  # 硕士、博士分别…1万元、2万元
+    given = respective_value(sentence.text, found, " ".join([analysis.question, *terms]))  # 硕士、博士分别…
     pick = given if given is not None else labelled[0] if len(labelled) == 1 else max(kept, key=score)
     return _as_span(sentence, *found[pick])
 

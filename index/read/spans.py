@@ -21,6 +21,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
      r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
+    (r"人口|人数|人次|\bpopulation\b|\bhow many people\b", r"人"),
     (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|时限|\bhow long\b|\bhow many (?:years|months|days)\b",
      r"年|月|天|日|周|小时"),
     (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|"
