@@ -3,7 +3,7 @@ question, or abstains, naming what is missing. The feature model (answer.py, wei
 shortlists candidate sentences; the trained reader (neural.py: e5-small layers with LoRA adapters,
 weights in weights/) reads them and decides. Qualifiers are held against the answer (qualifiers.py), a
 sentence is read under its own article heading (articles.py), values given 分别 are bound to their labels
-(respective.py), and a table question is answered by its cell
+(binding.py), and a table question is answered by its cell
 (table_cell.py)."""
 from .answer import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, PASSAGES_CONSIDERED, READER_WEIGHTS, Answer,
                      AnswerSentence, Evidence, NearMissModel, ReaderModel, Span, Verdict, candidate_answer, extract_span,

@@ -28,7 +28,7 @@ from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
-from .respective import respective_value
+from .binding import labelled_item, own_clause, reach, respective_value
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -322,40 +322,28 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     found = span_candidates(sentence.text, analysis)
     if not found:
         return None
-    terms = terms + labels_in(analysis.question)
+    terms = terms + [label.lower() for label in labels_in(analysis.question)]
     scores = trained.span_scores(analysis.question, (sentence.text, *header), found)
     anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]
     penalty, clause = trained.config.span_nearness, trained.config.span_clause
     lowered = sentence.text.lower()
 
-    def own_clause(k: int) -> str:
-        start = found[k][0]
-        return lowered[max(lowered.rfind(p, 0, start) for p in ",，;；、。:：") + 1:start]
-
-    def reach(k: int) -> str:
-        # the words a value alone stands among: back to the value before it (…新产品产值率达到52.0%,比2015年
-        # 提高8.3个百分点; the first value shares the sentence's opening) and on to the end of its clause
-        # (至少3个以上|大城市为构成单元)
-        stops = [i for i in (lowered.find(p, found[k][1]) for p in ",，;；。") if i >= 0]
-        stop = min(stops + [found[k + 1][0] if k + 1 < len(found) else len(lowered)])
-        return (lowered[found[k - 1][1]:found[k][0]] if k else "") + " " + lowered[found[k][1]:stop]
-
     def score(k: int) -> float:
         # the clause that holds a value names what it is for (本科…5000元,硕士…1万元): the question's
         # words in the value's own clause bind it to the asked qualifier, and, by half, those it alone reaches
-        own = sum(len(t) for t in terms if t in own_clause(k)) + \
-            sum(len(t) for t in terms if t not in own_clause(k) and t in reach(k)) / 2
-        return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * own
+        own, near = own_clause(lowered, found, k), reach(lowered, found, k)
+        bound = sum(len(t) for t in terms if t in own) + sum(len(t) for t in terms if t not in own and t in near) / 2
+        return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * bound
 
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
-    kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(k))] or range(len(found))
-    # the one item labelled by a question word right before it (其中博士312人、硕士2860人) is the asked one
+    kept = [k for k in range(len(found))
+            if not binds_another(analysis.question, own_clause(sentence.text, found, k))] or list(range(len(found)))
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
-    labelled = [k for k in kept if lowered[found[k][1]:found[k][1] + 1] in ("", *"、,，;；。")
-                and any(own_clause(k).endswith(t) and not any(t in own_clause(j) for j in kept if j != k)
-                        for t in nouns)]
-    given = respective_value(sentence.text, found, " ".join([analysis.question, *terms]))  # 硕士、博士分别…
-    pick = given if given is not None else labelled[0] if len(labelled) == 1 else max(kept, key=score)
+    pick = respective_value(sentence.text, found, " ".join([analysis.question, *terms]))  # 硕士、博士分别…
+    if pick is None:
+        pick = labelled_item(lowered, found, kept, nouns)
+    if pick is None:
+        pick = max(kept, key=score)
     return _as_span(sentence, *found[pick])
 
 

@@ -1,7 +1,7 @@
-"""Values given respectively: "新能源、智能家居、时尚纺织产业发明专利授权量分别为233项、321项和245项".
-
-The n-th value belongs to the n-th label of the list before 分别 (依次). A question that names one of
-the labels is answered by its value, not by the value nearest its words.
+"""Which of a sentence's values the question's words bind: the words around each value, and values given
+respectively ("新能源、智能家居、时尚纺织产业发明专利授权量分别为233项、321项和245项": the n-th value belongs
+to the n-th label of the list before 分别 or 依次; a question naming one label is answered by its value,
+not by the value nearest its words).
 """
 from __future__ import annotations
 
@@ -13,6 +13,32 @@ _RESPECTIVELY = re.compile(r"分别|依次")
 _CLAUSE_END = ",，;；。:：!！?？\n"
 _ITEM_SEP = re.compile(r"、|和|及|与|以及|或")
 _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
+_CLAUSE_START = ",，;；、。:："
+
+
+def own_clause(text: str, values: list[tuple[int, int]], k: int) -> str:
+    """The words of value k's clause before it (本科毕业生每人一次性补贴|5000元): what the value is for."""
+    start = values[k][0]
+    return text[max(text.rfind(p, 0, start) for p in _CLAUSE_START) + 1:start]
+
+
+def reach(text: str, values: list[tuple[int, int]], k: int) -> str:
+    """The words value k alone stands among: back to the value before it (…新产品产值率达到52.0%,比2015年
+    提高8.3个百分点; the first value shares the sentence's opening) and on to its clause's end or the next
+    value (至少3个以上|大城市为构成单元)."""
+    start, end = values[k]
+    stops = [i for i in (text.find(p, end) for p in ",，;；。") if i >= 0]
+    stop = min(stops + [values[k + 1][0] if k + 1 < len(values) else len(text)])
+    return (text[values[k - 1][1]:start] if k else "") + " " + text[end:stop]
+
+
+def labelled_item(text: str, values: list[tuple[int, int]], kept: list[int], nouns: list[str]) -> int | None:
+    """The one list item a question noun labels right before it (其中博士312人、硕士2860人), where no other
+    kept value's clause holds that noun."""
+    clauses = {k: own_clause(text, values, k) for k in kept}
+    labelled = [k for k in kept if text[values[k][1]:values[k][1] + 1] in ("", *"、,，;；。")
+                and any(clauses[k].endswith(t) and not any(t in clauses[j] for j in kept if j != k) for t in nouns)]
+    return labelled[0] if len(labelled) == 1 else None
 
 
 def respective_value(sentence: str, values: list[tuple[int, int]], question: str) -> int | None:

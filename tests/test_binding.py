@@ -1,9 +1,9 @@
-"""Values given respectively (index/read/respective.py): the n-th value of the list after 分别 belongs to
+"""Values given respectively (index/read/binding.py): the n-th value of the list after 分别 belongs to
 the n-th label of the list before it."""
 import pytest
 
 from index.query.question import analyze
-from index.read.respective import respective_value
+from index.read.binding import respective_value
 from index.read.spans import span_candidates
 
 PATENTS = "发明专利授权量累计2447项,其中,新能源、智能家居、时尚纺织产业发明专利授权量分别为233项、321项和245项。"
@@ -38,3 +38,17 @@ def test_the_value_of_the_named_label(text, question, expected):
 ])
 def test_no_binding_without_one_named_label_of_a_matched_list(text, question):
     assert bound(text, question) is None
+
+
+def test_the_words_around_each_value():
+    from index.read.binding import labelled_item, own_clause, reach
+    text = "高新技术产业比重达到68.0%,比2015年提高24.3个百分点,新产品产值率达到52.0%,比2015年提高8.3个百分点。"
+    values = span_candidates(text, analyze("新产品产值率比2015年提高了几个百分点?"))
+    assert [text[s:e] for s, e in values] == ["24.3个百分点", "8.3个百分点"]
+    # both clauses read 比2015年提高: only what each value alone reaches tells them apart
+    assert own_clause(text, values, 0) == own_clause(text, values, 1) == "比2015年提高"
+    assert "新产品产值率" in reach(text, values, 1) and "新产品产值率" not in reach(text, values, 0)
+    listed = "其中博士312人、硕士2860人。"
+    values = span_candidates(listed, analyze("其中硕士有多少人?"))
+    assert labelled_item(listed, values, [0, 1], ["硕士"]) == 1
+    assert labelled_item(listed, values, [0, 1], ["人才"]) is None  # no item labelled by the noun
