@@ -52,6 +52,10 @@ def test_constraints_come_from_the_tagger():
     assert "嘉善县" in c.places
     d = analyze("王涛介绍的浙江清华长三角研究院经验里是怎么做到的？")
     assert "王涛" in d.people and d.answer_type == "method"
+    # a kind of place (城市, 中心 of 中心区) or a count of places (两港, 四区) pins nothing down
+    assert analyze("辽中南城市群以哪两个城市为中心?").constraints == ["辽", "中南"]
+    assert analyze("洛杉矶港口的货物量有没有超过纽约和新泽西两港之和?").constraints == ["洛杉矶", "纽约", "新泽西"]
+    assert analyze("三亚的人才政策是什么?").constraints == ["三亚"]
     e = analyze("How many top talents did Jiangsu bring in during 2019?")
     assert not e.is_chinese and e.years == ["2019"] and e.answer_type == "quantity"
 

@@ -113,7 +113,7 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
         word = word.strip()
         if not _HAN.search(word):
             continue
-        if flag == "ns" or (flag.startswith(("nr", "n")) and (is_place_name(word))):
+        if (flag == "ns" or (flag.startswith(("nr", "n")) and is_place_name(word))) and not _not_a_place(word):
             places.append(word)
         elif flag == "nt" or (flag.startswith("n") and is_org_name(word)):
             orgs.append(word)
@@ -126,6 +126,16 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
                     subjects.append(word)
     return QuestionAnalysis(kind, _unique(places), _unique(orgs), _unique(people), _unique(_YEAR.findall(question)),
                             _unique(terms), True, _unique(subjects), question)
+
+
+# Words the tagger reads as places that name no place: a kind of place (城市, 中心 for 中心区) or a count
+# of places (两港, 四区, 三省). A question holding one is not pinned to a place the documents must name.
+GENERIC_PLACES = frozenset("城市 中心 地区 当地 本地 各地 异地 外地 城乡 农村 乡村 城镇 周边".split())
+_COUNTED_PLACES = re.compile(r"[一二两三四五六七八九十百千]+[区港省市县地城镇岛湾]")
+
+
+def _not_a_place(word: str) -> bool:
+    return word in GENERIC_PLACES or bool(_COUNTED_PLACES.fullmatch(word))
 
 
 def _unique(items: list[str]) -> list[str]:
