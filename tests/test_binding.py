@@ -52,3 +52,12 @@ def test_the_words_around_each_value():
     values = span_candidates(listed, analyze("其中硕士有多少人?"))
     assert labelled_item(listed, values, [0, 1], ["硕士"]) == 1
     assert labelled_item(listed, values, [0, 1], ["人才"]) is None  # no item labelled by the noun
+
+
+def test_a_name_the_question_spells_out_is_not_its_answer():
+    from index.read.binding import named_by_question
+    text = "未来食品研究院由江南大学设立。"
+    institute, university = (2, 7), (8, 12)
+    assert named_by_question(text, institute, ["食品", "研究院"])  # the question's subject
+    assert not named_by_question(text, university, ["食品", "研究院"])
+    assert not named_by_question(text, institute, ["研究院"])  # 食品 is not the question's word

@@ -28,13 +28,14 @@ from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
-from .binding import labelled_item, own_clause, reach, respective_value
+from .binding import labelled_item, named_by_question, own_clause, reach, respective_value
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
 PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
 MAX_SENTENCES = 3
+NAMED = frozenset({"person", "organization", "place", "title"})
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
             "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
             "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
@@ -335,9 +336,11 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
         bound = sum(len(t) for t in terms if t in own) + sum(len(t) for t in terms if t not in own and t in near) / 2
         return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * bound
 
-    # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate
-    kept = [k for k in range(len(found))
-            if not binds_another(analysis.question, own_clause(sentence.text, found, k))] or list(range(len(found)))
+    # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate,
+    # nor a name the question's own words spell out
+    kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(sentence.text, found, k))
+            and not (analysis.answer_type in NAMED and named_by_question(lowered, found[k], terms))] \
+        or list(range(len(found)))
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
     pick = respective_value(sentence.text, found, " ".join([analysis.question, *terms]))  # 硕士、博士分别…
     if pick is None:

@@ -80,3 +80,17 @@ def _labels(sentence: str, cue: int) -> list[str]:
     first = [w for w, _ in tag(items[0])]
     last = [w for w, _ in tag(items[-1])]
     return [first[-1], *items[1:-1], last[0]]
+
+
+def named_by_question(text: str, value: tuple[int, int], terms: list[str]) -> bool:
+    """The name at `value` is spelt out by the question's own words (共同体|建设|办公室 asked about, 食品|研究院
+    for "Food Research Institute"): what the question is about, not its answer."""
+    start, end = value
+    covered = [False] * (end - start)
+    for term in (t for t in terms if len(t) >= 2):
+        i = text.find(term, start)
+        while 0 <= i and i + len(term) <= end:
+            covered[i - start:i - start + len(term)] = [True] * len(term)
+            i = text.find(term, i + 1)
+    return all(covered) if covered else False
+
