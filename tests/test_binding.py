@@ -61,3 +61,12 @@ def test_a_name_the_question_spells_out_is_not_its_answer():
     assert named_by_question(text, institute, ["食品", "研究院"])  # the question's subject
     assert not named_by_question(text, university, ["食品", "研究院"])
     assert not named_by_question(text, institute, ["研究院"])  # 食品 is not the question's word
+
+
+def test_a_value_qualifies_the_phrase_after_its_de():
+    from index.read.binding import own_clause, qualified
+    text = "年龄35周岁以下的全日制大学专科学历及45周岁以下全日制本科学历人才,可申请落户。"
+    values = span_candidates(text, analyze("专科学历人才的年龄要求是多少?"))
+    assert [text[s:e] for s, e in values] == ["35周岁以下", "45周岁以下"]
+    assert qualified(text, values, 0) == "的全日制大学专科学历"
+    assert own_clause(text, values, 1) == "年龄35周岁以下及"  # not the 专科 phrase the value before it qualifies

@@ -103,3 +103,11 @@ def test_whole_names():
     assert spans("扶持汾湖高级中学争创省“四星高中”。", "要扶持哪所学校争创四星高中?") == ["汾湖高级中学"]
     assert spans("咨询联系人:宋景和。", "政策咨询的联系人是谁?") == ["宋景和"]
     assert spans("张伟和李明出席会议。", "谁出席了会议?") == ["张伟", "李明"]
+
+
+def test_what_an_english_question_counts():
+    text = "上半年新增省级博士后工作站48家,引进博士后131人。"
+    assert spans(text, "How many new provincial-level postdoctoral research stations were added?") == ["48家"]
+    assert spans(text, "How many postdoctoral researchers were brought in?") == ["131人"]
+    # a verb between "how many" and a counted noun: not what is counted
+    assert spans("项目已运行3年,共资助12个项目。", "How many years has the project run?") == ["3年"]

@@ -28,7 +28,7 @@ from .articles import move_to_bound
 from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
-from .binding import labelled_item, named_by_question, own_clause, reach, respective_value
+from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
 from .spans import span_candidates
 
 READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
@@ -332,7 +332,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     def score(k: int) -> float:
         # the clause that holds a value names what it is for (本科…5000元,硕士…1万元): the question's
         # words in the value's own clause bind it to the asked qualifier, and, by half, those it alone reaches
-        own, near = own_clause(lowered, found, k), reach(lowered, found, k)
+        own, near = own_clause(lowered, found, k) + qualified(lowered, found, k), reach(lowered, found, k)
         bound = sum(len(t) for t in terms if t in own) + sum(len(t) for t in terms if t not in own and t in near) / 2
         return scores[k] - penalty * _distance(found[k], anchors) / 10.0 + clause * bound
 

@@ -16,10 +16,26 @@ _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
 
 
+_OF_PHRASE = re.compile(r"的[^,，;；。:：、及和与]{1,24}")
+
+
 def own_clause(text: str, values: list[tuple[int, int]], k: int) -> str:
-    """The words of value k's clause before it (本科毕业生每人一次性补贴|5000元): what the value is for."""
+    """The words of value k's clause before it (本科毕业生每人一次性补贴|5000元): what the value is for, less
+    the 的 phrases that values before it qualify (35周岁以下的全日制大学专科…及|45周岁以下)."""
     start = values[k][0]
-    return text[max(text.rfind(p, 0, start) for p in _CLAUSE_START) + 1:start]
+    begin = max(text.rfind(p, 0, start) for p in _CLAUSE_START) + 1
+    words, pos = [], begin
+    for j in range(k):
+        if begin <= values[j][1] <= start and (phrase := qualified(text, values, j)):
+            words.append(text[pos:values[j][1]])
+            pos = values[j][1] + len(phrase)
+    return "".join(words) + text[pos:start]
+
+
+def qualified(text: str, values: list[tuple[int, int]], k: int) -> str:
+    """The 的 phrase right after value k, which the value qualifies (35周岁以下|的全日制大学专科(含高职)学历)."""
+    m = _OF_PHRASE.match(text, values[k][1])
+    return m.group() if m and (k + 1 == len(values) or m.end() <= values[k + 1][0]) else ""
 
 
 def reach(text: str, values: list[tuple[int, int]], k: int) -> str:

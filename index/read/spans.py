@@ -15,9 +15,22 @@ from index.text.names import is_org_name, tag
 
 # The measure word a how-many question counts in (多少场, 几名, 多少亩).
 QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
+# "how many" and the adjectives of the noun it counts (how many new provincial-level … stations), no verb between
+_HOW_MANY = r"\bhow many(?:\s+(?!(?:has|have|had|did|do|does|is|are|was|were|will|would|can|could|the|a|an|of|in|on|for|to" \
+    r"|by|at|and)\b)[\w-]+){0,4}?\s+"
 # What a question's words ask to be measured in, when it names no measure word: (question cue, what a
 # fitting value holds), first match wins. A share is asked before money (补贴比例 is a share).
 ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
+    # what an English question counts, in the measure words Chinese counts it in ("how many" asks a count
+    # first: "how many people got subsidies" is not asking for money)
+    (_HOW_MANY + r"(?:institutions?|compan(?:y|ies)|enterprises?|firms?|stations?|organi[sz]ations?|universit(?:y|ies)"
+     r"|hospitals?|schools?|platforms?|cent(?:re|er)s?|parks?|bases?|labs?|laborator(?:y|ies))\b", r"家|所|个|座"),
+    (_HOW_MANY + r"(?:people|persons?|talents?|experts?|graduates?|students?|doctors?|teachers?|workers?|employees?"
+     r"|residents?|members?|participants?|representatives?|candidates?|nurses?|professionals?|researchers?|scientists?)\b",
+     r"人|名|位"),
+    (_HOW_MANY + r"(?:times|sessions?|meetings?|events?|conferences?|forums?|rounds?|editions?)\b", r"次|场|届|期|轮"),
+    (_HOW_MANY + r"(?:projects?|measures?|polic(?:y|ies)|items?|articles?|patents?|awards?|tasks?|programmes?|programs?)\b",
+     r"项|个|条|件"),
     (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
      r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
