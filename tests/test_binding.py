@@ -70,3 +70,17 @@ def test_a_value_qualifies_the_phrase_after_its_de():
     assert [text[s:e] for s, e in values] == ["35周岁以下", "45周岁以下"]
     assert qualified(text, values, 0) == "的全日制大学专科学历"
     assert own_clause(text, values, 1) == "年龄35周岁以下及"  # not the 专科 phrase the value before it qualifies
+
+
+def test_a_list_item_labelled_by_a_noun_inside_its_label():
+    from index.read.binding import labelled_item
+    text = "2024年全镇新引进各类人才1350人,其中博士研究生48人、硕士研究生312人。"
+    values = span_candidates(text, analyze("2024年新引进的博士研究生有多少人?"))
+    assert [text[s:e] for s, e in values] == ["1350人", "48人", "312人"]
+    assert labelled_item(text, values, [0, 1, 2], ["博士", "研究生"]) == 1  # 研究生 is in both items: 博士 tells
+    assert labelled_item(text, values, [0, 1, 2], ["研究生"]) is None
+
+
+def test_a_numbered_period_is_a_label():
+    from index.read.qualifiers import labels_in
+    assert labels_in("硕士住进人才公寓第3年起租金按市场价的多少缴纳?") == ["第3年起"]

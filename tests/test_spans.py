@@ -111,3 +111,8 @@ def test_what_an_english_question_counts():
     assert spans(text, "How many postdoctoral researchers were brought in?") == ["131人"]
     # a verb between "how many" and a counted noun: not what is counted
     assert spans("项目已运行3年,共资助12个项目。", "How many years has the project run?") == ["3年"]
+
+
+def test_a_score_is_an_amount_in_digits():
+    assert spans("-龙头城市(1座,得分100分):上海", "龙头城市上海得了多少分?") == ["100分"]
+    assert spans("这项工作十分重要。", "这项工作得了多少分?") == []  # 十分 is "very"

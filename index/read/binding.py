@@ -14,6 +14,7 @@ _CLAUSE_END = ",，;；。:：!！?？\n"
 _ITEM_SEP = re.compile(r"、|和|及|与|以及|或")
 _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
+_LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 
 
 _OF_PHRASE = re.compile(r"的[^,，;；。:：、及和与]{1,24}")
@@ -52,8 +53,10 @@ def labelled_item(text: str, values: list[tuple[int, int]], kept: list[int], nou
     """The one list item a question noun labels right before it (其中博士312人、硕士2860人), where no other
     kept value's clause holds that noun."""
     clauses = {k: own_clause(text, values, k) for k in kept}
+    # the noun stands in the item's label: the last few characters before the value (其中博士|研究生48人)
     labelled = [k for k in kept if text[values[k][1]:values[k][1] + 1] in ("", *"、,，;；。")
-                and any(clauses[k].endswith(t) and not any(t in clauses[j] for j in kept if j != k) for t in nouns)]
+                and any(t in clauses[k][-len(t) - _LABEL_TAIL:] and not any(t in clauses[j] for j in kept if j != k)
+                        for t in nouns)]
     return labelled[0] if len(labelled) == 1 else None
 
 

@@ -172,10 +172,15 @@ CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[�
                          r"|(?<![副地])(国家|省|市|县|区)(级)")  # and the levels of government: 省级, 市级
 
 
+# A numbered stretch of time: 第3年起, 第二个月后 (前2年按30%缴纳,第3年起按50%缴纳).
+NUMBERED_PERIOD = re.compile(r"第[\d一二三四五六七八九十]+个?(?:年|月)(?:起|后|内)?")
+
+
 def labels_in(question: str) -> list[str]:
-    """The question's ordinal and class labels (第一层次, 第二批, B类, 一等): the words that bind a value in a
-    list of them (第一层次每人给予50万元,第二层次每人给予20万元), though the tagger reads them as numerals."""
-    return [m.group() for pattern in (COUNTED_ORDINAL, CLASS_LABEL) for m in pattern.finditer(question)]
+    """The question's ordinal, class and numbered-period labels (第一层次, 第二批, B类, 一等, 第3年起): the words
+    that bind a value in a list of them (第一层次每人给予50万元,第二层次每人给予20万元), though the tagger reads them
+    as numerals."""
+    return [m.group() for pattern in (COUNTED_ORDINAL, CLASS_LABEL, NUMBERED_PERIOD) for m in pattern.finditer(question)]
 
 
 def binds_another(question: str, clause: str) -> bool:

@@ -14,7 +14,7 @@ from index.query.question import QuestionAnalysis
 from index.text.names import is_org_name, tag
 
 # The measure word a how-many question counts in (多少场, 几名, 多少亩).
-QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元])")
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元分])")
 # "how many" and the adjectives of the noun it counts (how many new provincial-level … stations), no verb between
 _HOW_MANY = r"\bhow many(?:\s+(?!(?:has|have|had|did|do|does|is|are|was|were|will|would|can|could|the|a|an|of|in|on|for|to" \
     r"|by|at|and)\b)[\w-]+){0,4}?\s+"
