@@ -144,6 +144,11 @@ def test_a_refusal_names_the_missing_qualifier_and_what_is_listed(question, miss
     assert all(w in reason for w in listed), reason
 
 
+def test_a_refusal_never_names_a_word_of_the_questions_frame():
+    reason = refusal_reason(analyze("聚焦青年人才的工程叫什么名字?"), _evidence("实施“秀水青拔”工程,聚焦青年人才。"), 0)
+    assert "名字" not in reason and reason
+
+
 TRAINEE = "见习单位按每人每月1800元的标准获得补贴,最长12个月。"
 FOUNDING = "首次创办企业的,给予一次性创业补贴3万元;带动就业5人以上的,再给予2万元奖励。"
 

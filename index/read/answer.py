@@ -21,7 +21,7 @@ import numpy as np
 from index.backends import SentenceEvidence
 from index.build.sentences import DATE, QUANTITY, TITLE, Sentence
 from index.query import QueryContext
-from index.query.question import TYPED, QuestionAnalysis
+from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
@@ -36,6 +36,8 @@ PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
 MAX_SENTENCES = 3
 NAMED = frozenset({"person", "organization", "place", "title"})
+# Words of a question's frame, never the qualifier a refusal names (叫什么名字, 哪一部分, 经历了哪几个阶段).
+FRAME_WORDS = GENERIC_NOUNS | {"名字", "一个", "部分", "一部分", "表格", "经历", "文件", "文中", "报道"}
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
             "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
             "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
@@ -399,7 +401,7 @@ def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, sp
     (without a missing word: the kind of answer the best sentence lacks)."""
     zh = analysis.is_chinese
     word = missing_qualifier(analysis, _context_of(evidence, best), " ".join(evidence.contexts))
-    if word is None:
+    if word is None or word in FRAME_WORDS:  # "文件中没有关于“名字”的内容" would mislead: say what kind is missing
         return _weak_reason(analysis, evidence, span)
     others = siblings(word, evidence.sentences[best].text)
     if others:
