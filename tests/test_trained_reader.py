@@ -192,6 +192,9 @@ def test_siblings_of_an_ordinal():
 def test_an_english_refusal_is_in_english():
     reason = refusal_reason(analyze("What is the one-off subsidy for postdocs?"), _evidence(SUBSIDY), 0)
     assert reason.startswith("The documents")
+    # an English word is absent from Chinese text whatever it asks: it is not named as what is missing
+    reason = refusal_reason(analyze("According to the plan, what is the trainee subsidy?"), _evidence(TRAINEE), 0)
+    assert reason.startswith("The documents") and "according" not in reason.lower()
 
 
 # ---------------------------------------------------------------- the API

@@ -406,6 +406,8 @@ def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, sp
     others = siblings(word, evidence.sentences[best].text)
     if others:
         return _listed_reason(word, others, zh)
+    if not zh and word.isascii() and not word.isdigit():
+        return _weak_reason(analysis, evidence, span)  # an English word is absent from Chinese text whatever it asks
     return f"文件中没有关于“{word}”的内容。" if zh else f"The documents say nothing about \"{word}\"."
 
 
