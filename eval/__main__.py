@@ -137,8 +137,10 @@ def cmd_fit_answerability(args) -> int:
 
 
 def cmd_fit_reader(args) -> int:
-    """Fit the reader's weights, thresholds and extension ratio on the dev split."""
+    """Fit the reader's sentence trees on the training questions; its answerability weights, thresholds
+    and extension ratio on the dev split."""
     from . import reader_fit
+    from .train_reader import gather_examples
 
     settings = Settings()
     from index.build.embedder import open_encoder
@@ -149,7 +151,8 @@ def cmd_fit_reader(args) -> int:
 
     # with POLICYQA_EMBED_BASE_URL set, the reader is fitted to that embedder's similarities
     searcher = Searcher(load(settings), QueryCache(open_encoder(settings)), settings, reader=reader_fit.placeholder())
-    model, info = reader_fit.fit(searcher, load_qa())
+    training, _ = gather_examples()
+    model, info = reader_fit.fit(searcher, load_qa(), training)
     reader_fit.write(model, info)
     print(json.dumps(info, indent=1, ensure_ascii=False))
     print(f"thresholds: chinese {model.threshold:.4f}, other {model.threshold_foreign:.4f}; extend ratio {model.extend_ratio}")

@@ -11,6 +11,7 @@ Never the test split, never the held-out invented documents.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -19,8 +20,10 @@ import numpy as np
 from index.read.answer import READER_WEIGHTS, NearMissModel, ReaderModel, candidate_answer, near_miss_features
 
 from .reader_examples import Example
+from .reader_fit import fit_trees
 
 C = 1.0  # logistic regression's regularisation (0.1 and 1 held alike on dev)
+FOLDS = 5  # out-of-fold sentence trees for the training questions' features
 MIN_ANSWERED = 0.93  # the issue's floor: share of answerable dev questions both models must still answer
 
 
@@ -32,6 +35,20 @@ def features(model: ReaderModel, examples: list[Example]) -> tuple[np.ndarray, n
         chosen, _, base = candidate_answer(e.analysis, e.evidence, model)
         rows.append(near_miss_features(e.analysis, e.evidence, chosen[0], base))
     return np.array(rows), np.array([int(e.answerable) for e in kept]), kept
+
+
+def out_of_fold_features(model: ReaderModel, train: list[Example], folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """features() of the training questions, each read by sentence trees fitted without its fold:
+    the trees were fitted on these questions, and in-sample they look surer than they are on a
+    question they have not seen (a near miss and its original share a fold)."""
+    if model.trees is None:
+        return features(model, train)[:2]
+    fold = np.array([zlib.crc32(e.group.encode("utf-8")) % folds for e in train])
+    parts = []
+    for k in range(folds):
+        others = replace(model, trees=fit_trees([e for e, f in zip(train, fold) if f != k]))
+        parts.append(features(others, [e for e, f in zip(train, fold) if f == k])[:2])
+    return np.vstack([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def joint_cut(near: np.ndarray, passes_first: np.ndarray, answerable: np.ndarray, n_answerable: int,
@@ -54,7 +71,7 @@ def fit(log=print) -> dict:
 
     train, dev = gather_examples(log)
     model = replace(ReaderModel.load(), near_miss=None)
-    X, y, _ = features(model, train)
+    X, y = out_of_fold_features(model, train)
     clf = LogisticRegression(C=C, max_iter=10000).fit(X, y)
     weights, bias = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
     cuts, info = {}, {"train": {"questions": len(train), "fit_rows": int(len(y)), "near_misses": int((y == 0).sum())}}

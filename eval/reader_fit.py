@@ -1,18 +1,22 @@
-"""Fit the reader on the dev split: logistic-regression weights over the candidate-sentence
-features, the confidence thresholds (per script) and the list/how/why extension ratio.
+"""Fit the reader: the sentence model as gradient-boosted trees over the candidate-sentence
+features, on the training questions (eval/train/, never the held-out invented documents); then on
+the dev split the answerability model, the confidence thresholds (per script) and the list/how/why
+extension ratio. The logistic sentence weights are still fitted on dev, and both sentence models
+are reported on dev (the trees are what the reader uses).
 
-    python -m eval fit-reader          writes index/reader.json
+    python -m eval fit-reader          writes index/read/reader.json and sentence_trees.txt
 
-Only dev questions are used; the test split is for reporting.
+The test split is for reporting only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
 
-from index.read.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read
+from index.read.answer import ANSWER_FEATURES, FEATURES, READER_WEIGHTS, ReaderModel, candidate_answer, read, select
+from index.read.model import SentenceTrees
 from index.query.question import QuestionAnalysis
 from index.text.english import has_chinese
 
@@ -20,6 +24,10 @@ from .metrics import char_f1, mean, norm
 from .qa import QAItem
 
 MIN_ANSWERED = 0.95  # share of answerable dev questions that must still get an answer
+# LightGBM with smaller trees than its default (15 leaves) and a slower rate: on 5-fold cross-validation over
+# the training questions these picked the answer sentence for 0.82 of them against 0.79 for logistic weights.
+TREES = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20}
+SEED = 13
 EXTEND_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 
 
@@ -58,6 +66,25 @@ def fit_weights(examples: list[Example], c: float = 1.0) -> tuple[np.ndarray, fl
     model = LogisticRegression(C=c, max_iter=5000)
     model.fit(X, y)
     return model.coef_[0], float(model.intercept_[0])
+
+
+def fit_trees(examples: list, seed: int = SEED) -> SentenceTrees:
+    """The sentence model as trees, fitted on the candidates of the questions whose answer sentence
+    is among them (eval.reader_examples.Example or Example above: evidence and labels)."""
+    import lightgbm
+
+    rows = [e for e in examples if e.evidence is not None and e.labels is not None and e.labels.sum()]
+    X = np.vstack([e.evidence.X for e in rows])
+    y = np.concatenate([e.labels for e in rows])
+    clf = lightgbm.LGBMClassifier(**TREES, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=1,
+                                  verbose=-1)
+    return SentenceTrees(clf.fit(X, y).booster_)
+
+
+def right_sentence(model: ReaderModel, examples: list[Example]) -> float:
+    """Share of the answerable questions with their answer among the candidates whose best sentence holds it."""
+    found = [e for e in examples if e.item.answerable and e.labels.sum()]
+    return mean(bool(e.labels[select(e.analysis, e.evidence, model)[0]]) for e in found)
 
 
 def best_confidence(model: ReaderModel, e: Example) -> float:
@@ -100,22 +127,30 @@ def fit_answerability(model: ReaderModel, examples: list[Example], c: float = 1.
     return clf.coef_[0], float(clf.intercept_[0])
 
 
-def fit(searcher, items: list[QAItem]) -> tuple[ReaderModel, dict]:
-    dev = [q for q in items if q.split == "dev"]
-    examples = collect(searcher, dev)
+def fit(searcher, items: list[QAItem], training: list) -> tuple[ReaderModel, dict]:
+    """`training`: the training questions' examples (eval.train_reader.gather_examples)."""
+    return fit_on(collect(searcher, [q for q in items if q.split == "dev"]), training)
+
+
+def fit_on(examples: list[Example], training: list) -> tuple[ReaderModel, dict]:
+    """fit() over the dev split's examples, already collected."""
     weights, bias = fit_weights(examples)
+    trees = fit_trees(training)
     no_answerability = (np.zeros(len(ANSWER_FEATURES)), 0.0)
+
+    def reader(answer_weights, answer_bias, threshold, threshold_foreign, ratio) -> ReaderModel:
+        return ReaderModel(weights, bias, answer_weights, answer_bias, threshold, threshold_foreign, ratio, trees=trees)
+
     # A list or an explanation is answered whole: the ratio that lets list/how/why answers
     # contain their gold span most often wins; among equals the highest (the shortest answers).
     multi = [e for e in examples if e.analysis.answer_type in ("list", "reason", "method")]
-    ratio = max(EXTEND_GRID, key=lambda r: (score_answers(ReaderModel(weights, bias, *no_answerability, 0.0, 0.0, r),
-                                                          multi)["answer_contains"], r))
-    answer_weights, answer_bias = fit_answerability(ReaderModel(weights, bias, *no_answerability, 0.0, 0.0, ratio), examples)
-    unthresholded = ReaderModel(weights, bias, answer_weights, answer_bias, 0.0, 0.0, ratio)
+    ratio = max(EXTEND_GRID, key=lambda r: (score_answers(reader(*no_answerability, 0.0, 0.0, r), multi)["answer_contains"], r))
+    answer_weights, answer_bias = fit_answerability(reader(*no_answerability, 0.0, 0.0, ratio), examples)
+    unthresholded = reader(answer_weights, answer_bias, 0.0, 0.0, ratio)
     zh = [e for e in examples if has_chinese(e.item.question)]
     other = [e for e in examples if not has_chinese(e.item.question)]
-    model = ReaderModel(weights, bias, answer_weights, answer_bias, choose_threshold(unthresholded, zh),
-                        choose_threshold(unthresholded, other), ratio)
+    model = reader(answer_weights, answer_bias, choose_threshold(unthresholded, zh), choose_threshold(unthresholded, other),
+                   ratio)
     una = [e for e in examples if not e.item.answerable]
     abstained = mean(read(e.analysis, e.evidence, model).answer is None for e in una)
     answered = mean(read(e.analysis, e.evidence, model).answer is not None for e in examples if e.item.answerable)
@@ -125,18 +160,22 @@ def fit(searcher, items: list[QAItem]) -> tuple[ReaderModel, dict]:
                 "candidates": int(sum(len(e.labels) for e in examples)),
                 "positives": int(sum(e.labels.sum() for e in examples)),
                 **{k: round(v, 4) for k, v in score_answers(model, examples).items()},
-                "answered_answerable": round(answered, 4), "abstained_unanswerable": round(abstained, 4)},
+                "answered_answerable": round(answered, 4), "abstained_unanswerable": round(abstained, 4),
+                "right_sentence": {"trees": round(right_sentence(model, examples), 4),
+                                   "logistic": round(right_sentence(replace(model, trees=None), examples), 4)}},
+        "trees": {**TREES, "seed": SEED, "training_questions": sum(e.evidence is not None for e in training)},
     }
     return model, info
 
 
 def write(model: ReaderModel, info: dict) -> None:
-    """reader.json, keeping the near-miss model (python -m eval fit-answerability fits it) as it was."""
-    from dataclasses import replace
-
+    """reader.json and the sentence trees, keeping the near-miss model (python -m eval
+    fit-answerability fits it) as it was."""
+    if model.trees is not None:
+        model.trees.save()
     if model.near_miss is None and READER_WEIGHTS.exists():
         model = replace(model, near_miss=ReaderModel.load().near_miss)
-    READER_WEIGHTS.write_text(model.to_json({"fit": info, "_note": "python -m eval fit-reader (dev split only)"}) + "\n",
+    READER_WEIGHTS.write_text(model.to_json({"fit": info, "_note": "python -m eval fit-reader (trees: training questions; the rest: dev split)"}) + "\n",
                               encoding="utf-8")
 
 

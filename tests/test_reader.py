@@ -1,9 +1,11 @@
 """The reader: question analysis, sentence evidence, typed spans with exact offsets, abstain reasons."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from eval.qa import load_qa
-from index.read.answer import ReaderModel, extract_span
+from index.read.answer import FEATURES, READER_WEIGHTS, ReaderModel, extract_span
 from index.query.question import analyze, answer_type
 from index.build.sentences import KIND_BITS, Sentence
 
@@ -178,8 +180,7 @@ def test_the_issues_examples(searcher):
 def test_low_confidence_abstains_with_a_plain_reason(searcher, monkeypatch):
     """Made strict, the reader refuses every question, in plain words of the question's language
     (with the trained reader present, naming what the documents lack when it can)."""
-    strict = ReaderModel(searcher.reader.weights, searcher.reader.bias, searcher.reader.answer_weights,
-                         searcher.reader.answer_bias, 1.01, 1.01, searcher.reader.extend_ratio)
+    strict = replace(searcher.reader, threshold=1.01, threshold_foreign=1.01)
     monkeypatch.setattr(searcher, "reader", strict)
     r = searcher.search("示范区数据中心怎么布局？")
     assert r.answer is None and r.abstain_reason.startswith("文件") and 0 < r.confidence < 1
@@ -193,8 +194,7 @@ def test_the_feature_reader_alone_abstains_with_a_plain_reason(loaded_index, enc
     from index.search import Searcher
 
     features = Searcher(loaded_index, encoder, settings, neural=False)
-    strict = ReaderModel(features.reader.weights, features.reader.bias, features.reader.answer_weights,
-                         features.reader.answer_bias, 1.01, 1.01, features.reader.extend_ratio)
+    strict = replace(features.reader, threshold=1.01, threshold_foreign=1.01)
     features.reader = strict
     r = features.search("示范区数据中心怎么布局？")
     assert r.answer is None and r.abstain_reason == "文件中没有足以回答这个问题的内容" and 0 < r.confidence < 1
@@ -207,3 +207,48 @@ def test_the_feature_reader_alone_abstains_with_a_plain_reason(loaded_index, enc
 def test_reader_weights_missing_names_the_fix(tmp_path):
     with pytest.raises(RuntimeError, match="python -m eval fit-reader"):
         ReaderModel.load(tmp_path / "missing.json")
+
+
+def test_the_sentence_trees_load_and_score(tmp_path):
+    """The shipped reader picks sentences with its trees; a reader.json naming trees that are
+    missing or corrupt is refused with the command that refits them."""
+    import json
+
+    model = ReaderModel.load()
+    assert model.trees is not None
+    X = np.random.default_rng(0).random((7, len(FEATURES)))
+    logits = model.sentence_logits(X)
+    assert logits.shape == (7,) and np.isfinite(logits).all() and np.ptp(logits) > 0
+    assert not np.allclose(logits, X @ model.weights + model.bias)  # not the logistic weights
+    assert model.sentence_logits(np.zeros((0, len(FEATURES)))).shape == (0,)
+    data = json.loads(READER_WEIGHTS.read_text(encoding="utf-8"))
+    (tmp_path / "reader.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(RuntimeError, match="python -m eval fit-reader"):
+        ReaderModel.load(tmp_path / "reader.json")  # sentence_trees.txt is not beside it
+    (tmp_path / data["sentence_trees"]).write_text("tree\nnot a model", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="python -m eval fit-reader"):
+        ReaderModel.load(tmp_path / "reader.json")
+
+
+def test_fitting_the_trees_is_seeded_and_learns_an_interaction():
+    """Same data and seed, same trees. The label here is an interaction (a candidate holds the
+    answer when it is lexically close AND of the asked type), which trees rank right."""
+    from types import SimpleNamespace
+
+    from eval.reader_fit import fit_trees
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for _ in range(300):
+        X = rng.random((8, len(FEATURES)))
+        lexical, type_match = FEATURES.index("lexical"), FEATURES.index("type_match")
+        X[:, type_match] = rng.integers(0, 2, 8)
+        labels = ((X[:, lexical] > 0.5) & (X[:, type_match] == 1)).astype(np.int64)
+        examples.append(SimpleNamespace(evidence=SimpleNamespace(X=X), labels=labels))
+    a, b = fit_trees(examples, seed=7), fit_trees(examples, seed=7)
+    probe = rng.random((50, len(FEATURES)))
+    np.testing.assert_array_equal(a.logits(probe), b.logits(probe))
+    pos, neg = probe.copy(), probe.copy()
+    pos[:, FEATURES.index("lexical")], pos[:, FEATURES.index("type_match")] = 0.9, 1
+    neg[:, FEATURES.index("lexical")], neg[:, FEATURES.index("type_match")] = 0.9, 0
+    assert (a.logits(pos) > a.logits(neg)).all()

@@ -3,18 +3,17 @@ span inside them for typed questions, or abstains with a reason a person underst
 
 Each candidate sentence gets a feature vector (dense similarity to the query, idf-weighted
 overlap, answer-type match and its nearness to the question's words, constraint coverage,
-passage rank); a logistic regression fitted on the eval dev split (`python -m eval fit-reader`,
-weights in index/reader.json) turns it into the probability that the sentence holds the answer.
-That probability is the answer's confidence: below the calibrated threshold the answer is null.
+passage rank); gradient-boosted trees fitted on the training questions (`python -m eval fit-reader`;
+model.py) turn it into the log-odds that the sentence holds the answer. From the chosen answer an
+answerability model fitted on dev gives the answer's confidence: below the calibrated threshold the
+answer is null.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -25,29 +24,20 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .qualifiers import (QUALIFIER_FEATURES, binds_another, class_instead, head_taken, labels_in, listed_instead,
+from .qualifiers import (binds_another, class_instead, head_taken, labels_in, listed_instead,
                          missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
                          siblings, slot_taken)
+from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
+                    SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
 from .spans import span_candidates
 
-READER_WEIGHTS = Path(__file__).resolve().parent / "reader.json"
 PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
 MAX_SENTENCES = 3
 NAMED = frozenset({"person", "organization", "place", "title"})
 # Words of a question's frame, never the qualifier a refusal names (叫什么名字, 哪一部分, 经历了哪几个阶段).
 FRAME_WORDS = GENERIC_NOUNS | {"名字", "一个", "部分", "一部分", "表格", "经历", "文件", "文中", "报道"}
-FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "type_match", "type_missing", "type_near",
-            "constraints_sentence", "constraints_passage", "inv_rank", "heading", "log_len", "reason_cue",
-            "bigram_gap", "dense_top", "lexical_top", "previous_lexical")
-# The answerability model: from the chosen answer and its evidence, is the question answered
-# at all? (A near-miss question finds a fine sentence on the right topic whose figure, place or
-# key term is not the one asked for.)
-ANSWER_FEATURES = ("sentence_logit", "margin", "coverage_answer", "coverage_passage", "missing_idf", "type_missing",
-                   "type_near", "names_passage", "dense", "chinese", "no_span")
-# The near-miss model reads these and the question's qualifiers held against the answer's passage.
-NEAR_MISS_FEATURES = ANSWER_FEATURES + QUALIFIER_FEATURES
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -92,78 +82,6 @@ class Verdict:
     abstain_reason: str | None
     confidence: float = 0.0  # of the best sentence, also when it was too low (0 when a constraint ruled it out)
 
-
-@dataclass(frozen=True)
-class NearMissModel:
-    """The second answerability model: is this a near miss (the question's topic, but one qualifier
-    changed: 博士后 for 博士, 2030年 for 2025年)? Fitted on the training questions' near misses against
-    their answerable originals (python -m eval fit-answerability); an answer must pass both models."""
-
-    weights: np.ndarray  # over NEAR_MISS_FEATURES
-    bias: float
-    threshold: float  # probability of being answerable below which a Chinese question gets no answer
-    threshold_foreign: float
-
-    def answers(self, features: np.ndarray, chinese: bool) -> bool:
-        p = float(_sigmoid(features @ self.weights + self.bias))
-        return p >= (self.threshold if chinese else self.threshold_foreign)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "NearMissModel":
-        return cls(np.array([data["weights"][f] for f in NEAR_MISS_FEATURES], dtype=np.float64), float(data["bias"]),
-                   float(data["threshold"]), float(data["threshold_foreign"]))
-
-    def to_dict(self) -> dict:
-        return {"features": list(NEAR_MISS_FEATURES), "weights": dict(zip(NEAR_MISS_FEATURES, map(float, self.weights))),
-                "bias": self.bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign}
-
-
-@dataclass(frozen=True)
-class ReaderModel:
-    weights: np.ndarray  # sentence model: does this sentence hold the answer?
-    bias: float
-    answer_weights: np.ndarray  # answerability model: is the question answered by the chosen sentence(s)?
-    answer_bias: float
-    threshold: float  # answerability below which a Chinese question gets no answer
-    threshold_foreign: float  # the same for other questions
-    extend_ratio: float  # a neighbour joins a list/how/why answer at >= this share of the best sentence's probability
-    near_miss: NearMissModel | None = None  # None: the answerability model alone decides
-
-    def sentence_logits(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.weights + self.bias
-
-    def confidence(self, X: np.ndarray) -> np.ndarray:
-        return _sigmoid(self.sentence_logits(X))
-
-    def answerability(self, features: np.ndarray) -> float:
-        return float(_sigmoid(features @ self.answer_weights + self.answer_bias))
-
-    @classmethod
-    def load(cls, path: Path = READER_WEIGHTS) -> "ReaderModel":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            weights = np.array([data["weights"][f] for f in FEATURES], dtype=np.float64)
-            answer_weights = np.array([data["answer_weights"][f] for f in ANSWER_FEATURES], dtype=np.float64)
-            near_miss = NearMissModel.from_json(data["near_miss"]) if "near_miss" in data else None
-            return cls(weights, float(data["bias"]), answer_weights, float(data["answer_bias"]), float(data["threshold"]),
-                       float(data["threshold_foreign"]), float(data["extend_ratio"]), near_miss)
-        except (OSError, ValueError, KeyError) as err:
-            raise RuntimeError(f"Reader weights {path} are missing or unreadable ({err}); "
-                               f"refit them with: python -m eval fit-reader") from err
-
-    def to_json(self, extra: dict | None = None) -> str:
-        body = {"features": list(FEATURES), "weights": dict(zip(FEATURES, map(float, self.weights))), "bias": self.bias,
-                "answer_features": list(ANSWER_FEATURES),
-                "answer_weights": dict(zip(ANSWER_FEATURES, map(float, self.answer_weights))),
-                "answer_bias": self.answer_bias, "threshold": self.threshold, "threshold_foreign": self.threshold_foreign,
-                "extend_ratio": self.extend_ratio, **(extra or {})}
-        if self.near_miss is not None:
-            body["near_miss"] = self.near_miss.to_dict()
-        return json.dumps(body, ensure_ascii=False, indent=1)
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
