@@ -59,6 +59,7 @@ def test_constraints_come_from_the_tagger():
     assert analyze("洛杉矶港口的货物量有没有超过纽约和新泽西两港之和?").constraints == ["洛杉矶", "纽约", "新泽西"]
     assert analyze("三亚的人才政策是什么?").constraints == ["三亚"]
     assert analyze("一家高企从外县整体搬到澄湖县,能拿多少钱?").constraints == ["澄湖县"]  # 外县: anywhere else
+    assert analyze("外国医生能不能到示范区开诊所?").constraints == ["示范区"]  # 外国: any other country
     e = analyze("How many top talents did Jiangsu bring in during 2019?")
     assert not e.is_chinese and e.years == ["2019"] and e.answer_type == "quantity"
 

@@ -128,9 +128,11 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
                             _unique(terms), True, _unique(subjects), question)
 
 
-# Words the tagger reads as places that name no place: a kind of place (城市, 中心 for 中心区, 外县, 本市) or
-# a count of places (两港, 四区, 三省). A question holding one is not pinned to a place the documents must name.
-GENERIC_PLACES = frozenset("城市 中心 地区 当地 本地 各地 异地 外地 城乡 农村 乡村 城镇 周边 外省 外市 外县 外区 本省 本市 本县 本区".split())
+# Words the tagger reads as places that name no place: a kind of place (城市, 中心 for 中心区, 外县, 本市, 外国:
+# any other country, which a passage says as 境外 or 海外 as often) or a count of places (两港, 四区, 三省). A
+# question holding one is not pinned to a place the documents must name.
+GENERIC_PLACES = frozenset("城市 中心 地区 当地 本地 各地 异地 外地 城乡 农村 乡村 城镇 周边 外省 外市 外县 外区 本省 本市 本县 本区 "
+                           "外国 国外 境外 海外".split())
 _COUNTED_PLACES = re.compile(r"[一二两三四五六七八九十百千]+[区港省市县地城镇岛湾]")
 
 
