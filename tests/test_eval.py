@@ -97,3 +97,43 @@ def test_a_table_row_is_scored_as_the_figures_it_states():
     assert span_as_read("15.5", {"unit": "万元/人"}) == "15.5万元/人"
     assert span_as_read("1.3个百分点", {"unit": "%"}) == "1.3个百分点" and span_as_read("15.5", None) == "15.5"
     assert span_as_read("7以上", {"unit": "%"}) == "7%以上"
+
+
+def test_reranking_by_the_readers_sentences_is_measured_against_retrieval(searcher):
+    """hit@1 by retrieval is the first passage's hit; re-ranked, it is the hit of the passage whose
+    best sentence the reader scores highest, which a reader that scores the gold sentence first must find."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from eval.reader_rerank import rerank_hit1
+    from eval.run import as_read
+
+    def hit(h, q):
+        return is_hit(h.passage.source, as_read(h.passage.text, h.passage.table), q)
+
+    items = [q for q in load_qa(split="dev") if q.answerable][:12]
+    measured = rerank_hit1(searcher, items)
+    first = [hit(r.hits[0], q) if r.hits else False
+             for q, r in ((q, searcher.search(q.question, top_k=10, with_answer=False)) for q in items)]
+    assert measured["n"] == 12 and measured["retrieval"] == pytest.approx(np.mean(first))
+
+    class LastPassageFirst:  # scores sentences by their passage rank: the last passage's win
+        def __init__(self, ranks):
+            self.ranks = ranks
+
+        def logits(self, X):
+            return self.ranks.astype(float)
+
+    original = searcher.reader
+    try:
+        for q in items:
+            r = searcher.search(q.question, top_k=10, with_answer=False)
+            _, ev = searcher.evidence(r.context, r.hits)
+            searcher.reader = replace(original, trees=LastPassageFirst(ev.ranks))
+            one = rerank_hit1(searcher, [q])
+            last = max(ev.ranks.tolist()) if len(ev.ranks) and not ev.missing else min(h.rank for h in r.hits)
+            assert one["reader"] == float(hit(next(h for h in r.hits if h.rank == last), q))
+            searcher.reader = original
+    finally:
+        searcher.reader = original
