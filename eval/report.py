@@ -93,8 +93,10 @@ def _rerank_sentence(rerank: dict | None) -> str:
         return "Hybrid hit@1 re-ranked by the reader's scores: not measured in this run."
     return (f"Hybrid hit@1 re-ranked by the reader's sentence trees (the passage whose best sentence scores highest, "
             f"`eval/reader_rerank.py`): {rerank['reader']:.3f}, against {rerank['retrieval']:.3f} by retrieval "
-            f"({rerank['n']} answerable questions; target 0.88). The service keeps retrieval's order: a passage list "
-            "that changed with `\"answer\": false` would confuse its users more than a gain this size helps them.")
+            f"({rerank['n']} answerable questions; target 0.88). The service orders the passages the reader read this "
+            "way whenever it answers (`index/search.py:reader_order`; the retrieval figures above include it). With "
+            "`\"answer\": false`, in the chat's passage list (sent before the reader runs) and under a rerank server, "
+            "retrieval's order stands.")
 
 
 def _reader_config() -> dict:

@@ -183,7 +183,8 @@ async def turn_events(request: Request, turn: Turn) -> AsyncIterator[tuple[str, 
     yield "passages", {"rewritten_query": rewritten, "passages": [passage_out(h).model_dump() for h in result.hits],
                        "rerank_error": result.rerank_error}
     t_read = time.perf_counter()
-    verdict = await run_in_threadpool(eng.searcher.answer, result.context, result.hits)
+    # the passages are out already, in retrieval's order: the answer cites them as they were sent
+    verdict, _ = await run_in_threadpool(eng.searcher.answer, result.context, result.hits, False)
     result.answer, result.abstain_reason = verdict.answer, verdict.abstain_reason
     t_search = time.perf_counter()
     llm_ms = check_ms = 0.0

@@ -143,6 +143,7 @@ def test_every_eval_answer_cites_exact_offsets(searcher):
         if r.answer is None:
             continue
         answered += 1
+        assert [h.rank for h in r.hits] == list(range(1, len(r.hits) + 1)), item.id
         a = r.answer
         assert a.text == "".join(s.text for s in a.sentences) and 1 <= len(a.sentences) <= 3
         assert (a.char_start, a.char_end, a.source) == (a.sentences[0].char_start, a.sentences[0].char_end, a.sentences[0].source)
@@ -253,3 +254,37 @@ def test_fitting_the_trees_is_seeded_and_learns_an_interaction():
     pos[:, FEATURES.index("lexical")], pos[:, FEATURES.index("type_match")] = 0.9, 1
     neg[:, FEATURES.index("lexical")], neg[:, FEATURES.index("type_match")] = 0.9, 0
     assert (a.logits(pos) > a.logits(neg)).all()
+
+
+def test_the_reader_orders_the_passages_it_read(searcher):
+    """With the answer, the passages the reader read come in the order of their best sentence: the same
+    passages as retrieval's, ranked 1.., some questions reordered; a sentence model that prefers later
+    passages reverses them; a rerank server's order stands."""
+    from index.search import reader_order
+
+    reordered = 0
+    for item in load_qa(split="dev")[:40]:
+        served = searcher.search(item.question, top_k=5)
+        plain = searcher.search(item.question, top_k=5, with_answer=False)
+        assert sorted(h.passage.chunk_id for h in served.hits) == sorted(h.passage.chunk_id for h in plain.hits)
+        assert [h.rank for h in served.hits] == list(range(1, len(served.hits) + 1))
+        reordered += [h.passage.chunk_id for h in served.hits] != [h.passage.chunk_id for h in plain.hits]
+    assert reordered > 0
+
+    class ByRank:
+        def __init__(self, sign):
+            self.sign = sign
+
+        def logits(self, X):
+            return self.sign * evidence.ranks.astype(float)
+
+    r = searcher.search("示范区要加快建设哪些新一代信息基础设施？", top_k=5, with_answer=False)
+    _, evidence = searcher.evidence(r.context, r.hits)
+    read = sorted(set(evidence.ranks.tolist()))
+    assert len(read) >= 2
+    keep = reader_order(r.hits, evidence, replace(searcher.reader, trees=ByRank(-1)))
+    assert [h.rank for h in keep] == [h.rank for h in r.hits]
+    flipped = reader_order(r.hits, evidence, replace(searcher.reader, trees=ByRank(1)))
+    assert [h.rank for h in flipped][:len(read)] == read[::-1]
+    reranked = [replace(h, rerank=0.5) for h in r.hits]
+    assert reader_order(reranked, evidence, replace(searcher.reader, trees=ByRank(1))) == reranked
