@@ -225,7 +225,8 @@ def test_rerank_reorders_the_fused_top_n(rerank_env, loaded_index, encoder, sett
     from index.build.plan import index_text
 
     monkeypatch.delenv("POLICYQA_RERANK_BASE_URL")
-    fused = _searcher(loaded_index, encoder, settings).search(QUESTION, top_k=12).hits
+    # retrieval's order (the reader orders what it read when it answers; the reranker gets the fused order)
+    fused = _searcher(loaded_index, encoder, settings).search(QUESTION, top_k=12, with_answer=False).hits
     monkeypatch.setenv("POLICYQA_RERANK_BASE_URL", rerank_env.base_url)
     result = _searcher(loaded_index, encoder, settings).search(QUESTION, top_k=5)
     body = rerank_env.requests[-1]
