@@ -87,11 +87,13 @@ class EngineHolder:
     def encoder(self) -> Encoder:
         # The model is loaded once per process and kept across index reloads.
         if self._encoder is None:
-            import torch
+            threads = torch_threads(self.settings)
+            self._encoder = open_encoder(self.settings, threads=threads)
+            if getattr(self._encoder, "backend", None) == "torch":  # only the torch encoder imports torch here
+                import torch
 
-            torch.set_num_threads(torch_threads(self.settings))
-            self._encoder = open_encoder(self.settings)
-            log.info("encoder loaded: %s, %d torch threads", self.settings.model_dir.name, torch.get_num_threads())
+                torch.set_num_threads(threads)
+            log.info("encoder loaded: %s, %d threads", self.settings.model_dir.name, threads)
         return self._encoder
 
     def load(self) -> Engine:

@@ -11,7 +11,6 @@ Example counts are bounded so the file runs in well under a minute on two cores.
 from __future__ import annotations
 
 import json
-import threading
 from urllib.parse import quote
 
 import httpx
@@ -26,15 +25,11 @@ from schemathesis.specs.openapi.checks import (
 
 from service.app import MAX_BODY_BYTES, SECURITY_HEADERS
 from service.models import MAX_QUERY_CHARS, QueryResponse
-from tests.conftest import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
-def server_url(settings):
-    proc, url = start_server()
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain the log pipe
-    yield url
-    stop_server(proc)
+def server_url(live_server):
+    return live_server  # the session's default server: the fuzzed routes change nothing it serves
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """Where an answer can stand in a sentence and how far it reaches (index/read/spans.py)."""
+import re
+
 import pytest
 
 from index.query import analyze
-from index.read.spans import span_candidates
+from index.read.spans import span_candidates, with_label
 
 
 def spans(text: str, question: str) -> list[str]:
@@ -116,3 +118,20 @@ def test_what_an_english_question_counts():
 def test_a_score_is_an_amount_in_digits():
     assert spans("-龙头城市(1座,得分100分):上海", "龙头城市上海得了多少分?") == ["100分"]
     assert spans("这项工作十分重要。", "这项工作得了多少分?") == []  # 十分 is "very"
+
+
+@pytest.mark.parametrize("text, k, words, expected", [
+    # the question's word that labels this value alone comes with it
+    ("硕士3万元、博士5万元。", 1, ["博士"], "博士5万元"),
+    ("千叶县面积是东京都的2.5倍、大阪府的3倍。", 0, ["东京都"], "东京都的2.5倍"),
+    ("国家出台12个政策文件、地方出台30项措施。", 0, ["政策文件"], "12个政策文件"),
+    # a word before every value labels none of them
+    ("本科每人补贴8000元,硕士每人补贴1.5万元。", 1, ["补贴", "硕士"], "1.5万元"),
+    # a label longer than a bound stays out; a lone value needs no label
+    ("博士后工作站16家、院士工作站3家。", 0, ["博士后工作站"], "16家"),
+    ("博士5万元。", 0, ["博士"], "5万元"),
+])
+def test_a_value_keeps_the_question_word_that_labels_it(text, k, words, expected):
+    values = [(m.start(), m.end()) for m in re.finditer(r"[\d.]+(?:万元|元|倍|个|项|家)", text)]
+    start, end = with_label(text, values, k, words)
+    assert text[start:end] == expected

@@ -5,6 +5,8 @@ a local folder; nothing is fetched from a model hub (HF_HUB_OFFLINE is forced on
 """
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 from pathlib import Path
@@ -71,10 +73,11 @@ def resolve_device(wanted: str | None = None, backend: str = DEFAULT_ENCODER) ->
 
 class Encoder:
     def __init__(self, model_dir: Path, device: str | None = None, backend: str | None = None,
-                 query_backend: str | None = None):
+                 query_backend: str | None = None, threads: int | None = None):
         """`backend` encodes passages (and queries); `query_backend`, when set, encodes queries alone
         (POLICYQA_QUERY_ENCODER): onnx-int8 beside fp32 passage vectors answers a question's encoding
-        faster, its vectors within the cosine the bench reports of fp32."""
+        faster, its vectors within the cosine the bench reports of fp32. `threads`: onnxruntime's
+        intra-op threads (default: the CPUs this process may use)."""
         if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
             raise ModelMissing(
                 f"No sentence-transformers model at {model_dir}. The default model is converted from the "
@@ -82,37 +85,52 @@ class Encoder:
                 "`python -m index.build.e5_convert` (or `make model`). To use another model, set "
                 "POLICYQA_MODEL to a local sentence-transformers folder."
             )
-        from sentence_transformers import SentenceTransformer
-
         backend = backend or _default_backend()
         if backend not in ENCODERS:
             raise ValueError(f"POLICYQA_ENCODER={backend!r}: use one of {', '.join(ENCODERS)}")
+        if query_backend not in (None, "", backend) and query_backend not in ("onnx", "onnx-int8"):
+            raise ValueError(f"POLICYQA_QUERY_ENCODER={query_backend!r}: use onnx or onnx-int8 (unset: as POLICYQA_ENCODER)")
         self.model_dir = model_dir
         self.backend = backend
         self.device = resolve_device(device, backend)
-        # The torch model also serves the ONNX path's tokenizer; it stays on the CPU there.
-        st_device = self.device if backend == "torch" else "cpu"
-        self.model = SentenceTransformer(str(model_dir), device=st_device, local_files_only=True)
-        self.dim = self.model.get_embedding_dimension()
-        prompts = self.model.prompts or {}
-        self._query_prompt = "query" if "query" in prompts else None
-        self._passage_prompt = "passage" if "passage" in prompts else None
-        self._onnx = OnnxEncoder(self.model, model_dir, int8=backend == "onnx-int8", device=self.device) \
-            if backend != "torch" else None
-        if query_backend not in (None, "", backend) and query_backend not in ("onnx", "onnx-int8"):
-            raise ValueError(f"POLICYQA_QUERY_ENCODER={query_backend!r}: use onnx or onnx-int8 (unset: as POLICYQA_ENCODER)")
+        self._model = None
+        self.prompts = _read_json(model_dir / "config_sentence_transformers.json").get("prompts") or {}
+        self._query_prompt = "query" if "query" in self.prompts else None
+        self._passage_prompt = "passage" if "passage" in self.prompts else None
+        # The ONNX encoders need only onnxruntime and the tokenizer: a server that encodes with them
+        # never imports torch or sentence-transformers (seconds at every worker's start, and memory).
+        def onnx(int8: bool) -> OnnxEncoder:
+            return OnnxEncoder(self._load_model, model_dir, int8=int8, threads=threads, device=self.device)
+
+        self._onnx = onnx(backend == "onnx-int8") if backend != "torch" else None
         self.query_backend = query_backend or backend
-        self._onnx_query = self._onnx if self.query_backend == backend else \
-            OnnxEncoder(self.model, model_dir, int8=self.query_backend == "onnx-int8", device=self.device)
+        self._onnx_query = self._onnx if self.query_backend == backend else onnx(self.query_backend == "onnx-int8")
+        self.dim = self._onnx.dim if self._onnx is not None else self.model.get_embedding_dimension()
+
+    @property
+    def model(self):
+        """The sentence-transformers model: the torch encoder, the ONNX export's source and the reference."""
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self):
+        from sentence_transformers import SentenceTransformer
+
+        if self._model is None:
+            # The torch model stays on the CPU when it only feeds the ONNX export.
+            self._model = SentenceTransformer(str(self.model_dir), device=self.device if self.backend == "torch"
+                                              else "cpu", local_files_only=True)
+        return self._model
 
     @classmethod
-    def of(cls, settings: Settings) -> "Encoder":
+    def of(cls, settings: Settings, threads: int | None = None) -> "Encoder":
         """The encoder the settings name: their model, POLICYQA_ENCODER and POLICYQA_DEVICE."""
         backend = settings.encoder or _default_backend()
         # Questions go through int8 weights by default beside fp32 passages: 2.6x faster to encode, dev
         # hit@5 unchanged and MRR@10 within 0.2 points (README, Performance).
         query = settings.query_encoder or (DEFAULT_QUERY_ENCODER if backend == "onnx" else None)
-        return cls(settings.model_dir, device=settings.device, backend=backend, query_backend=query)
+        return cls(settings.model_dir, device=settings.device, backend=backend, query_backend=query, threads=threads)
 
     @property
     def model_id(self) -> str:
@@ -130,7 +148,7 @@ class Encoder:
         return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
 
     def _prompt(self, name: str | None) -> str:
-        return (self.model.prompts or {}).get(name, "") if name else ""
+        return self.prompts.get(name, "") if name else ""
 
     def encode_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if self._onnx is not None:
@@ -159,27 +177,28 @@ class Encoder:
 
 class OnnxEncoder:
     """The sentence-transformers model (BERT + mean pooling + normalise) exported once to ONNX
-    from the local weights, cached beside them in `<model>/onnx/`, and run by onnxruntime.
-    Needs the `onnxruntime` and `onnx` packages (project dependencies)."""
+    from the local weights, cached beside them in `<model>/onnx/`, and run by onnxruntime with the
+    model's own fast tokenizer. Needs the `onnxruntime` and `onnx` packages (project dependencies);
+    torch only for the one-time export (`load_model` gives the sentence-transformers model then)."""
 
-    def __init__(self, st_model, model_dir: Path, int8: bool = False, threads: int | None = None, device: str = "cpu"):
+    def __init__(self, load_model, model_dir: Path, int8: bool = False, threads: int | None = None, device: str = "cpu"):
         try:
             import onnxruntime as ort
         except ImportError as err:
             raise ModelMissing('POLICYQA_ENCODER=onnx needs onnxruntime: pip install -e .') from err
-        self.tokenizer = st_model.tokenizer
-        self.max_length = st_model.max_seq_length
-        path = self._exported(st_model, model_dir, int8)
+        self.tokenizer = _fast_tokenizer(model_dir)
+        path = self._exported(load_model, model_dir, int8)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _torch_threads()
+        opts.intra_op_num_threads = threads or _cpus()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(path), opts, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.dim = int(_read_json(model_dir / "config.json")["hidden_size"])  # mean pooling keeps the width
 
     @staticmethod
-    def _exported(st_model, model_dir: Path, int8: bool) -> Path:
+    def _exported(load_model, model_dir: Path, int8: bool) -> Path:
         folder = model_dir / "onnx"
         fp32, q8 = folder / "model.onnx", folder / "model_int8.onnx"
         target = q8 if int8 else fp32
@@ -194,7 +213,7 @@ class OnnxEncoder:
             fp32, q8 = folder / "model.onnx", folder / "model_int8.onnx"
         tmp = folder / f".tmp-{os.getpid()}.onnx"
         if not fp32.exists():
-            _export_onnx(st_model, tmp)
+            _export_onnx(load_model(), tmp)
             os.replace(tmp, fp32)
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -208,10 +227,9 @@ class OnnxEncoder:
         order = np.argsort([-len(t) for t in texts], kind="stable")  # little padding inside a batch
         chunks = []
         for i in range(0, len(texts), batch_size):
-            batch = self.tokenizer([prompt + texts[j] for j in order[i : i + batch_size]], padding=True,
-                                   truncation=True, max_length=self.max_length, return_tensors="np")
-            feed = {"input_ids": batch["input_ids"].astype(np.int64),
-                    "attention_mask": batch["attention_mask"].astype(np.int64)}
+            batch = self.tokenizer.encode_batch([prompt + texts[j] for j in order[i : i + batch_size]])
+            feed = {"input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64)}
             chunks.append(self.session.run(None, {k: feed[k] for k in self.input_names})[0])
         vectors = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
         out = np.empty_like(vectors)
@@ -225,10 +243,35 @@ def _default_backend() -> str:
     return DEFAULT_ENCODER if importlib.util.find_spec("onnxruntime") else "torch"
 
 
-def _torch_threads() -> int:
-    import torch
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    return torch.get_num_threads()
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _fast_tokenizer(model_dir: Path):
+    """The model's tokenizer.json, truncating and padding as sentence-transformers does (its
+    max_seq_length, padded to the longest text of the batch). Read once: the file is 16 MB."""
+    from tokenizers import Tokenizer
+
+    path = model_dir / "tokenizer.json"
+    if not path.exists():
+        raise ModelMissing(f"{path} is missing: the ONNX encoders read the model's fast tokenizer "
+                           "(`python -m index.build.e5_convert` writes it)")
+    tokenizer = Tokenizer.from_file(str(path))
+    config = _read_json(model_dir / "tokenizer_config.json")
+    limit = _read_json(model_dir / "sentence_bert_config.json").get("max_seq_length") \
+        or config.get("model_max_length") or 512
+    tokenizer.enable_truncation(int(limit))
+    pad = config.get("pad_token", "<pad>")
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id(pad), pad_token=pad)
+    return tokenizer
 
 
 def _export_onnx(st_model, path: Path) -> None:

@@ -96,12 +96,14 @@ def embedder_record(settings: Settings) -> dict | None:
     return cfg.record() if cfg else None
 
 
-def open_encoder(settings: Settings, device: str | None = None, backend: str | None = None):
-    """The embedder the settings ask for: the server when POLICYQA_EMBED_BASE_URL is set, else the built-in model."""
+def open_encoder(settings: Settings, device: str | None = None, backend: str | None = None,
+                 threads: int | None = None):
+    """The embedder the settings ask for: the server when POLICYQA_EMBED_BASE_URL is set, else the built-in
+    model (`threads`: its intra-op threads)."""
     cfg = EmbedConfig.from_settings(settings)
     if cfg is None:
-        return Encoder.of(settings) if device is None and backend is None else \
-            Encoder(settings.model_dir, device=device, backend=backend)
+        return Encoder.of(settings, threads) if device is None and backend is None else \
+            Encoder(settings.model_dir, device=device, backend=backend, threads=threads)
     return RemoteEncoder(cfg, embedder_id(settings), settings.var_dir / "embed-cache")
 
 

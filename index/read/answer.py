@@ -30,7 +30,7 @@ from .qualifiers import (binds_another, class_instead, head_taken, labels_in, li
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
-from .spans import span_candidates
+from .spans import span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
@@ -267,6 +267,8 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
         pick = labelled_item(lowered, found, kept, nouns)
     if pick is None:
         pick = max(kept, key=score)
+    if analysis.answer_type == "quantity":
+        return _as_span(sentence, *with_label(lowered, found, pick, terms))
     return _as_span(sentence, *found[pick])
 
 

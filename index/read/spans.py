@@ -141,6 +141,35 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
     return list(dict.fromkeys(found))
 
 
+def with_label(text: str, values: list[tuple[int, int]], k: int, words: list[str]) -> tuple[int, int]:
+    """Value k with the question's own word that labels it alone among the sentence's values, right
+    before it (博士|5万元 asked about 博士, 东京都的|2.5倍) or right after a count (12个|政策文件): the
+    bold then says whose figure it is. At most MAX_BOUND characters are added, so a bold that holds the
+    value alone stays as close to it as a bound would."""
+    start, end = values[k]
+    if len(values) < 2:
+        return start, end  # a lone value needs no label to say whose it is
+    words = sorted({w for w in words if len(w) >= 2}, key=len, reverse=True)
+
+    def before(pos: int) -> str:
+        for w in words:
+            for label in (w + "的", w):
+                if text.endswith(label, 0, pos):
+                    return label
+        return ""
+
+    def after(pos: int) -> str:
+        return next((w for w in words if text.startswith(w, pos)), "")
+
+    label = before(start)
+    if label and len(label) <= MAX_BOUND and not any(before(s) == label for j, (s, _) in enumerate(values) if j != k):
+        return start - len(label), end
+    label = after(end)
+    if label and len(label) <= MAX_BOUND and not any(after(e) == label for j, (_, e) in enumerate(values) if j != k):
+        return start, end + len(label)
+    return start, end
+
+
 def _date_end(text: str, end: int, whole: bool) -> int:
     """Where a date ends: with the part of the period it names (年底, 6月上旬) and a deadline's 前; a range
     closed by a later day is kept whole (9月18日至19日) unless the question asks when it starts or ends."""
