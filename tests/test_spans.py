@@ -125,6 +125,7 @@ def test_a_score_is_an_amount_in_digits():
     ("硕士3万元、博士5万元。", 1, ["博士"], "博士5万元"),
     ("千叶县面积是东京都的2.5倍、大阪府的3倍。", 0, ["东京都"], "东京都的2.5倍"),
     ("国家出台12个政策文件、地方出台30项措施。", 0, ["政策文件"], "12个政策文件"),
+    ("国家先后出台了12个政策文件。", 0, ["政策文件"], "12个政策文件"),
     # a word before every value labels none of them
     ("本科每人补贴8000元,硕士每人补贴1.5万元。", 1, ["补贴", "硕士"], "1.5万元"),
     # a label longer than a bound stays out; a lone value needs no label

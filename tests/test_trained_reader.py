@@ -285,7 +285,7 @@ def rules_searcher(settings, encoder):
     # a news report: the lede and the 2026 plans are about other years than 2025's figures, which run on
     # after "2025年人才工作情况:"; the one value a question word labels (其中博士312人); a day, not the year
     ("白鹭湾新区2025年人才发展专项资金投入了多少？", "4.6亿元", None),
-    ("白鹭湾新区2025年引进了多少博士？", "312人", None),
+    ("白鹭湾新区2025年引进了多少博士？", "博士312人", None),
     ("白鹭湾新区人才工作会议是哪天召开的？", "3月18日", None),
     # a verb of the question (达到) labels nothing: the figure of the asked noun (人才总量)
     ("到2030年白鹭湾新区人才总量要达到多少？", "30万人", None),

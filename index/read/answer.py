@@ -268,7 +268,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     if pick is None:
         pick = max(kept, key=score)
     if analysis.answer_type == "quantity":
-        return _as_span(sentence, *with_label(lowered, found, pick, terms))
+        return _as_span(sentence, *with_label(lowered, found, pick, nouns))
     return _as_span(sentence, *found[pick])
 
 

@@ -54,6 +54,7 @@ _DATE_RANGE_END = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:(?:19|20)\
 # A question about a rank or place in order (第几, 排第几, 排多少位, 名次): 第69位 is its answer.
 _ASKS_RANK = re.compile(r"第几|排(?:名)?(?:第)?(?:多少|几)|名次|位列(?:第)?(?:多少|几)")
 _NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # what a figure without its unit ends in
+_COUNTERS = set("个项家名位所座套次批类条期场份张台户篇本种件")  # measure words of a count (12个|政策文件)
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
 _RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
 _YEAR = re.compile(r"(?:19|20)\d{2}\s*年")
@@ -144,28 +145,32 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
 def with_label(text: str, values: list[tuple[int, int]], k: int, words: list[str]) -> tuple[int, int]:
     """Value k with the question's own word that labels it alone among the sentence's values, right
     before it (博士|5万元 asked about 博士, 东京都的|2.5倍) or right after a count (12个|政策文件): the
-    bold then says whose figure it is. At most MAX_BOUND characters are added, so a bold that holds the
+    bold then says whose figure it is (a label before needs another value to tell apart). At most MAX_BOUND characters are added, so a bold that holds the
     value alone stays as close to it as a bound would."""
     start, end = values[k]
-    if len(values) < 2:
-        return start, end  # a lone value needs no label to say whose it is
     words = sorted({w for w in words if len(w) >= 2}, key=len, reverse=True)
+    # the bounds the value already holds (约1210万个) count against the room
+    room = MAX_BOUND - len(next((b for b in BOUND_BEFORE if text.startswith(b, start)), "")) \
+        - len(next((b for b in BOUND_AFTER if text.endswith(b, 0, end)), ""))
 
-    def before(pos: int) -> str:
-        for w in words:
-            for label in (w + "的", w):
-                if text.endswith(label, 0, pos):
-                    return label
-        return ""
+    def before(pos: int) -> str:  # the question's words that end right before pos (购房补助|博士), within the room
+        label = "的" if text.endswith("的", 0, pos) else ""
+        while w := next((w for w in words if len(w + label) <= room and text.endswith(w + label, 0, pos)), ""):
+            label = w + label
+        return label if label != "的" else ""
 
-    def after(pos: int) -> str:
-        return next((w for w in words if text.startswith(w, pos)), "")
+    def after(pos: int) -> str:  # the question's words that start at pos (政策|文件), within the room
+        label = ""
+        while w := next((w for w in words if len(label + w) <= room
+                         and text.startswith(w, pos + len(label))), ""):
+            label += w
+        return label
 
-    label = before(start)
-    if label and len(label) <= MAX_BOUND and not any(before(s) == label for j, (s, _) in enumerate(values) if j != k):
+    label = before(start)  # a lone value needs no label to say whose it is
+    if label and len(values) > 1 and not any(before(s) == label for j, (s, _) in enumerate(values) if j != k):
         return start - len(label), end
-    label = after(end)
-    if label and len(label) <= MAX_BOUND and not any(after(e) == label for j, (_, e) in enumerate(values) if j != k):
+    label = after(end) if text[end - 1:end] in _COUNTERS else ""  # what is counted, not what is paid
+    if label and not any(after(e) == label for j, (_, e) in enumerate(values) if j != k):
         return start, end + len(label)
     return start, end
 

@@ -104,8 +104,9 @@ def prefer(by_cell: Verdict | None, by_sentence: Verdict) -> Verdict:
         return by_sentence
     cell, sentence = by_cell.answer, by_sentence.answer
     if cell is not None and sentence is not None and sentence.span is not None and cell.span is not None \
-            and sentence.span.text.startswith(cell.span.text) and len(sentence.span.text) > len(cell.span.text):
-        return by_sentence
+            and len(sentence.span.text) > len(cell.span.text) \
+            and re.search(rf"(?<![\d.]){re.escape(cell.span.text)}(?![\d.])", sentence.span.text):
+        return by_sentence  # the same figure, whole (工作站13家 for 13)
     return by_cell
 
 
