@@ -136,3 +136,23 @@ def test_a_value_keeps_the_question_word_that_labels_it(text, k, words, expected
     values = [(m.start(), m.end()) for m in re.finditer(r"[\d.]+(?:万元|元|倍|个|项|家)", text)]
     start, end = with_label(text, values, k, words)
     assert text[start:end] == expected
+
+
+@pytest.mark.parametrize("text, question, expected", [
+    # a transliterated name, whole across its dot, and one the tagger knows as transliterated
+    ("美国人才经济地理学家理查德·佛罗里达研究表明,人才具有集聚效应。", "哪位学者研究提出人才具有集聚效应?", ["理查德·佛罗里达"]),
+    ("特曼首次以Megalopolis来为城市群命名。", "谁首次用Megalopolis来为城市群命名?", ["特曼"]),
+])
+def test_foreign_names_are_whole(text, question, expected):
+    assert spans(text, question) == expected
+
+
+@pytest.mark.parametrize("text, question, expected", [
+    # a party committee keeps its departments; a count of places opens a joint body's name
+    ("吴江区委组织部立足自身职能,推出12条举措。", "12条举措是哪个部门推出的?", ["吴江区委组织部"]),
+    ("(责任单位:两省一市发展改革部门)", "优化公共资源配置的责任单位是哪个部门?", ["两省一市发展改革部门"]),
+    # a direction or a whole is not a department
+    ("示范区东部地区的全部企业", "哪个部门负责?", []),
+])
+def test_organisations_with_units_and_joint_bodies(text, question, expected):
+    assert spans(text, question) == expected

@@ -62,7 +62,11 @@ _DEADLINE = re.compile(r"截止|截至|结束|到期|最后期限|\bdeadline\b|\
 _RANGE_AFTER = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月")
 _NOUNISH = ("n", "j", "b", "vn", "an", "nz", "nt", "ns", "l")  # parts of a name: nouns, abbreviations, attributes
 _MAX_NAME = 24
-_PARENT = re.compile(r"(?:大学|政府|集团)$")  # names whose units follow them: 浙江大学公共管理学院
+_NAME_DOTS = ("·", "•", "・")
+_PARENT = re.compile(r"(?:大学|政府|集团|[省市区县]委)$")  # names whose units follow them: 浙江大学公共管理学院, 吴江区委组织部
+# bodies whose names end in a unit the index's organisation kind leaves out: 区委组织部, 发展改革委,
+# 干部人才关爱中心, 开发者联盟 (parts of a direction or a whole, 东部 全部 内部, are not bodies)
+_MORE_ORG = re.compile(r"(?:[^全内外局东西南北中本上下前后]部|[^主]委|中心|联盟|工作组|小组)$")
 _UNIT_END = re.compile(r"(?:部|委|办|会|院|所|厅|处|室|中心|站)$")  # 组织部和…: two bodies, not one name
 
 
@@ -82,6 +86,15 @@ def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, in
         start, pos = pos, pos + len(word)
         if word in given or len(word) < 2:
             continue
+        if kind == "person" and n and tokens[n - 1][0] in _NAME_DOTS:
+            continue  # inside a transliterated name found whole
+        if kind == "person" and flag.startswith("n"):
+            end, m = pos, n  # a transliterated name, whole across its dots (理查德·佛罗里达)
+            while m + 2 < len(tokens) and tokens[m + 1][0] in _NAME_DOTS and tokens[m + 2][1].startswith("n"):
+                end, m = end + 1 + len(tokens[m + 2][0]), m + 2
+            if end > pos or flag == "nrt":  # nrt: a transliterated name the tagger knows (特曼)
+                found.append((start, end))
+                continue
         if kind == "person" and flag == "nr":
             before = tokens[n - 1] if n else None
             # the tagger splits a three-character name into surname and given name (马|春雷)
@@ -239,7 +252,7 @@ def _organisations(text: str) -> list[tuple[int, int]]:
             first -= 1
         # the longest run that still reads as a name (is_org_name: three characters and a suffix)
         for k in range(first, n + 1):  # a known name keeps the place before it: 汾湖|高级中学
-            if is_org_name(text[tokens[k][0]:end]) or flag == "nt":
+            if _is_org(text[tokens[k][0]:end]) or flag == "nt":
                 found.append((tokens[k][0], end))
                 break
     # names inside a longer name are not candidates of their own
@@ -248,14 +261,20 @@ def _organisations(text: str) -> list[tuple[int, int]]:
 
 def _ends_name(word: str, flag: str) -> bool:
     """The word ends an organisation's name: a known one, or a suffix (局, 学院, 部门, 研究院)."""
-    return flag == "nt" or (flag.startswith("n") and is_org_name(word)) or \
-        (len(word) <= 3 and is_org_name("机构" + word))
+    return flag == "nt" or (flag.startswith("n") and _is_org(word)) or \
+        (len(word) <= 3 and _is_org("机构" + word))
+
+
+def _is_org(name: str) -> bool:
+    return is_org_name(name) or (len(name) >= 3 and _MORE_ORG.search(name) is not None)
 
 
 def _joins(tokens: list[tuple[int, int, str, str]], k: int) -> bool:
     """Token k belongs to the name that follows it: a noun or attribute that does not end a name
     of its own (two names side by side stay two), or the 和 inside 住房和城乡建设局."""
     _, _, word, flag = tokens[k]
+    if flag == "m" and k + 1 < len(tokens) and tokens[k + 1][2] in ("省", "市", "区", "县"):
+        return True  # 两|省|一|市发展改革部门, 三省一市科技厅
     if word == "和":
         left = tokens[k - 1] if k > 0 else None
         return left is not None and left[3].startswith("n") and tokens[k + 1][3].startswith("n") \
