@@ -60,6 +60,10 @@ def test_constraints_come_from_the_tagger():
     assert analyze("三亚的人才政策是什么?").constraints == ["三亚"]
     assert analyze("一家高企从外县整体搬到澄湖县,能拿多少钱?").constraints == ["澄湖县"]  # 外县: anywhere else
     assert analyze("外国医生能不能到示范区开诊所?").constraints == ["示范区"]  # 外国: any other country
+    # a "place" the tagger's HMM made of the characters around it is none; one with a place's suffix stays
+    assert analyze("浙台合作周开幕式上共签约多少个项目?").constraints == []  # 上共, 浙台
+    assert analyze("跨省市人才流动在总流动次数中占比多少?").constraints == []  # 中占比
+    assert analyze("栖凤市给博士后的一次性就业补贴是多少?").constraints == ["凤市"]  # 栖|凤市
     e = analyze("How many top talents did Jiangsu bring in during 2019?")
     assert not e.is_chinese and e.years == ["2019"] and e.answer_type == "quantity"
 

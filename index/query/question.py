@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from index.text.names import is_org_name, is_place_name, tag
+from index.text.names import is_known_place, is_org_name, is_place_name, tag
 from index.text.tokenize import STOPWORDS
 from index.text.english import has_chinese
 
@@ -113,7 +113,8 @@ def analyze(question: str, userdict: tuple[str, ...] = ()) -> QuestionAnalysis:
         word = word.strip()
         if not _HAN.search(word):
             continue
-        if (flag == "ns" or (flag.startswith(("nr", "n")) and is_place_name(word))) and not _not_a_place(word):
+        if ((flag == "ns" and is_known_place(word, tuple(userdict))) or (flag.startswith(("nr", "n")) and is_place_name(word))) \
+                and not _not_a_place(word):
             places.append(word)
         elif flag == "nt" or (flag.startswith("n") and is_org_name(word)):
             orgs.append(word)

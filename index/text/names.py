@@ -44,6 +44,13 @@ def is_place_name(word: str) -> bool:
     return len(word) >= 2 and any(tags.get(word + suffix) == "ns" for suffix in "市县区镇省")
 
 
+def is_known_place(word: str, userdict: tuple[str, ...] = ()) -> bool:
+    """A word the tagger read as a place is one: jieba's dictionary or the corpus terms hold it, or it ends
+    in a place's suffix (栖|凤市 of 栖凤市). Not a word its HMM made up of the characters around it
+    (浙台合作周开幕式|上共|签约, 总流动次数|中占比)."""
+    return bool(jieba_for(userdict).FREQ.get(word)) or bool(_PLACE_SUFFIX.search(word))
+
+
 def is_org_name(word: str) -> bool:
     return len(word) >= 3 and bool(_ORG_SUFFIX.search(word))
 
