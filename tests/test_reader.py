@@ -173,6 +173,13 @@ def test_a_named_place_or_year_the_documents_lack_is_refused(searcher, question,
     assert r.hits  # passages are still returned
 
 
+def test_a_dash_led_line_introduces_its_answer(searcher):
+    """"——做精科技孵化人才平台。" heads a paragraph of a plan: the answer is the text under it."""
+    result = searcher.search("秀洲打算用什么孵化模式来做精科技孵化人才平台？")
+    assert result.answer is not None and "专业孵化+创业投资+创业导师" in result.answer.text
+    assert not result.answer.text.startswith("——")
+
+
 def test_the_issues_examples(searcher):
     fin = searcher.search("示范区在金融方面有哪些支持措施？")
     assert fin.answer is not None and fin.answer.answer_type == "list"

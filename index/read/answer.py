@@ -36,6 +36,7 @@ PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
 MAX_SENTENCES = 3
 NAMED = frozenset({"person", "organization", "place", "title"})
+_DASH_HEADING = re.compile(r"(?:——|--)[^，,。；;:：]{2,24}[。；;]?")
 # Words of a question's frame, never the qualifier a refusal names (叫什么名字, 哪一部分, 经历了哪几个阶段).
 FRAME_WORDS = GENERIC_NOUNS | {"名字", "一个", "部分", "一部分", "表格", "经历", "文件", "文中", "报道"}
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
@@ -346,7 +347,9 @@ def select(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel) -
     logits = model.sentence_logits(evidence.X)
     multi = analysis.answer_type in MULTI_SENTENCE_TYPES
     # the document's title line names its topic as a heading does (白鹭湾新区召开2026年人才工作会议)
-    headings = np.array([s.is_heading or (bool(h[0]) and s.text.strip("。 ") == h[0].strip("。 "))
+    # and so does a dash-led line over a paragraph (——做精科技孵化人才平台。)
+    headings = np.array([s.is_heading or bool(_DASH_HEADING.fullmatch(s.text.strip()))
+                         or (bool(h[0]) and s.text.strip("。 ") == h[0].strip("。 "))
                          for s, h in zip(evidence.sentences, evidence.headers or [("", "")] * len(evidence.sentences))])
     best = int(np.argmax(logits))
     if multi and headings[best]:
