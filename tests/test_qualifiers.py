@@ -77,3 +77,20 @@ def test_parallel_sentences_give_the_values_of_a_slot():
     assert parallel_instead("新引进的数字领域硕士安家补贴多少?", first, [second]) is None
     # sentences that do not run on alike after the slot are no frame
     assert parallel_instead("新引进的数字领域博士后安家补贴多少?", first, ["对新引进的数字领域企业予以表彰。"]) is None
+
+
+@pytest.mark.parametrize("question, word, sentence, expected", [
+    # the sentence gives the figure for another category of the slot
+    ("博士后入住人才公寓,前2年租金按市场租金的多少交?", "博士后", "硕士研究生前2年按市场租金的30%缴纳,第3年起按50%缴纳;",
+     ("博士后", ["硕士研究生"])),
+    ("大专毕业生住人才公寓,租金按市场租金的几成交?", "大专", "本科毕业生按市场租金的60%缴纳。", ("大专", ["本科毕业生"])),
+    # a paraphrase of the sentence's category is no other category
+    ("硕士生入住人才公寓,前2年租金按市场租金的多少交?", "硕士生", "硕士研究生前2年按市场租金的30%缴纳;", None),
+    # a sentence that opens on a place, a number or a verb names no category; English words are not compared
+    ("博士后在青禾区买房补贴多少?", "博士后", "青禾区对博士给予购房补贴20万元。", None),
+    ("Postdocs get how much rent subsidy?", "Postdocs", "硕士研究生前2年按市场租金的30%缴纳;", None),
+])
+def test_a_sentence_about_another_category_does_not_answer(question, word, sentence, expected):
+    from index.read.qualifiers import subject_instead
+
+    assert subject_instead(analyze(question), word, sentence) == expected

@@ -25,8 +25,8 @@ from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
 from .qualifiers import (binds_another, class_instead, head_taken, labels_in, listed_instead,
-                         missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal, qualifier_features,
-                         siblings, slot_taken)
+                         missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal,
+                         qualifier_features, siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
@@ -304,6 +304,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     word = missing_qualifier(analysis, context, everywhere)
     for i in same_passage if word else []:
         instead = instead or listed_instead(analysis, word, evidence.sentences[i].text)
+    instead = instead or subject_instead(analysis, word, evidence.sentences[best].text)
     instead = instead or parallel_instead(analysis.question, evidence.sentences[best].text,
                                           [evidence.sentences[i].text for i in same_passage[1:]])
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \

@@ -9,6 +9,7 @@ import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
 from index.text.names import is_place_name, tag
+from index.text.tokenize import STOPWORDS
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
 QUALIFIER_FLAGS = ("n", "m", "t", "eng", "q")
@@ -140,6 +141,33 @@ def listed_instead(analysis: QuestionAnalysis, word: str | None, sentence: str) 
         return None
     shares = any(set(word) & set(w) for w in others)
     return (word, listed) if shares or _same_slot(word, analysis.question, sentence, others) else None
+
+
+def subject_instead(analysis: QuestionAnalysis, word: str | None, sentence: str) -> tuple[str, list[str]] | None:
+    """(`word`, the sentence's subject) when the sentence opens on another value of the asked slot and
+    gives the figure for it alone (硕士研究生前2年按市场租金的30%缴纳 for 博士后; 本科毕业生按…60%缴纳 for
+    大专毕业生): a category that shares a character or the slot with the asked one, but no two-character
+    word with it (硕士研究生 may answer a 硕士生 question; it does not answer a 博士后 one)."""
+    if not analysis.is_chinese or not word or len(word) < 2 or _REFERENCE.fullmatch(word) \
+            or _is_asked(word, analysis.question):
+        return None
+    opening = [(w, f) for w, f in tag(CLAUSES.split(sentence, 1)[0].strip()) if w.strip()]
+    # a category opens it: not a verb, particle or number (siblings' test), a name or a function word
+    # (the tagger reads 本科 as a pronoun)
+    if len(opening) < 2 or opening[0][1].startswith(NOT_CATEGORY_HEADS + ("ns", "nr", "nt")) \
+            or opening[0][0] in STOPWORDS:
+        return None
+    subject = opening[0][0] + (opening[1][0] if opening[1][1].startswith("n") and len(opening[1][0]) >= 2 else "")
+    if len(subject) < 2 or subject in analysis.question or opening[0][0] in GENERIC_NOUNS:
+        return None
+    if _bigrams(word) & _bigrams(subject):
+        return None
+    same = bool(set(word) & set(subject)) or _same_slot(word, analysis.question, sentence, [opening[0][0]])
+    return (word, [subject]) if same else None
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
 def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bool:
