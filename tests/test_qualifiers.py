@@ -94,3 +94,11 @@ def test_a_sentence_about_another_category_does_not_answer(question, word, sente
     from index.read.qualifiers import subject_instead
 
     assert subject_instead(analyze(question), word, sentence) == expected
+
+
+def test_a_qualifier_the_tagger_cut_across_is_still_missing():
+    """博士后来青禾区就业 is cut 博士|后来: the missing qualifier is 博士后, not 后来."""
+    from index.read.qualifiers import missing_qualifier
+
+    context = "本科每人补贴5000元,硕士每人补贴1万元,博士每人补贴2万元。后来补贴标准有所调整。"
+    assert missing_qualifier(analyze("博士后来青禾区就业,一次性就业补贴是多少?"), context, context) == "博士后"

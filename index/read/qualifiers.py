@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
-from index.text.names import is_place_name, tag
+from index.text.names import is_place_name, jieba_tags, tag
 from index.text.tokenize import STOPWORDS
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
@@ -49,6 +49,7 @@ def missing_qualifier(analysis: QuestionAnalysis, context: str, everywhere: str)
     first, then the longest."""
     context, everywhere = context.lower(), everywhere.lower()
     words = [w for w, f in tag(analysis.question) if len(w) >= 2 and f.startswith(QUALIFIER_FLAGS)]
+    words += [w for w in _straddling(analysis.question) if w not in words]
     words += [c for c in analysis.constraints if c not in words]
     absent = [w for w in words if w.lower() not in context and not _is_asking(w, analysis.question)]
     if not absent:
@@ -56,6 +57,19 @@ def missing_qualifier(analysis: QuestionAnalysis, context: str, everywhere: str)
     word = max(absent, key=lambda w: (w.lower() not in everywhere, len(w)))
     year = re.search(re.escape(word) + r"\s*年", analysis.question) if word.isdigit() else None
     return word + "年" if year else word
+
+
+def _straddling(question: str) -> list[str]:
+    """Nouns of the dictionary that the tagger cut across: a token and the first character of the next
+    (博士|后来青禾区 holds 博士后), which a question may ask about though the tagger never gives it."""
+    tagged = [w for w, _ in tag(question)]
+    tags = jieba_tags()
+    found = []
+    for word, following in zip(tagged, tagged[1:]):
+        joined = word + following[:1]
+        if len(word) >= 2 and len(following) >= 2 and tags.get(joined, "x").startswith(QUALIFIER_FLAGS[0]):
+            found.append(joined)
+    return found
 
 
 def siblings(word: str, sentence: str) -> list[str]:

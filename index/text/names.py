@@ -23,6 +23,11 @@ def _pos_tokenizer(userdict: tuple[str, ...]) -> jieba.posseg.POSTokenizer:
     return pos
 
 
+def jieba_tags(userdict: tuple[str, ...] = ()) -> dict[str, str]:
+    """The tagger's dictionary: word -> part of speech."""
+    return _pos_tokenizer(userdict).word_tag_tab
+
+
 def tag(text: str, userdict: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """(word, part-of-speech) pairs from jieba.posseg, with the corpus user dictionary."""
     return list(_tagged(text, tuple(userdict)))
