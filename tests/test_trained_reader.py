@@ -303,3 +303,43 @@ def test_a_users_rules_answered_by_article(rules_searcher, question, span, reaso
         assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
     else:
         assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)
+
+
+# The policy the issue uploaded, read beside two real seeds (idf as in a library, not a one-document index).
+ISSUE_POLICY = """栖凤市高校毕业生就业创业补贴办法
+第一条 为鼓励高校毕业生来栖凤市就业创业，制定本办法。
+第二条 本办法适用于毕业5年内、在栖凤市就业或创业的全日制高校毕业生。
+第三条 就业补贴。本科毕业生每人一次性补贴5000元，硕士毕业生每人一次性补贴1万元，博士毕业生每人一次性补贴2万元。
+第四条 创业补贴。首次创办企业的，给予一次性创业补贴3万元；带动就业5人以上的，再给予2万元奖励。
+第五条 见习补贴。见习单位按每人每月1800元的标准获得补贴，最长12个月。
+第六条 本办法自2025年1月1日起施行。"""
+
+
+@pytest.fixture(scope="module")
+def issue_searcher(settings, encoder, loaded_corpus):
+    from index.build import make_index
+    from index.ingest.clean import clean_document
+    from index.search import Searcher
+
+    docs = [d for d in loaded_corpus if d.source.startswith(("000", "004"))]
+    docs.append(clean_document("950_qifeng.txt", ISSUE_POLICY))
+    return Searcher(make_index(docs, settings, encoder), encoder, settings)
+
+
+@pytest.mark.parametrize("question, span, reason", [
+    # the figure bound to the asked qualifier, never 一次 or the question's own 5人
+    ("栖凤市给硕士毕业生的一次性就业补贴是多少？", "1万元", None),
+    ("栖凤市首次创办企业的毕业生能拿多少创业补贴？", "3万元", None),
+    ("带动就业5人以上的还能再拿多少奖励？", "2万元", None),
+    # near misses: one qualifier changed, each refused in words that name it
+    ("栖凤市给博士后的一次性就业补贴是多少？", None, "文件只提到本科、硕士和博士,未提到“博士后”。"),
+    ("栖凤市给大专毕业生的就业补贴是多少？", None, "文件只提到本科、硕士和博士,未提到“大专”。"),
+    ("栖凤市的见习补贴每人每年多少？", None, "文件给出的是每月的标准,未提到每年的数额。"),
+    ("栖凤市对第二次创办企业的毕业生补贴多少？", None, "文件中没有关于“第二次”的内容。"),
+])
+def test_the_issues_uploaded_policy(issue_searcher, question, span, reason):
+    result = issue_searcher.search(question, top_k=5)
+    if span is None:
+        assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
+    else:
+        assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)

@@ -77,8 +77,8 @@ def siblings(word: str, sentence: str) -> list[str]:
     2020年、2025年 for 2030年), for a refusal that says what the document lists instead."""
     if YEARISH.fullmatch(word) or YEARISH.match(word):
         found = [m.group() for m in YEARISH.finditer(sentence)]
-    elif ORDINAL.search(word):
-        found = [m.group() for m in ORDINAL.finditer(sentence)]
+    elif ORDINAL.search(word):  # of the same count: 首次 beside 第二次, never the article 第二条
+        found = [m.group() for m in ORDINAL.finditer(sentence) if m.group()[-1] == word[-1]]
     else:
         # clause-initial nouns followed by the same word: 本科毕业生…,硕士毕业生…,博士毕业生…
         heads: dict[str, list[str]] = {}
