@@ -508,12 +508,16 @@ def test_uploads_and_deletes_on_milvus_go_into_milvus_and_survive_a_rebuild(tmp_
             tag = store.get_meta("current")["build"]
             _wait_for(lambda: store.meta_keys(f"job:{tag}:") == [], timeout=120)
             cols = Collections(cfg.prefix, tag)
+            # read as written (the collections read Bounded: a delete may take a moment to show)
             rows = store.call("query", cols.passages, filter='source == "plan.md"',
-                              output_fields=["gen", "text", "sentence_ids"])
+                              output_fields=["gen", "text", "sentence_ids"], consistency_level="Strong")
             assert rows and len({r["gen"] for r in rows}) == 1 and all("第" not in r["text"] for r in rows)
             sids = {sid for r in rows for sid in json.loads(r["sentence_ids"])}
-            sentences = store.call("query", cols.sentences, filter='source == "plan.md"', output_fields=["sid"])
-            assert {r["sid"] for r in sentences} == sids  # the old version's evidence is all there, nothing more
+            def sentence_ids() -> set[int]:
+                return {r["sid"] for r in store.call("query", cols.sentences, filter='source == "plan.md"',
+                                                     output_fields=["sid"], consistency_level="Strong")}
+
+            _wait_for(lambda: sentence_ids() == sids, timeout=60)  # the old version's evidence, nothing more
             store.close()
             assert c.get("/api/documents/plan.md").json()["text"] == old_doc["text"]
             listed = {d["source"]: d for d in c.get("/api/documents").json()["documents"]}

@@ -256,15 +256,30 @@ PLAN = """青川市数字人才发展三年行动计划（2026—2028年）
 实施数字英才引进工程。对新引进的数字领域博士，给予每人30万元安家补贴；对新引进的数字领域硕士，给予每人10万元安家补贴。"""
 
 
+def searcher_over(docs, settings, encoder):
+    """A searcher over an index of `docs` alone, built in memory."""
+    from index.build import make_index
+    from index.search import Searcher
+
+    return Searcher(make_index(docs, settings, encoder), encoder, settings)
+
+
+def assert_reads(searcher, question: str, span: str | None, reason: str | None) -> None:
+    """The bold span is `span`, or (span None) the question is refused for `reason`."""
+    result = searcher.search(question, top_k=5)
+    if span is None:
+        assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
+    else:
+        assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)
+
+
 @pytest.fixture(scope="module")
 def rules_searcher(settings, encoder):
-    from index.build import make_index
     from index.ingest.clean import clean_document
-    from index.search import Searcher
 
     docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE),
             clean_document("902_news.txt", NEWS), clean_document("903_plan.txt", PLAN)]
-    return Searcher(make_index(docs, settings, encoder), encoder, settings)
+    return searcher_over(docs, settings, encoder)
 
 
 @pytest.mark.parametrize("question, span, reason", [
@@ -298,11 +313,7 @@ def rules_searcher(settings, encoder):
     ("青川市对新引进的数字领域博士后给多少安家补贴？", None, "文件只提到博士和硕士,未提到“博士后”。"),
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
-    result = rules_searcher.search(question, top_k=5)
-    if span is None:
-        assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
-    else:
-        assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)
+    assert_reads(rules_searcher, question, span, reason)
 
 
 # The policy the issue uploaded, read beside two real seeds (idf as in a library, not a one-document index).
@@ -317,13 +328,10 @@ ISSUE_POLICY = """栖凤市高校毕业生就业创业补贴办法
 
 @pytest.fixture(scope="module")
 def issue_searcher(settings, encoder, loaded_corpus):
-    from index.build import make_index
     from index.ingest.clean import clean_document
-    from index.search import Searcher
 
     docs = [d for d in loaded_corpus if d.source.startswith(("000", "004"))]
-    docs.append(clean_document("950_qifeng.txt", ISSUE_POLICY))
-    return Searcher(make_index(docs, settings, encoder), encoder, settings)
+    return searcher_over(docs + [clean_document("950_qifeng.txt", ISSUE_POLICY)], settings, encoder)
 
 
 @pytest.mark.parametrize("question, span, reason", [
@@ -338,8 +346,4 @@ def issue_searcher(settings, encoder, loaded_corpus):
     ("栖凤市对第二次创办企业的毕业生补贴多少？", None, "文件中没有关于“第二次”的内容。"),
 ])
 def test_the_issues_uploaded_policy(issue_searcher, question, span, reason):
-    result = issue_searcher.search(question, top_k=5)
-    if span is None:
-        assert result.answer is None and result.abstain_reason == reason, (result.answer, result.abstain_reason)
-    else:
-        assert result.answer is not None and result.answer.span.text == span, (result.answer, result.abstain_reason)
+    assert_reads(issue_searcher, question, span, reason)
