@@ -24,7 +24,7 @@ from .store import (ENSURE_COMMAND, MAX_TERM_CHARS, PASSAGE_FIELDS, SCHEMA_VERSI
 from dataclasses import replace
 
 log = logging.getLogger(__name__)
-
+DELETE_ROUNDS = 4  # deletes of one write's rows before its recovery is left to the next write
 
 
 class MilvusBackend:
@@ -289,9 +289,26 @@ class MilvusBackend:
             self._ensure_current()
 
     def _finish_add(self, source: str, gen: int) -> None:
-        for c in (self.cols.passages, self.cols.documents, self.cols.sentences):
-            self.store.call("delete", c, filter=f"source == {quote(source)} and gen != {gen}")
-        self.store.flush(self.cols.passages, self.cols.documents, self.cols.sentences)
+        self._delete_until_gone(f"source == {quote(source)} and gen != {gen}",
+                                self.cols.passages, self.cols.documents, self.cols.sentences)
+
+    def _delete_until_gone(self, where: str, *collections: str) -> None:
+        """Delete the rows `where` selects and check, reading as written (Strong), that none is left;
+        delete again what is. A delete by filter is a query and then a delete of what it found, and a
+        server that restarted moments ago may not yet show every row it holds. The caller's write
+        record is cleared only after this returns, so rows left here are retried by the next recovery."""
+        for attempt in range(DELETE_ROUNDS):
+            for collection in collections:
+                self.store.call("delete", collection, filter=where)
+            self.store.flush(*collections)
+            collections = tuple(c for c in collections if self._count(c, where, strong=True))
+            if not collections:
+                return
+            if attempt + 1 < DELETE_ROUNDS:
+                time.sleep(0.5 * (attempt + 1))
+        raise BackendUnavailable(f"{self.cfg.where()} still holds rows of an interrupted write "
+                                 f"({', '.join(collections)}: {where}) after {DELETE_ROUNDS} deletes; "
+                                 f"policyqa retries on the next write.")
 
     def delete_document(self, source):
         with self._write_lock:
@@ -309,10 +326,8 @@ class MilvusBackend:
     def _delete_rows(self, source: str) -> None:
         # the head row first: from then on the document is gone for readers, whatever remains
         self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)} and part == 0")
-        self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)}")
-        self.store.call("delete", self.cols.passages, filter=f"source == {quote(source)}")
-        self.store.call("delete", self.cols.sentences, filter=f"source == {quote(source)}")
-        self.store.flush(self.cols.documents, self.cols.passages, self.cols.sentences)
+        self._delete_until_gone(f"source == {quote(source)}", self.cols.documents, self.cols.passages,
+                                self.cols.sentences)
 
     def recover(self) -> None:
         """Finish or undo writes that a crash (of policyqa or of Milvus) interrupted: this
@@ -341,10 +356,8 @@ class MilvusBackend:
                 self._finish_add(source, gen)
             else:
                 log.warning("rolling back the interrupted write of %s", source)
-                self.store.call("delete", self.cols.documents, filter=f"source == {quote(source)} and gen == {gen}")
-                self.store.call("delete", self.cols.passages, filter=f"source == {quote(source)} and gen == {gen}")
-                self.store.call("delete", self.cols.sentences, filter=f"source == {quote(source)} and gen == {gen}")
-                self.store.flush(self.cols.passages, self.cols.documents, self.cols.sentences)
+                self._delete_until_gone(f"source == {quote(source)} and gen == {gen}",
+                                        self.cols.documents, self.cols.passages, self.cols.sentences)
         self._count_change(source)
         self.store.delete_meta(self._job_key(source))
 
@@ -372,8 +385,9 @@ class MilvusBackend:
             self.store.put_meta("current", current)
         self.current = {**self.current, "documents": n_docs, "passages": n_passages}
 
-    def _count(self, collection: str, filter_expr: str = "") -> int:
-        rows = self.store.call("query", collection, filter=filter_expr, output_fields=["count(*)"])
+    def _count(self, collection: str, filter_expr: str = "", strong: bool = False) -> int:
+        read = {"consistency_level": "Strong"} if strong else {}
+        rows = self.store.call("query", collection, filter=filter_expr, output_fields=["count(*)"], **read)
         return int(rows[0]["count(*)"]) if rows else 0
 
     # ---- state
