@@ -81,6 +81,18 @@ def test_a_list_item_labelled_by_a_noun_inside_its_label():
     assert labelled_item(text, values, [0, 1, 2], ["研究生"]) is None
 
 
+def test_the_sentences_subject_labels_no_item():
+    from index.read.binding import labelled_item
+    text = "长江中游城市群\t面积40.15万平方公里,人口1.53亿,分别占全国的4.18%和11.16%。"
+    values = span_candidates(text, analyze("长江中游城市群人口多少?"))
+    assert [text[s:e] for s, e in values][:2] == ["40.15万平方公里", "1.53亿"]
+    assert labelled_item(text, values, list(range(len(values))), ["长江中游城市群", "人口"]) == 1
+    # a label that does not run up to its value leaves the choice to the reader's scores
+    text = "面积占全国的2.3%左右,人口为7.23%。"
+    values = span_candidates(text, analyze("京津冀城市群人口占全国的比重是多少?"))
+    assert labelled_item(text, values, list(range(len(values))), ["全国", "人口"]) is None
+
+
 def test_a_numbered_period_is_a_label():
     from index.read.qualifiers import labels_in
     assert labels_in("硕士住进人才公寓第3年起租金按市场价的多少缴纳?") == ["第3年起"]

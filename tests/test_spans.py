@@ -120,6 +120,12 @@ def test_a_score_is_an_amount_in_digits():
     assert spans("这项工作十分重要。", "这项工作得了多少分?") == []  # 十分 is "very"
 
 
+def test_foreign_currencies_and_counts_without_a_unit_are_amounts():
+    assert spans("开幕式上共签约项目32个,总金额45.8亿美元。", "签约项目总金额是多少?") == ["45.8亿美元"]
+    assert spans("长江中游城市群面积40.15万平方公里,人口1.53亿。", "长江中游城市群人口多少?") == ["40.15万平方公里", "1.53亿"]
+    assert spans("拥有1000栋办公大楼。", "有多少栋办公大楼?") == ["1000栋"]
+
+
 @pytest.mark.parametrize("text, k, words, expected", [
     # the question's word that labels this value alone comes with it
     ("硕士3万元、博士5万元。", 1, ["博士"], "博士5万元"),

@@ -57,6 +57,10 @@ def labelled_item(text: str, values: list[tuple[int, int]], kept: list[int], nou
     labelled = [k for k in kept if text[values[k][1]:values[k][1] + 1] in ("", *"、,，;；。")
                 and any(t in clauses[k][-len(t) - _LABEL_TAIL:] and not any(t in clauses[j] for j in kept if j != k)
                         for t in nouns)]
+    if len(labelled) > 1:
+        # the sentence's subject also opens its first item's clause (长江中游城市群 面积40.15万平方公里,人口1.53亿):
+        # the item whose label runs right up to its value is the one labelled
+        labelled = [k for k in labelled if any(clauses[k].rstrip().endswith(t) for t in nouns)]
     return labelled[0] if len(labelled) == 1 else None
 
 
