@@ -71,8 +71,15 @@ def raw_upload(c, files, headers):
 def wait_job(c, job_id, timeout=300):
     deadline = time.monotonic() + timeout
     seen = set()
+    job = None
     while time.monotonic() < deadline:
-        job = c.get(f"/api/jobs/{job_id}").json()
+        try:
+            job = c.get(f"/api/jobs/{job_id}").json()
+        except httpx.TransportError:
+            # a keep-alive connection the server closed just as this poll went out (a loaded machine): poll
+            # again; a server that is gone fails the wait at its deadline
+            time.sleep(0.5)
+            continue
         seen.add(job.get("message"))
         if job["status"] in ("done", "failed"):
             job["seen"] = seen

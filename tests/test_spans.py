@@ -96,6 +96,17 @@ def test_organisations_are_whole_names(text, expected):
     assert spans(text, "由哪个部门负责?") == expected
 
 
+def test_who_is_answered_by_a_body_where_no_person_is_named():
+    assert spans("示范区建设项目用地指标由两省一市优先保障。", "用地指标由谁优先保障?") == ["两省一市"]
+    assert spans("赋予执委会联合两区一县政府行使审批权。", "执委会联合谁行使审批权?") == ["两区一县政府"]  # 执委会 is the question's own
+    assert spans("仪式上,浙江省外国专家局与管委会签署协议。", "仪式上谁签署了协议?") == ["浙江省外国专家局", "管委会"]
+    assert spans("咨询联系人:宋景和。", "政策咨询的联系人是谁?") == ["宋景和"]  # a person named: no body
+    # the answerability model's features keep what it was fitted on: no body for "who", no joint body
+    text = "示范区建设项目用地指标由两省一市优先保障。"
+    assert span_candidates(text, analyze("用地指标由谁优先保障?"), strict=True) == []
+    assert span_candidates(text, analyze("用地指标由哪个单位优先保障?"), strict=True) == []
+
+
 def test_a_surname_the_tagger_split_off_stays_with_the_name():
     assert spans("本报讯(记者马春雷)报道", "这篇报道的记者是谁?") == ["马春雷"]
 

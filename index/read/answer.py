@@ -193,6 +193,8 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
         span = trained_span(analysis, first, evidence.headers[chosen[0]], evidence.match_terms, trained) or span
+    elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named
+        span = extract_span(first, analysis, evidence.match_terms)
     return Verdict(Answer(
         text="".join(s.text for s in sents), passage_rank=int(evidence.ranks[chosen[0]]), source=first.source,
         char_start=first.char_start, char_end=first.char_end, score=round(confidence, 4),
@@ -339,7 +341,8 @@ def candidate_answer(analysis: QuestionAnalysis, evidence: Evidence,
     answer's ANSWER_FEATURES (what the answerability model judges)."""
     best, chosen, logits = select(analysis, evidence, model)
     first = evidence.sentences[chosen[0]]
-    span = extract_span(first, analysis, evidence.match_terms) if analysis.answer_type in TYPED else None
+    # the answerability model was fitted on a person's name as what a "who" question's sentence holds
+    span = extract_span(first, analysis, evidence.match_terms, strict=True) if analysis.answer_type in TYPED else None
     return chosen, span, answer_features(analysis, evidence, best, chosen, logits, span)
 
 
@@ -442,9 +445,9 @@ def _previous_sentence(sentences: list[Sentence], current: Sentence) -> int | No
     return None
 
 
-def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str]) -> Span | None:
+def extract_span(sentence: Sentence, analysis: QuestionAnalysis, terms: list[str], strict: bool = False) -> Span | None:
     """The exact answer inside the sentence: the candidate nearest the question's words."""
-    found = span_candidates(sentence.text, analysis)
+    found = span_candidates(sentence.text, analysis, strict)
     if not found:
         return None
     anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]

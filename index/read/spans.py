@@ -67,11 +67,15 @@ _PARENT = re.compile(r"(?:大学|政府|集团|[省市区县]委)$")  # names wh
 # bodies whose names end in a unit the index's organisation kind leaves out: 区委组织部, 发展改革委,
 # 干部人才关爱中心, 开发者联盟 (parts of a direction or a whole, 东部 全部 内部, are not bodies)
 _MORE_ORG = re.compile(r"(?:[^全内外局东西南北中本上下前后]部|[^主]委|中心|联盟|工作组|小组)$")
+# the governments of several places acting together: 两省一市, 三省一市, 两区一县
+_JOINT_BODY = re.compile(r"(?:[一二两三四五六七八九十]+[省市区县]){2,}(?:(?:人民)?政府|党委)?")
 _UNIT_END = re.compile(r"(?:部|委|办|会|院|所|厅|处|室|中心|站)$")  # 组织部和…: two bodies, not one name
 
 
-def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
-    """(start, end) offsets in `text` where an answer of the asked type can stand."""
+def span_candidates(text: str, analysis: QuestionAnalysis, strict: bool = False) -> list[tuple[int, int]]:
+    """(start, end) offsets in `text` where an answer of the asked type can stand; `strict` leaves out
+    the bodies a "who" question may be answered by where the text names no person, and joint bodies
+    (两省一市): the answerability model was fitted without them."""
     kind = analysis.answer_type
     if kind in ("quantity", "date"):
         return _values(text, analysis)
@@ -79,7 +83,7 @@ def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, in
         return [(m.start(), m.end()) for m in TITLE.finditer(text) if m.group() not in analysis.question]
     given = set(analysis.names) | set(analysis.terms)
     if kind == "organization":
-        return [se for se in _organisations(text) if text[se[0]:se[1]] not in given]
+        return [se for se in _organisations(text, joint=not strict) if text[se[0]:se[1]] not in given]
     found, pos = [], 0
     tokens = [(w, f) for w, f in tag(text)]
     for n, (word, flag) in enumerate(tokens):
@@ -110,6 +114,8 @@ def span_candidates(text: str, analysis: QuestionAnalysis) -> list[tuple[int, in
             found.append((start, pos))
         elif kind == "place" and flag == "ns":
             found.append((start, pos))
+    if kind == "person" and not found and not strict:  # "谁" asks for a body as often as for a person (由两省一市优先保障)
+        return [se for se in _organisations(text) if text[se[0]:se[1]] not in given]
     return found
 
 
@@ -236,7 +242,7 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return start - len(before), end + len(after)
 
 
-def _organisations(text: str) -> list[tuple[int, int]]:
+def _organisations(text: str, joint: bool = True) -> list[tuple[int, int]]:
     """Whole organisation names: a run of nouns and attributes ending in an organisation's suffix
     (省|发展|改革|部门, 浙江大学|公共|管理|学院), or a word the tagger knows as one."""
     tokens, pos = [], 0
@@ -255,6 +261,7 @@ def _organisations(text: str) -> list[tuple[int, int]]:
             if _is_org(text[tokens[k][0]:end]) or flag == "nt":
                 found.append((tokens[k][0], end))
                 break
+    found += [m.span() for m in _JOINT_BODY.finditer(text)] if joint else []
     # names inside a longer name are not candidates of their own
     return [se for se in found if not any(o != se and o[0] <= se[0] and se[1] <= o[1] for o in found)]
 
