@@ -72,6 +72,8 @@ def test_dates_a_question_asks_for():
     assert spans(text, "网上申报的时间是?") == ["2026年4月1日至4月30日"]
     assert spans("服务中心计划于2023年底前建成。", "服务中心计划什么时候建成?") == ["2023年底前"]
     assert spans("科技部于2020年12月底印发规划。", "规划是什么时候印发的?") == ["2020年12月底"]
+    # a month-only date keeps the year it names relative to now
+    assert spans("一批专项规划要在今年6月底前完成报批。", "专项规划要在什么时候前完成报批?") == ["今年6月底前"]
 
 
 def test_a_rank_keeps_its_ordinal():
@@ -79,6 +81,9 @@ def test_a_rank_keeps_its_ordinal():
     assert spans(text, "劳动力市场指标排多少位?") == ["第28位", "第69位"]
     assert spans("理事会召开第三次全体会议。", "理事会开的是第几次全体会议?") == ["第三次"]
     assert spans("依据本办法第十条的规定,补贴2万元。", "补贴多少?") == ["2万元"]  # which article, not how much
+    # the top N is asked with its 前; a count asked without it stays bare
+    assert spans("报告对全球城市排了前90名。", "报告排了前多少名?") == ["前90名"]
+    assert spans("报告对全球城市排了前90名。", "报告排了多少名?") == ["90名"]
 
 
 def test_a_figure_keeps_its_per_unit():

@@ -51,6 +51,9 @@ _DATE_EDGE = re.compile(r"(?:底|末|初|上旬|中旬|下旬|上半年|下半�
 # A date range closed by a later date or a day alone (9月18日至19日): the range is the answer, whole.
 _STARTS = re.compile(r"开始|起始|启动|\bstart|\bbegin|\bopen", re.I)
 _DATE_RANGE_END = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月)?\s*\d{1,2}\s*[日号]")
+# The year a month-only date is in, said relative to now (今年6月底前), and a question about the top N (前多少名).
+_RELATIVE_YEARS = ("今年", "明年", "去年", "当年", "本年", "次年")
+_ASKS_TOP = re.compile(r"前(?:多少|几)")
 # A question about a rank or place in order (第几, 排第几, 排多少位, 名次): 第69位 is its answer.
 _ASKS_RANK = re.compile(r"第几|排(?:名)?(?:第)?(?:多少|几)|名次|位列(?:第)?(?:多少|几)")
 _NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # what a figure without its unit ends in
@@ -143,6 +146,10 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
                 and not re.match(_NUMERAL, text[end - 2]):
             end -= 1  # a measure character that starts the next word: 50万元|项目资助, not 50万元项
         start, end = _widen(text, m.start(), end)
+        if kind == "date" and start == m.start() and not _YEAR.match(core):
+            start -= len(next((y for y in _RELATIVE_YEARS if text.endswith(y, 0, start)), ""))  # 今年|6月底前
+        if kind == "quantity" and start == m.start() and text.endswith("前", 0, start) and _ASKS_TOP.search(asked):
+            start -= 1  # 排了前多少名: 前90名
         if kind == "date":
             end = _date_end(text, end, whole=not (_DEADLINE.search(analysis.question) or _STARTS.search(analysis.question)))
         found.append((start - 1 if ordinal and start == m.start() else start, end))  # 第69位 whole
