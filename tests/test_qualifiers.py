@@ -102,3 +102,19 @@ def test_a_qualifier_the_tagger_cut_across_is_still_missing():
 
     context = "本科每人补贴5000元,硕士每人补贴1万元,博士每人补贴2万元。后来补贴标准有所调整。"
     assert missing_qualifier(analyze("博士后来青禾区就业,一次性就业补贴是多少?"), context, context) == "博士后"
+
+
+@pytest.mark.parametrize("question, passages, expected", [
+    # a programme the question quotes and no passage holds: the passages are about another one
+    ("“人才贷”单个企业每年贴息最高多少?", "科技型企业申请的“科创贷”,单个企业每年贴息最高40万元。", "人才贷"),
+    ("在“北泽板”挂牌能拿多少奖励?", "对在区域性股权市场“柳川板”挂牌的企业,奖励10万元。", "北泽板"),
+    # held as written, across spaces and case
+    ("“科创 贷”单个企业每年贴息最高多少?", "科技型企业申请的“科创贷”,单个企业每年贴息最高40万元。", None),
+    # a quoted count sums up a list in the question's own words; an English quote binds nothing
+    ("示范区要不断提升哪“三度”?", "提升示范区的开放度、显示度和美誉度。", None),
+    ('What is "Talent Loan" capped at?', "单个企业每年贴息最高40万元。", None),
+])
+def test_a_quoted_name_no_passage_holds_is_missing(question, passages, expected):
+    from index.read.qualifiers import quoted_absent
+
+    assert quoted_absent(question, passages) == expected

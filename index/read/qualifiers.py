@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
+from index.text.english import has_chinese
 from index.text.names import is_place_name, jieba_tags, tag
 from index.text.tokenize import STOPWORDS
 
@@ -122,6 +123,25 @@ def qualifier_features(analysis: QuestionAnalysis, context: str, everywhere: str
         float(any(set(w) & set(v) and v not in question and f == g for w, f in absent for v, g in given)),
         len(absent) / max(len(asked), 1),
     ]
+
+
+# A name the question quotes (“人才贷”, “北泽板”): a programme, a fund, a brand. Documents write a name as
+# they coin it, so passages that never hold it are about something else. A quoted count (“四区”,
+# “三个第一”) sums up a list a question may word its own way: it binds nothing.
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,30})[”\"」』]")
+_COUNTED = re.compile(r"[一二两三四五六七八九十百千\d]")
+
+
+def quoted_absent(question: str, everywhere: str) -> str | None:
+    """The name a Chinese question quotes that no retrieved passage (`everywhere`) holds, or None."""
+    if not has_chinese(question):
+        return None
+    passages = re.sub(r"\s+", "", everywhere).lower()
+    for m in _QUOTED.finditer(question):
+        name = m.group(1).strip()
+        if has_chinese(name) and not _COUNTED.match(name) and re.sub(r"\s+", "", name).lower() not in passages:
+            return name
+    return None
 
 
 def period_conflict(question: str, sentence: str) -> tuple[str, str] | None:
