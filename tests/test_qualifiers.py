@@ -118,3 +118,16 @@ def test_a_quoted_name_no_passage_holds_is_missing(question, passages, expected)
     from index.read.qualifiers import quoted_absent
 
     assert quoted_absent(question, passages) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # the pair the question splits (特级|技师) is one word of the sentence (高级技师)
+    ("在丹枫县拿到特级技师证书,技能提升补贴给多少?", "取得高级技师(一级)证书的,每人补贴4000元。", ("特级", ["高级"])),
+    # the asked one is there: nothing stands in its place
+    ("在丹枫县拿到高级技师证书,技能提升补贴给多少?", "取得高级技师(一级)证书的,每人补贴4000元。", None),
+])
+def test_another_value_in_the_qualifiers_place(question, sentence, expected):
+    from index.read.qualifiers import slot_taken
+
+    context = "丹枫县职业技能提升补贴\n二、补贴标准\n" + sentence
+    assert slot_taken(analyze(question), context, sentence, context) == expected

@@ -335,6 +335,9 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhe
         instead = [w for (w, f), (h, _) in zip(given, given[1:])
                    if h == head and (f == flag or (absent and f.startswith(SLOT_FLAGS))) and len(w) >= 2
                    and w not in question and w not in GENERIC_NOUNS]
+        # the sentence's tagger kept the pair as one word (高级技师 where 特级|技师 is asked)
+        instead += [w[:-len(head)] for w, f in given if f.startswith(SLOT_FLAGS) and w.endswith(head)
+                    and len(w) == len(word) + len(head) and w[:-len(head)] not in question]
         if instead:
             return word, list(dict.fromkeys(instead))
     return None
