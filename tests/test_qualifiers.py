@@ -131,3 +131,18 @@ def test_another_value_in_the_qualifiers_place(question, sentence, expected):
 
     context = "丹枫县职业技能提升补贴\n二、补贴标准\n" + sentence
     assert slot_taken(analyze(question), context, sentence, context) == expected
+
+
+@pytest.mark.parametrize("question, context, expected", [
+    ("梧桐人才公寓三期一共提供多少套房源?", "“梧桐人才公寓”一期共提供房源620套;二期计划于今年9月开工,新增房源880套。",
+     ("三期", ["一期", "二期"])),
+    ("梧桐人才公寓二期新增多少套房源?", "“梧桐人才公寓”一期共提供房源620套;二期计划于今年9月开工,新增房源880套。", None),
+    # a question word, an instalment count and a term are no phase
+    ("这份《人才政策研究动态》是哪一期?", "2019第9期【总第116期】", None),
+    ("安家补贴分三期发放吗?", "安家补贴分3年发放,首年发放50%。", None),
+    ("补贴期限内离职怎么办?", "第一期补贴于入职时发放。", None),
+])
+def test_a_phase_the_passage_gives_others_of(question, context, expected):
+    from index.read.qualifiers import ordinal_instead
+
+    assert ordinal_instead(question, context) == expected

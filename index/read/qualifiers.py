@@ -212,7 +212,9 @@ def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bo
                sentence[sentence.find(w) + len(w):].startswith(after[:2]) for w in listed)
 
 
-COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层)|首([届次期批轮])")
+COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层)|首([届次期批轮])"
+                             # a project's phase without 第 (一期 and 二期 of 人才公寓; not 分三期, 期间 or 期限)
+                             r"|(?<![第分每前后近头共哪这那同某该本上下\d一二三四五六七八九十])[一二三四五六七八九十](期)(?![间限末初中内满])")
 
 
 def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None:
@@ -220,10 +222,10 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
     names other editions of the same count and never the asked one: 首次 for 第二次, 第十七届 for
     第十八届. Article numbers (第五条) are where to look, not a qualifier, and are not compared."""
     for m in COUNTED_ORDINAL.finditer(question):
-        word, counter = m.group(), m.group(1) or m.group(2)
+        word, counter = m.group(), m.group(1) or m.group(2) or m.group(3)
         if word in context:
             continue
-        others = [o.group() for o in COUNTED_ORDINAL.finditer(context) if (o.group(1) or o.group(2)) == counter]
+        others = [o.group() for o in COUNTED_ORDINAL.finditer(context) if (o.group(1) or o.group(2) or o.group(3)) == counter]
         if others:
             return word, list(dict.fromkeys(others))
     return None
@@ -248,7 +250,7 @@ def labels_in(question: str) -> list[str]:
 def binds_another(question: str, clause: str) -> bool:
     """The clause names another label of the kind the question asks (第一层次 where 第二层次 is asked, A类
     for B类) and not the asked one: its value belongs to that other label."""
-    for pattern, counter in ((COUNTED_ORDINAL, lambda m: m.group(1) or m.group(2)), (CLASS_LABEL, _class_kind)):
+    for pattern, counter in ((COUNTED_ORDINAL, lambda m: m.group(1) or m.group(2) or m.group(3)), (CLASS_LABEL, _class_kind)):
         for asked in pattern.finditer(question):
             if asked.group() not in clause and any(counter(o) == counter(asked) and o.group() != asked.group()
                                                    for o in pattern.finditer(clause)):
