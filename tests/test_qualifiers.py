@@ -146,3 +146,18 @@ def test_a_phase_the_passage_gives_others_of(question, context, expected):
     from index.read.qualifiers import ordinal_instead
 
     assert ordinal_instead(question, context) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("见习补贴每人每年多少?", "见习单位按每人每月1800元的标准获得补贴。", ("年", "月")),
+    # a yearly cap does not say what is paid in all, nor a total what is paid each year
+    ("研发费用补助单个企业累计最高能拿多少?", "按研发费用增量的10%给予补助,单个企业每年最高200万元。", ("总", "年")),
+    ("专项资金每年至少安排多少?", "先行启动区累计安排财政专项资金不少于100亿元。", ("年", "总")),
+    ("研发费用补助单个企业累计最高能拿多少?", "单个企业每年最高200万元,累计不超过500万元。", None),
+])
+def test_a_figure_for_another_period_conflicts(question, sentence, expected):
+    from index.read.qualifiers import period_conflict, period_refusal
+
+    assert period_conflict(question, sentence) == expected
+    if expected:
+        assert period_refusal(expected, True).startswith("文件给出的是")

@@ -31,8 +31,10 @@ PERIODS = {
     "年": re.compile(r"每(?:人)?(?:每)?年(?!龄)|/年|年均|按年|\b(?:per|a|each) year\b|\bannual(?:ly)?\b|\byearly\b", re.I),
     "月": re.compile(r"每(?:人)?(?:每)?(?:个)?月|/月|月均|按月|\b(?:per|a|each) month\b|\bmonthly\b", re.I),
     "天": re.compile(r"每(?:人)?(?:每)?[天日]|/[天日]|日均|按[天日]|\b(?:per|a|each) day\b|\bdaily\b", re.I),
+    # the whole over all periods: a yearly cap does not answer what is paid in all
+    "总": re.compile(r"累计|总计|合计|共计|\bin total\b|\bcumulative(?:ly)?\b|\baltogether\b", re.I),
 }
-_PERIOD_NAMES = {"年": ("每年", "yearly"), "月": ("每月", "monthly"), "天": ("每天", "daily")}
+_PERIOD_NAMES = {"年": ("每年", "yearly"), "月": ("每月", "monthly"), "天": ("每天", "daily"), "总": ("累计", "total")}
 
 QUALIFIER_FEATURES = ("qualifier_missing", "qualifier_listed", "qualifier_nowhere", "qualifier_length",
                       "year_conflict", "ordinal_conflict", "number_missing", "place_conflict", "qualifier_narrower",
