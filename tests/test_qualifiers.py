@@ -161,3 +161,16 @@ def test_a_figure_for_another_period_conflicts(question, sentence, expected):
     assert period_conflict(question, sentence) == expected
     if expected:
         assert period_refusal(expected, True).startswith("文件给出的是")
+
+
+@pytest.mark.parametrize("question, context, expected", [
+    ("人才安家补贴第四年发放多大比例?", "安家补贴分3年发放,首年发放50%,第二年、第三年各发放25%。",
+     ("第四年", ["首年", "第二年", "第三年"])),
+    ("人才安家补贴第二年发放多大比例?", "安家补贴分3年发放,首年发放50%,第二年、第三年各发放25%。", None),
+    # a year that runs on answers the years after it
+    ("人才公寓第四年租金按多少缴纳?", "前2年按市场租金的30%缴纳,第3年起按50%缴纳。", None),
+])
+def test_a_year_of_a_schedule_the_passage_does_not_give(question, context, expected):
+    from index.read.qualifiers import schedule_instead
+
+    assert schedule_instead(question, context) == expected

@@ -233,6 +233,21 @@ def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None
     return None
 
 
+def schedule_instead(question: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's year of a schedule, the ones the answer's passage gives instead): 首年发放50%,
+    第二年、第三年各发放25% does not answer 第四年, unless one of them runs on (第3年起按50%缴纳
+    answers any later year)."""
+    for m in SCHEDULE_YEAR.finditer(question):
+        others = [o.group() for o in SCHEDULE_YEAR.finditer(context)]
+        if m.group() not in context and others and not RUNS_ON.search(context):
+            return m.group(), list(dict.fromkeys(others))
+    return None
+
+
+SCHEDULE_YEAR = re.compile(r"第[一二三四五六七八九十\d]+个?年(?![度代级])|首年")
+RUNS_ON = re.compile(r"第[一二三四五六七八九十\d]+个?年(?:起|以后|后|开始|及以后)")
+
+
 # A lettered or numbered class: A类人才, 一类地区, 二级, 一等奖, 三星级 (not 这一类, 每一级: a kind, not a class).
 CLASS_LABEL = re.compile(r"(?<![A-Za-z0-9这那哪同每某此该任])([A-Z]|[甲乙丙丁戊]|[一二三四五六七八九十]{1,2}|\d{1,2})(类|级|等|档|星)"
                          r"|(?<![副地])(国家|省|市|县|区)(级)")  # and the levels of government: 省级, 市级
