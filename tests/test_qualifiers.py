@@ -174,3 +174,19 @@ def test_a_year_of_a_schedule_the_passage_does_not_give(question, context, expec
     from index.read.qualifiers import schedule_instead
 
     assert schedule_instead(question, context) == expected
+
+
+@pytest.mark.parametrize("question, context, expected", [
+    ("北泽杯成长组优秀奖每个奖金多少?", "成长组设一等奖1名、奖金50万元,二等奖3名、每个奖金30万元,三等奖6名、每个奖金15万元。",
+     ("优秀奖", ["一等奖", "二等奖", "三等奖"])),
+    ("北泽杯青年组二等奖奖金多少?", "大赛分初创组和成长组两个组别。初创组设一等奖1名、奖金20万元。",
+     ("青年组", ["初创组", "成长组"])),
+    # the asked class is there; and no class is cut out of other words (北泽杯|获奖, 的|获奖, 每个|奖金)
+    ("北泽杯成长组三等奖每个奖金多少?", "成长组设一等奖1名、奖金50万元,二等奖3名、每个奖金30万元,三等奖6名、每个奖金15万元。", None),
+    ("北泽杯获奖项目能免收场地租金多久?", "一等奖、二等奖、三等奖项目均可免收场地租金2年。", None),
+    ("落户望江湾区的获奖项目能免租多久?", "一等奖、二等奖、三等奖项目均可免租2年。", None),
+])
+def test_a_named_class_the_passage_gives_others_of(question, context, expected):
+    from index.read.qualifiers import named_class_instead
+
+    assert named_class_instead(question, context) == expected

@@ -25,7 +25,7 @@ from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
 from .qualifiers import (binds_another, class_instead, head_taken, labels_in, listed_instead,
-                         missing_qualifier, ordinal_instead, parallel_instead, period_conflict, period_refusal,
+                         missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict, period_refusal,
                          qualifier_features, quoted_absent, schedule_instead, siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
@@ -302,7 +302,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     if name:
         return f"文件中没有关于“{name}”的内容。"
     instead = ordinal_instead(analysis.question, everywhere) or schedule_instead(analysis.question, context) or \
-        class_instead(analysis.question, context)
+        class_instead(analysis.question, context) or named_class_instead(analysis.question, context)
     # the slot may be listed by another sentence of the same passage (a title answering 大专 while
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))

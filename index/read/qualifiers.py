@@ -318,6 +318,43 @@ def class_instead(question: str, context: str) -> tuple[str, list[str]] | None:
     return None
 
 
+# A named class: a contest's group (初创组, 成长组), a prize (优秀奖, 一等奖), a market tier (基础层, 精选层).
+NAMED_CLASS = re.compile(r"[\u4e00-\u9fff]{2}([组奖层])")
+
+
+def named_class_instead(question: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's named class, the ones the passage gives instead) when the passage names two or
+    more others of the same kind and never the asked one: 初创组、成长组 for 青年组."""
+    ends = _token_ends(question)
+    starts = {0, *ends}
+    for m in NAMED_CLASS.finditer(question):
+        word = m.group()
+        if m.start() not in starts or m.start() + 1 in ends or m.end() not in ends or word in context \
+                or not _names_a_class(word):
+            continue
+        others = [o.group() for o in NAMED_CLASS.finditer(context)
+                  if o.group(1) == m.group(1) and o.group() != word and _names_a_class(o.group())]
+        others = list(dict.fromkeys(others))
+        if len(others) >= 2:
+            return word, others
+    return None
+
+
+def _names_a_class(word: str) -> bool:
+    """Not a count or a question word before the class's head (两个组, 每个奖, 多少奖)."""
+    return not any(c in word for c in "多少几哪每各个这那其该本")
+
+
+def _token_ends(text: str) -> set[int]:
+    """Where the tagger's words of `text` end (a class is whole words, its name not cut after
+    its first character: not 每个|奖金, 北泽杯|获奖 nor 的|获奖)."""
+    ends, at = [], 0
+    for w, _ in tag(text):
+        at += len(w)
+        ends.append(at)
+    return set(ends)
+
+
 def indicator_swap(question: str, local: str) -> tuple[str, str] | None:
     """(the question's indicator, the one that stands in its place) when a how-much question asks X+H
     (租房补贴) and `local`, a sentence with its own heading, never names X but gives a figure for Y+H
