@@ -303,6 +303,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
         return f"文件中没有关于“{name}”的内容。"
     instead = ordinal_instead(analysis.question, everywhere) or schedule_instead(analysis.question, context) or \
         class_instead(analysis.question, context) or named_class_instead(analysis.question, context)
+    if analysis.answer_type in TYPED:  # one value, from a sentence of other classes (A类、B类人才… for C类)
+        instead = instead or class_instead(analysis.question, evidence.sentences[best].text)
     # the slot may be listed by another sentence of the same passage (a title answering 大专 while
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))
