@@ -190,3 +190,17 @@ def test_a_named_class_the_passage_gives_others_of(question, context, expected):
     from index.read.qualifiers import named_class_instead
 
     assert named_class_instead(question, context) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # another county's rule (the tagger cuts 槐|安县) does not answer for the asked one
+    ("在丹枫县工业园区就业的新市民,每户每月再增发多少租赁补贴?", "此外,槐安县对在县内工业园区就业的新市民,每户每月再增发租赁补贴200元。",
+     ("丹枫县", ["槐安县"])),
+    ("在槐安县工业园区就业的新市民,每户每月再增发多少租赁补贴?", "此外,槐安县对在县内工业园区就业的新市民,每户每月再增发租赁补贴200元。", None),
+    # a place of another level is no conflict (a city's rule may hold in its county)
+    ("在丹枫县租房的新市民每月补贴多少?", "新市民在柳川市租房的,每户每月补贴600元。", None),
+])
+def test_a_place_of_the_same_level_in_the_asked_ones_place(question, sentence, expected):
+    from index.read.qualifiers import place_instead
+
+    assert place_instead(analyze(question), sentence, sentence) == expected

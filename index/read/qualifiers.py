@@ -9,7 +9,7 @@ import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
 from index.text.english import has_chinese
-from index.text.names import is_place_name, jieba_tags, tag
+from index.text.names import is_place_name, jieba_tags, name_variants, tag
 from index.text.tokenize import STOPWORDS
 
 # Parts of speech of the words that pin a question down (names, nouns, numbers, times).
@@ -353,6 +353,34 @@ def _token_ends(text: str) -> set[int]:
         at += len(w)
         ends.append(at)
     return set(ends)
+
+
+def place_instead(analysis: QuestionAnalysis, sentence: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's place, the places of its level the answer sentence names instead) when the
+    answer's passage never names the asked place: 槐安县对在县内工业园区就业的新市民… does not answer for 丹枫县."""
+    nowhere = context.lower()
+    for place in analysis.places:
+        if len(place) < 3 or place[-1] not in "省市县区镇乡" or any(v.lower() in nowhere for v in name_variants(place)):
+            continue
+        others = [w for w in _places_in(sentence) if w[-1] == place[-1] and w not in analysis.question]
+        if others:
+            return place, list(dict.fromkeys(others))
+    return None
+
+
+def _places_in(sentence: str) -> list[str]:
+    """Names with a place's suffix, also where the tagger cut one after its first character (槐|安县)."""
+    words = [w for w, _ in tag(sentence)]
+    found = []
+    for before, word in zip([""] + words, words):
+        if len(before) == 1 and len(word) == 2 and _HAN_CHAR.match(before) and is_place_name(before + word):
+            found.append(before + word)
+        elif len(word) >= 3 and is_place_name(word):
+            found.append(word)
+    return found
+
+
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
 
 
 def indicator_swap(question: str, local: str) -> tuple[str, str] | None:
