@@ -39,6 +39,12 @@ from index.build.sentences import KIND_BITS, Sentence
     ("How does Xiuzhou plan to use digital technology?", "method"),
     ("What measures support green finance?", "list"),
     ("Can talent card holders buy homes as locals?", "yesno"),
+    # a relative who names no person asked for; what a payment is asks an amount
+    ("How much is the subsidy for a worker who obtains a Level 5 certificate?", "quantity"),
+    ("What one-off reward does Shiqu District give a company whose revenue first exceeds 1 billion yuan?", "quantity"),
+    ("What is the one-off employment subsidy for a doctoral graduate who starts work in Qinghe?", "quantity"),
+    ("In 2019, who was appointed chief planner?", "person"),
+    ("To whom are applications sent?", "person"),
 ])
 def test_answer_type(question, kind):
     assert answer_type(question) == kind

@@ -38,9 +38,13 @@ _ZH_RULES = [
     (r"是否|能否|能不能|可不可以|可否|有没有|是不是|会不会|吗[？?]?$", "yesno"),
 ]
 _EN_RULES = [
-    (r"\bhow (?:many|much|long|large|big|high)\b|\bwhat (?:percentage|proportion|share|amount|number|sum)\b", "quantity"),
+    (r"\bhow (?:many|much|long|large|big|high)\b|\bwhat (?:percentage|proportion|share|amount|number|sum)\b"
+     # what a payment is (What is the one-off employment subsidy for…, What one-off reward does … give)
+     r"|^\s*what(?: is| are| was| were)? (?:the )?(?:[\w'-]+ ){0,4}"
+     r"(?:subsid(?:y|ies)|rewards?|allowances?|bonus(?:es)?|grants?|prize money|stipends?|salar(?:y|ies))\b", "quantity"),
     (r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", "date"),
-    (r"\bwho\b|\bwhom\b|\bwhose\b", "person"),
+    # asked, not relative (…a graduate who starts work…): first, after a preposition or a clause
+    (r"(?:^|[,;:]\s*)(?:(?:by|to|with|from|for|of)\s+)?(?:who|whom|whose)\b", "person"),
     (r"\bwhich (?:organi[sz]ations?|departments?|agenc(?:y|ies)|institutions?|bodies|body|bureaus?|units?|companies|universit(?:y|ies)|governments?)\b"
      r"|\bwhat (?:organi[sz]ations?|departments?|agenc(?:y|ies)|institutions?|body)\b", "organization"),
     (r"\bwhere\b|\bwhich (?:city|cities|place|places|district|county|province|town|region)\b", "place"),
