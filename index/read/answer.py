@@ -38,7 +38,10 @@ MAX_SENTENCES = 3
 NAMED = frozenset({"person", "organization", "place", "title"})
 _DASH_HEADING = re.compile(r"(?:——|--)[^，,。；;:：]{2,24}[。；;]?")
 # Words of a question's frame, never the qualifier a refusal names (叫什么名字, 哪一部分, 经历了哪几个阶段).
-FRAME_WORDS = GENERIC_NOUNS | {"名字", "一个", "部分", "一部分", "表格", "经历", "文件", "文中", "报道"}
+FRAME_WORDS = GENERIC_NOUNS | {"名字", "一个", "部分", "一部分", "表格", "经历", "文件", "文中", "报道", "文章", "篇文章"}
+# Words that point into the question's own frame: a demonstrative (这份, 那场), a count of the thing asked
+# (一条, 第三个, 第几名); never what a document lacks.
+_FRAME_PATTERN = re.compile(r"[这那该此][个份篇项条场次位届]?.*|第?[几一二两三四五六七八九十]+[个条项份篇名位]?")
 # Words that introduce a cause or purpose: a why-question's answer usually carries one.
 REASON_CUE = re.compile(r"因为|由于|原因|因此|所以|为了|旨在|动因|得益于|在于|目的")
 
@@ -332,7 +335,8 @@ def refusal_reason(analysis: QuestionAnalysis, evidence: Evidence, best: int, sp
     (without a missing word: the kind of answer the best sentence lacks)."""
     zh = analysis.is_chinese
     word = missing_qualifier(analysis, _context_of(evidence, best), " ".join(evidence.contexts))
-    if word is None or word in FRAME_WORDS:  # "文件中没有关于“名字”的内容" would mislead: say what kind is missing
+    # "文件中没有关于“名字”的内容" would mislead: say what kind is missing
+    if word is None or word in FRAME_WORDS or _FRAME_PATTERN.fullmatch(word):
         return _weak_reason(analysis, evidence, span)
     others = siblings(word, evidence.sentences[best].text)
     if others:
