@@ -427,6 +427,47 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhe
     return None
 
 
+def object_instead(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's object, the sentence's in its place) when the question's verb takes an object
+    the answer's passage never names and the sentence gives the same verb another object: 缴纳失业保险费
+    does not answer 缴纳养老保险费. Only objects the tagger keeps as one word of three characters or
+    more count: a shorter one is too often a paraphrase."""
+    if not analysis.is_chinese:
+        return None
+    question, lowered = analysis.question, context.lower()
+    asked = [(w, f) for w, f in tag(question) if w.strip()]
+    given = [(w, f) for w, f in tag(sentence) if w.strip()]
+    for (verb, verb_flag), (obj, obj_flag) in zip(asked, asked[1:]):
+        if not verb_flag.startswith("v") or len(verb) < 2 or len(obj) < 3 or not obj_flag.startswith(SLOT_FLAGS) \
+                or obj in GENERIC_NOUNS or obj.lower() in lowered or _is_asked(obj, question):
+            continue
+        instead = [o for (v, _), (o, f) in zip(given, given[1:])
+                   if v == verb and len(o) >= 3 and f.startswith(SLOT_FLAGS) and o not in question]
+        if instead:
+            return obj, list(dict.fromkeys(instead))
+    return None
+
+
+_FIGURE_UNIT = r"(?:万|亿|千)?(?:元|人次|人|家|个|项|年|月|天|岁|平方米|亩|户|名|倍|%|套|所|次)"
+_QUALIFYING_FIGURE = re.compile(r"(?<=[\u4e00-\u9fff]{2})(\d+(?:\.\d+)?)(" + _FIGURE_UNIT + ")")
+
+
+def figure_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's figure, the sentence's in its place) when the question qualifies by a figure
+    (突破50亿元的企业, 带动10人以上) that the answer's passage never states, and the sentence gives
+    the same words with other figures (突破1亿元、5亿元、10亿元): it answers for another threshold."""
+    for m in _QUALIFYING_FIGURE.finditer(question):
+        lead, unit = question[m.start() - 2:m.start()], m.group(2)
+        if m.group() in context:
+            continue
+        value = r"\d+(?:\.\d+)?" + re.escape(unit)
+        others = [v for o in re.finditer(re.escape(lead) + f"{value}(?:[、和或]{value})*", sentence)
+                  for v in re.findall(value, o.group())]
+        if others:
+            return m.group(), list(dict.fromkeys(others))
+    return None
+
+
 def _is_asked(word: str, question: str) -> bool:
     """The word names what the question asks for (哪个级别, 什么方向), not a qualifier."""
     return re.search(r"(?:哪|什么|几)[个些一几]?[个项类种]?" + re.escape(word), question) is not None

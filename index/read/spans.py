@@ -56,6 +56,7 @@ _RELATIVE_YEARS = ("今年", "明年", "去年", "当年", "本年", "次年")
 _ASKS_TOP = re.compile(r"前(?:多少|几)")
 # A question about a rank or place in order (第几, 排第几, 排多少位, 名次): 第69位 is its answer.
 _ASKS_RANK = re.compile(r"第几|排(?:名)?(?:第)?(?:多少|几)|名次|位列(?:第)?(?:多少|几)")
+_FIGURE = re.compile(r"\d+(?:\.\d+)?")
 _NUMERAL = r"[\d零〇一二两三四五六七八九十百千万亿半.]"  # what a figure without its unit ends in
 _COUNTERS = set("个项家名位所座套次批类条期场份张台户篇本种件")  # measure words of a count (12个|政策文件)
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
@@ -126,6 +127,8 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
     """Amounts or dates with their bounds and ranges, less the ones the question states."""
     kind = analysis.answer_type
     asked = _squeeze(analysis.question)
+    # an English question states its counts without the Chinese unit ("the 12 measures" for 12条)
+    stated = set(_FIGURE.findall(analysis.question)) if kind == "quantity" and not analysis.is_chinese else set()
     found = []
     dates = [d.span() for d in DATE.finditer(text)] if kind == "quantity" else []
     for m in (QUANTITY if kind == "quantity" else DATE).finditer(text):
@@ -139,7 +142,8 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
         ordinal = text.endswith("第", 0, m.start())
         if ordinal and not _ASKS_RANK.search(analysis.question):
             continue  # 第十条, 第二批: which one, not how many
-        if _squeeze(core) in asked:
+        figure = _FIGURE.match(core)
+        if _squeeze(core) in asked or (figure and figure.group() in stated):
             continue  # the question's own figure (带动就业5人以上…再拿多少) is not its answer
         end = m.end()
         if kind == "quantity" and end not in _word_ends(text) and end - 1 in _word_ends(text) \
