@@ -204,3 +204,84 @@ def test_a_place_of_the_same_level_in_the_asked_ones_place(question, sentence, e
     from index.read.qualifiers import place_instead
 
     assert place_instead(analyze(question), sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # the same verb with another object: another thing is paid for
+    ("企业为职工缴纳养老保险费的补贴比例是多少?", "企业为职工缴纳失业保险费的,按50%给予补贴。", ("养老保险费", ["失业保险费"])),
+    ("企业开展订单式培训,每人补助多少?", "对开展新型学徒制培训的企业,每人补助5000元。", ("订单式培训", ["新型学徒制培训"])),
+    ("企业引进博士后研究人员的补贴是多少?", "企业引进高层次人才的,给予每人10万元补贴。", ("博士后研究人员", ["高层次人才"])),
+    # a paraphrase the passage holds, or a shorter object, is no conflict
+    ("企业开展技能培训补助多少?", "对开展职业技能培训的企业补助500元。", None),
+    ("企业为职工缴纳失业保险费的补贴比例是多少?", "企业为职工缴纳失业保险费的,按50%给予补贴。", None),
+    # the asking words are not an object
+    ("示范区要实现哪几个通?", "实现示范区城市阅读一卡通、一网通。", None),
+])
+def test_the_same_verb_with_another_object(question, sentence, expected):
+    from index.read.qualifiers import object_instead
+
+    assert object_instead(analyze(question), sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("营业收入首次突破30亿元的企业奖励多少?", "对营业收入首次突破1亿元、5亿元、10亿元的企业,分别奖励50万元、100万元、200万元。",
+     ("30亿元", ["1亿元", "5亿元", "10亿元"])),
+    ("带动就业10人以上的再奖励多少?", "带动就业5人以上的,再给予2万元奖励。", ("10人", ["5人"])),
+    # the asked threshold is there: no conflict
+    ("营业收入首次突破5亿元的企业奖励多少?", "对营业收入首次突破1亿元、5亿元、10亿元的企业,分别奖励50万元、100万元、200万元。", None),
+    # a figure not qualified by the sentence's words is no conflict
+    ("带动就业10人以上的再奖励多少?", "首次创办企业的,给予一次性创业补贴3万元。", None),
+])
+def test_a_threshold_figure_the_passage_gives_others_of(question, sentence, expected):
+    from index.read.qualifiers import figure_instead
+
+    assert figure_instead(question, sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("在发布会上介绍情况的柏溪镇镇长是谁?", "柏溪镇党委书记林望舒在发布会上介绍了今年的引才情况。", ("镇长", ["党委书记"])),
+    ("柏溪镇规划局副局长是谁?", "柏溪镇规划局局长方知远说。", ("副局长", ["局长"])),
+    ("柏溪镇规划局局长是谁?", "柏溪镇规划局局长方知远说。", None),
+    ("柏溪镇的书记是谁?", "柏溪镇党委书记林望舒在发布会上介绍。", None),  # 党委书记 is a 书记
+    ("柏溪镇规划局局长是谁?", "柏溪镇规划局副局长方知远说。", ("局长", ["副局长"])),  # a deputy is not the head
+])
+def test_a_post_the_passage_never_names(question, sentence, expected):
+    from index.read.qualifiers import role_absent
+
+    assert role_absent(analyze(question), sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("截至去年底,新区累计建成了几家重点实验室?", "截至去年底,新区人才资源总量达到6.2万人,其中高层次人才860人。", ("几家", ["6.2万人", "860人"])),
+    ("新区有多少名高层次人才?", "新区人才资源总量达到6.2万人,其中高层次人才860人。", None),
+    ("新区有多少位院士?", "新区共有院士12人。", None),  # 位 and 人 count people alike
+    ("每人最多能拿多少项目资助?", "每人给予500万元项目资助。", None),  # 多少|项目 counts no 项
+    ("新区有几家重点实验室?", "新区重点实验室数量 17", None),  # a bare figure may count anything
+])
+def test_a_count_of_another_thing(question, sentence, expected):
+    from index.read.qualifiers import count_instead
+
+    assert count_instead(analyze(question), sentence) == expected
+
+
+def test_a_count_in_words_or_approximate_counts_the_asked_thing():
+    from index.read.qualifiers import count_instead
+
+    assert count_instead(analyze("服务开展了多少次?"), "全年开展服务900余次,惠及1200人。") is None
+    assert count_instead(analyze("会有多少名院士到场?"), "届时将有百名院士、3000人参会。") is None
+    assert count_instead(analyze("几项条件都要满足吗?"), "满足任一条即可,约3000人受益。") is None  # yes or no
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("大专毕业生在新区买房能补贴多少?", "毕业生首次购房的,硕士最高10万元,博士最高20万元。", ("大专", ["硕士", "博士"])),
+    ("新区今年引进了多少博士后?", "全镇引进各类人才1350人,其中博士研究生48人、硕士研究生312人。", ("博士后", ["博士", "硕士"])),
+    ("取得高级工证书的补贴多少?", "取得中级工证书的补贴1000元,取得技师证书的补贴3000元。", ("高级工", ["中级工", "技师"])),
+    # the asked rung is given, or the question spans rungs (硕士以上)
+    ("硕士毕业生买房能补贴多少?", "毕业生首次购房的,硕士最高10万元,博士最高20万元。", None),
+    ("硕士以上人才买房能补贴多少?", "博士最高20万元。", None),
+    ("新区今年引进了多少博士?", "其中博士研究生48人、硕士研究生312人。", None),  # 博士研究生 is a 博士
+])
+def test_a_rung_of_a_ladder_the_passage_gives_others_of(question, sentence, expected):
+    from index.read.qualifiers import rung_instead
+
+    assert rung_instead(question, sentence, sentence) == expected

@@ -24,6 +24,8 @@ def spans(text: str, question: str) -> list[str]:
     ("到2025年,人才总量增长到100万人。", "人才总量要增长到多少?", ["100万人"]),
     # the question's own figure is never its answer
     ("带动就业5人以上的,再给予2万元奖励。", "带动就业5人以上的还能再拿多少奖励?", ["2万元"]),
+    # ...nor in English, which states it without the Chinese unit
+    ("“12条举措”中有3条聚焦人才。", "How many of the 12 measures focus on talent?", ["3条"]),
     # an ordinal says which one, not how many
     ("第十条人才离职的,退回已发放津贴的50%。", "人才离职要退回多少津贴?", ["50%"]),
     # a figure ends where its word ends: 50万元|项目, but 五所 stays whole though the tagger reads 所在

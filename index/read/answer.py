@@ -24,10 +24,11 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .qualifiers import (binds_another, class_instead, figure_instead, head_taken, labels_in, listed_instead,
-                         missing_qualifier, named_class_instead, object_instead, ordinal_instead, parallel_instead,
-                         period_conflict, period_refusal, place_instead, qualifier_features, quoted_absent,
-                         schedule_instead, siblings, slot_taken, subject_instead)
+from .qualifiers import (binds_another, class_instead, count_instead, figure_instead, head_taken, labels_in,
+                         listed_instead, missing_qualifier, named_class_instead, object_instead, ordinal_instead,
+                         parallel_instead, period_conflict, period_refusal, place_instead, qualifier_features,
+                         quoted_absent, role_absent, rung_instead, schedule_instead, siblings, slot_taken,
+                         subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
@@ -322,12 +323,17 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or place_instead(analysis, evidence.sentences[best].text, context)
     instead = instead or object_instead(analysis, context, evidence.sentences[best].text)
     instead = instead or figure_instead(analysis.question, context, evidence.sentences[best].text)
+    instead = instead or role_absent(analysis, context, evidence.sentences[best].text)
+    instead = instead or count_instead(analysis, evidence.sentences[best].text)
+    instead = instead or rung_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
         head_taken(analysis, context, everywhere)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None
 
 
 def _listed_reason(word: str, others: list[str], zh: bool) -> str:
+    if not others:
+        return f"文件中没有关于“{word}”的内容。" if zh else f"The documents say nothing about \"{word}\"."
     listed = "、".join(others[:-1]) + "和" + others[-1] if len(others) > 1 else others[0]
     return (f"文件只提到{listed},未提到“{word}”。" if zh
             else f"The documents only give {', '.join(others)}; they say nothing about \"{word}\".")

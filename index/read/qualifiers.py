@@ -5,6 +5,7 @@ signs that the passage answers a neighbouring question (博士 for 博士后, 20
 missing qualifier and its siblings."""
 from __future__ import annotations
 
+import os
 import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
@@ -429,22 +430,122 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhe
 
 def object_instead(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
     """(the question's object, the sentence's in its place) when the question's verb takes an object
-    the answer's passage never names and the sentence gives the same verb another object: 缴纳失业保险费
-    does not answer 缴纳养老保险费. Only objects the tagger keeps as one word of three characters or
-    more count: a shorter one is too often a paraphrase."""
+    the answer's passage never names and the sentence gives the same verb another object: 引进高层次人才
+    does not answer 引进博士后, nor 缴纳失业保险费 缴纳养老保险费. An object is a run of nouns; a short
+    one is too often a paraphrase, so two objects conflict only when their first words are each of
+    three characters or more, or when they share a head and differ in a modifier of two or more."""
     if not analysis.is_chinese:
         return None
     question, lowered = analysis.question, context.lower()
     asked = [(w, f) for w, f in tag(question) if w.strip()]
     given = [(w, f) for w, f in tag(sentence) if w.strip()]
-    for (verb, verb_flag), (obj, obj_flag) in zip(asked, asked[1:]):
-        if not verb_flag.startswith("v") or len(verb) < 2 or len(obj) < 3 or not obj_flag.startswith(SLOT_FLAGS) \
-                or obj in GENERIC_NOUNS or obj.lower() in lowered or _is_asked(obj, question):
+    for n, (verb, verb_flag) in enumerate(asked[:-1]):
+        obj = _noun_run(asked, n + 1)
+        if not verb_flag.startswith("v") or len(verb) < 2 or not obj or any(_ASKING_WORD.search(w) for w in obj):
             continue
-        instead = [o for (v, _), (o, f) in zip(given, given[1:])
-                   if v == verb and len(o) >= 3 and f.startswith(SLOT_FLAGS) and o not in question]
+        instead = ["".join(other) for m, (v, _) in enumerate(given[:-1]) if v == verb
+                   for other in [_noun_run(given, m + 1)] if other and "".join(other) not in question
+                   and _objects_conflict(obj, other, lowered)]
         if instead:
-            return obj, list(dict.fromkeys(instead))
+            return "".join(obj), list(dict.fromkeys(instead))
+    return None
+
+
+_ASKING_WORD = re.compile(r"哪|什么|几|多少|谁|何")
+
+
+def _noun_run(tokens: list[tuple[str, str]], start: int, most: int = 3) -> list[str]:
+    """The nouns from `start` on (at most `most`), ending in an action noun if one follows (学徒制|培训)."""
+    run = []
+    for word, flag in tokens[start:start + most]:
+        if not flag.startswith(SLOT_FLAGS + ("vn", "l")):
+            break
+        run.append(word)
+    return run
+
+
+def _objects_conflict(asked: list[str], given: list[str], context: str) -> bool:
+    """Two different objects, the asked one's distinguishing part absent from the answer's passage:
+    first words of three characters or more each (博士后 and 高层次), or a shared head with modifiers
+    of two or more (养老|保险费 and 失业|保险费)."""
+    first = asked[0]
+    if first != given[0] and len(first) >= 3 and len(given[0]) >= 3 and first not in GENERIC_NOUNS \
+            and first.lower() not in context:
+        return True
+    a, g = "".join(asked), "".join(given)
+    shared = len(os.path.commonprefix([a[::-1], g[::-1]]))
+    return shared >= 2 and len(a) - shared >= 2 and len(g) - shared >= 2 and a[:-shared].lower() not in context
+
+
+# Ladders of categories a policy pays by rung: a rung is not answered by another of its ladder.
+LADDERS = (
+    (("中专",), ("大专", "专科", "高职"), ("本科", "学士"), ("硕士",), ("博士",), ("博士后",)),
+    (("初级工",), ("中级工",), ("高级工",), ("技师",), ("高级技师",)),
+)
+_RUNG_WORDS = sorted(((w, (n, k)) for n, ladder in enumerate(LADDERS) for k, rung in enumerate(ladder) for w in rung),
+                     key=lambda wr: -len(wr[0]))
+
+
+def rung_of(word: str) -> tuple[int, int] | None:
+    """(ladder, rung) of a word that opens with a rung's name (博士研究生: 博士; 博士后: 博士后)."""
+    return next((rung for name, rung in _RUNG_WORDS if word.startswith(name)), None)
+
+
+def rung_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's rung, the sentence's rungs of its ladder) when the question asks for one rung
+    (大专, 博士后, 高级工) that the answer's passage never names and the sentence gives others
+    (硕士…10万元,博士…20万元 for 大专; 博士研究生48人 for 博士后). A rung with 以上 or 以下 spans others."""
+    asked = [w for w, _ in tag(question)]
+    have = {rung_of(w) for w, _ in tag(context)}
+    for n, word in enumerate(asked):
+        rung = rung_of(word)
+        if rung is None or rung in have or "".join(asked[n + 1:n + 3]).startswith(("以上", "及以上", "以下", "及以下")):
+            continue
+        others = [w for w, _ in tag(sentence) if (r := rung_of(w)) is not None and r[0] == rung[0] and r != rung]
+        if others:
+            return word, list(dict.fromkeys(others))
+    return None
+
+
+_ASKED_COUNT = re.compile(r"(?<!哪)(?:几|多少)(家|所|座|名|人|位|条|批|次|场|套|户|篇|本|种|件|项|类)")
+_COUNTED_VALUE = re.compile(r"\d+(?:\.\d+)?[万亿千百]?([家所座名人位条批次场套户篇本种件项类元%])")
+# any figure of a measure, in digits or words, with its approximations (900余次, 百名, 近40名)
+_ANY_COUNT = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿]+(?:\.\d+)?[余多]?[万亿千百]?([家所座名人位条批次场套户篇本种件项类])")
+_SAME_COUNT = ({"人", "名", "位"}, {"种", "类"})
+
+
+def count_instead(analysis: QuestionAnalysis, sentence: str) -> tuple[str, list[str]] | None:
+    """(what the question counts, the sentence's values) when a how-many question counts one thing
+    (几家, 多少所) and the sentence gives figures, none of them of that thing (6.2万人 for 几家重点实验室):
+    it counts something else. The measure word must stand alone (多少|项目 counts no 项)."""
+    if analysis.answer_type != "quantity" or not analysis.is_chinese or "吗" in analysis.question:
+        return None  # 几项条件都要满足吗 asks yes or no
+    words = [w for w, _ in tag(analysis.question)]
+    for m in _ASKED_COUNT.finditer(analysis.question):
+        unit = m.group(1)
+        if m.group() not in words and not any(a + b == m.group() for a, b in zip(words, words[1:])):
+            continue  # 多少|项目, 几|人才: the measure word is part of a noun
+        same = next((g for g in _SAME_COUNT if unit in g), {unit})
+        values = list(_COUNTED_VALUE.finditer(sentence))
+        if values and not any(v.group(1) in same for v in _ANY_COUNT.finditer(sentence)):
+            return m.group(), list(dict.fromkeys(v.group() for v in values))
+    return None
+
+
+ROLE = re.compile(r"(?:常务副|副|代理)?(?:党委书记|书记|秘书长|理事长|董事长|总经理|局长|镇长|区长|县长|市长|省长|主任|主席|"
+                  r"院长|校长|所长|会长|部长|厅长|处长|科长|经理|总监)")
+
+
+def role_absent(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the asked role, the roles the sentence names instead) when a who-question asks for the holder
+    of a post (镇长, 副局长, 秘书长) that the answer's passage never names: the person it gives holds
+    another post (党委书记唐知远 for 镇长). A deputy's post is another post (副局长 is not 局长)."""
+    if analysis.answer_type != "person" or not analysis.is_chinese:
+        return None
+    for m in ROLE.finditer(analysis.question):
+        role = m.group()
+        if not re.search(("" if role.startswith(("副", "常务", "代理")) else "(?<!副)") + role, context):
+            return role, list(dict.fromkeys(r.group() for r in ROLE.finditer(sentence)))
     return None
 
 
