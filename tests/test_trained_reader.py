@@ -272,6 +272,13 @@ MEASURES = """石湾区支持科技创新若干措施
 六、创新大赛。大赛分初创组和成长组。成长组设一等奖1名、奖金50万元，二等奖3名、每个奖金30万元。
 七、人才公寓。石湾人才公寓一期提供房源600套，二期计划新增房源800套，预计2027年6月建成。"""
 
+UPGRADE = """柏溪镇产业升级若干措施
+一、营收奖励。对年营业收入首次突破1亿元、5亿元、10亿元的企业，分别给予一次性奖励50万元、100万元、200万元。
+二、社保补贴。企业为新招用职工缴纳失业保险费的，按实缴金额的50%给予补贴，每人每年最高3000元。
+三、安居补贴。毕业生在柏溪镇首次购买商品住房的，硕士最高10万元，博士最高20万元。
+四、人才总量。截至2025年底，全镇人才资源总量达到3.2万人，其中高层次人才640人。
+五、政策解读。柏溪镇党委书记林望舒在新闻发布会上介绍了上述措施。"""
+
 
 def searcher_over(docs, settings, encoder):
     """A searcher over an index of `docs` alone, built in memory."""
@@ -296,7 +303,7 @@ def rules_searcher(settings, encoder):
 
     docs = [clean_document("900_yunxi.txt", RULES), clean_document("901_notice.txt", NOTICE),
             clean_document("902_news.txt", NEWS), clean_document("903_plan.txt", PLAN),
-            clean_document("904_measures.txt", MEASURES)]
+            clean_document("904_measures.txt", MEASURES), clean_document("905_upgrade.txt", UPGRADE)]
     return searcher_over(docs, settings, encoder)
 
 
@@ -342,6 +349,16 @@ def rules_searcher(settings, encoder):
     ("石湾区创新大赛成长组二等奖每个奖金多少？", "30万元", None),
     ("石湾区创新大赛成长组优秀奖每个奖金多少？", None, "文件只提到一等奖和二等奖,未提到“优秀奖”。"),
     ("石湾人才公寓三期提供多少套房源？", None, "文件只提到一期和二期,未提到“三期”。"),
+    # another threshold, another object of the same verb, another rung, a count of another thing, another post
+    ("柏溪镇企业年营业收入首次突破20亿元，奖励多少？", None, "文件只提到1亿元、5亿元和10亿元,未提到“20亿元”。"),
+    ("柏溪镇企业为职工缴纳养老保险费的，补贴比例是多少？", None, "文件只提到失业保险费,未提到“养老保险费”。"),
+    ("柏溪镇企业为职工缴纳失业保险费的，补贴比例是多少？", "50%", None),
+    ("大专毕业生在柏溪镇首次买房，补贴最高多少？", None, "文件只提到硕士和博士,未提到“大专”。"),
+    ("硕士毕业生在柏溪镇首次买房，补贴最高多少？", "硕士最高10万元", None),
+    ("截至2025年底，柏溪镇累计建成了几家重点实验室？", None, "文件只提到3.2万人和640人,未提到“重点实验室”。"),
+    ("截至2025年底，柏溪镇人才资源总量达到多少？", "3.2万人", None),
+    ("在新闻发布会上介绍措施的柏溪镇镇长是谁？", None, "文件只提到党委书记,未提到“镇长”。"),
+    ("在新闻发布会上介绍措施的柏溪镇党委书记是谁？", "林望舒", None),
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
     assert_reads(rules_searcher, question, span, reason)

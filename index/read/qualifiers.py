@@ -520,15 +520,21 @@ def count_instead(analysis: QuestionAnalysis, sentence: str) -> tuple[str, list[
     it counts something else. The measure word must stand alone (多少|项目 counts no 项)."""
     if analysis.answer_type != "quantity" or not analysis.is_chinese or "吗" in analysis.question:
         return None  # 几项条件都要满足吗 asks yes or no
-    words = [w for w, _ in tag(analysis.question)]
+    tagged = [(w, f) for w, f in tag(analysis.question) if w.strip()]
+    words = [w for w, _ in tagged]
     for m in _ASKED_COUNT.finditer(analysis.question):
         unit = m.group(1)
-        if m.group() not in words and not any(a + b == m.group() for a, b in zip(words, words[1:])):
+        if m.group() in words:
+            after = words.index(m.group()) + 1
+        elif any(a + b == m.group() for a, b in zip(words, words[1:])):
+            after = next(n for n, (a, b) in enumerate(zip(words, words[1:])) if a + b == m.group()) + 2
+        else:
             continue  # 多少|项目, 几|人才: the measure word is part of a noun
         same = next((g for g in _SAME_COUNT if unit in g), {unit})
         values = list(_COUNTED_VALUE.finditer(sentence))
         if values and not any(v.group(1) in same for v in _ANY_COUNT.finditer(sentence)):
-            return m.group(), list(dict.fromkeys(v.group() for v in values))
+            counted = "".join(_noun_run(tagged, after)) or m.group()  # 几家|重点|实验室: 重点实验室
+            return counted, list(dict.fromkeys(v.group() for v in values))
     return None
 
 
