@@ -24,11 +24,11 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .qualifiers import (binds_another, class_instead, count_instead, figure_instead, head_taken, labels_in,
-                         listed_instead, missing_qualifier, named_class_instead, object_instead, ordinal_instead,
-                         parallel_instead, period_conflict, period_refusal, place_instead, qualifier_features,
-                         quoted_absent, role_absent, rung_instead, schedule_instead, siblings, slot_taken,
-                         subject_instead)
+from .qualifiers import (binds_another, class_instead, count_instead, english_ordinals, figure_instead, head_taken,
+                         labels_in, listed_instead, missing_qualifier, named_class_instead, object_instead,
+                         ordinal_instead, parallel_instead, period_conflict, period_refusal, place_instead,
+                         qualifier_features, quoted_absent, role_absent, rung_instead, schedule_instead, siblings,
+                         slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
@@ -306,7 +306,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     name = quoted_absent(analysis.question, everywhere)
     if name:
         return f"文件中没有关于“{name}”的内容。"
-    instead = ordinal_instead(analysis.question, everywhere) or schedule_instead(analysis.question, context) or \
+    editions = analysis.question if analysis.is_chinese else " ".join(english_ordinals(analysis.question))
+    instead = ordinal_instead(editions, everywhere) or schedule_instead(analysis.question, context) or \
         class_instead(analysis.question, context) or named_class_instead(analysis.question, context)
     if analysis.answer_type in TYPED:  # one value, from a sentence of other classes (A类、B类人才… for C类)
         instead = instead or class_instead(analysis.question, evidence.sentences[best].text)

@@ -9,7 +9,7 @@ import os
 import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
-from index.text.english import has_chinese
+from index.text.english import has_chinese, to_chinese_terms
 from index.text.names import is_place_name, jieba_tags, name_variants, tag
 from index.text.tokenize import STOPWORDS
 
@@ -218,6 +218,30 @@ def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bo
 COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层)|首([届次期批轮])"
                              # a project's phase without 第 (一期 and 二期 of 人才公寓; not 分三期, 期间 or 期限)
                              r"|(?<![第分每前后近头共哪这那同某该本上下\d一二三四五六七八九十])[一二三四五六七八九十](期)(?![间限末初中内满])")
+
+
+_EN_ORDINAL = re.compile(r"\b(second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|[2-9](?:nd|rd|th)|1[0-9]th)\b"
+                         r"((?:\s+[\w'’-]+){0,5}?)\s+(cup|contest|competition|session|edition|forum|expo|summit|"
+                         r"conference|congress|festival|fair|awards?|batch|phase|round)s?\b", re.I)
+_EN_NUMERALS = {"second": "二", "third": "三", "fourth": "四", "fifth": "五", "sixth": "六", "seventh": "七",
+                "eighth": "八", "ninth": "九", "tenth": "十"}
+_EN_COUNTERS = {"batch": "批", "phase": "期", "round": "轮"}  # the rest are editions: 届
+
+
+def english_ordinals(question: str) -> list[str]:
+    """An English question's editions and rounds in the Chinese the documents write them: the fourth
+    Beize Cup is 第四届, the third batch 第三批. "First" is left out: 首届, 首批 and 第一届 all say it."""
+    out = []
+    for m in _EN_ORDINAL.finditer(question):
+        ordinal = m.group(1).lower()
+        number = _EN_NUMERALS.get(ordinal) or _chinese_numeral(int(re.match(r"\d+", ordinal).group()))
+        out.append("第" + number + _EN_COUNTERS.get(m.group(3).lower().rstrip("s"), "届"))
+    return out
+
+
+def _chinese_numeral(n: int) -> str:  # 2 to 19, as an edition is written: 二, 十, 十八
+    digits = "零一二三四五六七八九"
+    return digits[n] if n < 10 else "十" + (digits[n - 10] if n > 10 else "")
 
 
 def ordinal_instead(question: str, context: str) -> tuple[str, list[str]] | None:
@@ -481,6 +505,7 @@ def _objects_conflict(asked: list[str], given: list[str], context: str) -> bool:
 LADDERS = (
     (("中专",), ("大专", "专科", "高职"), ("本科", "学士"), ("硕士",), ("博士",), ("博士后",)),
     (("初级工",), ("中级工",), ("高级工",), ("技师",), ("高级技师",)),
+    (("国家级",), ("省级", "省部级"), ("市级", "地市级"), ("县级", "区级")),
 )
 _RUNG_WORDS = sorted(((w, (n, k)) for n, ladder in enumerate(LADDERS) for k, rung in enumerate(ladder) for w in rung),
                      key=lambda wr: -len(wr[0]))
@@ -491,15 +516,27 @@ def rung_of(word: str) -> tuple[int, int] | None:
     return next((rung for name, rung in _RUNG_WORDS if word.startswith(name)), None)
 
 
+def _asked_rungs(question: str) -> list[tuple[str, bool]]:
+    """The question's words, each with whether it spans the rungs above or below it (硕士以上); an
+    English question's through the glossary (postdoctoral: 博士后)."""
+    if not has_chinese(question):
+        spanning = _SPANS_RUNGS.search(question) is not None
+        return [(w, spanning) for w in to_chinese_terms(question)]
+    words = [w for w, _ in tag(question)]
+    return [(w, "".join(words[n + 1:n + 3]).startswith(("以上", "及以上", "以下", "及以下"))) for n, w in enumerate(words)]
+
+
+_SPANS_RUNGS = re.compile(r"\b(?:or|and) (?:above|higher|more|below|lower)\b|\bat least\b", re.I)
+
+
 def rung_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
     """(the question's rung, the sentence's rungs of its ladder) when the question asks for one rung
     (大专, 博士后, 高级工) that the answer's passage never names and the sentence gives others
     (硕士…10万元,博士…20万元 for 大专; 博士研究生48人 for 博士后). A rung with 以上 or 以下 spans others."""
-    asked = [w for w, _ in tag(question)]
     have = {rung_of(w) for w, _ in tag(context)}
-    for n, word in enumerate(asked):
+    for word, spanning in _asked_rungs(question):
         rung = rung_of(word)
-        if rung is None or rung in have or "".join(asked[n + 1:n + 3]).startswith(("以上", "及以上", "以下", "及以下")):
+        if rung is None or rung in have or spanning:
             continue
         others = [w for w, _ in tag(sentence) if (r := rung_of(w)) is not None and r[0] == rung[0] and r != rung]
         if others:
