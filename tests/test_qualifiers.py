@@ -286,3 +286,67 @@ def test_a_rung_of_a_ladder_the_passage_gives_others_of(question, sentence, expe
     from index.read.qualifiers import rung_instead
 
     assert rung_instead(question, sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("How much is the monthly rent subsidy for a postdoctoral researcher?", "本科每人每月补贴800元,博士每人每月补贴2000元。",
+     ("博士后", ["本科", "博士"])),
+    ("How much is the monthly rent subsidy for a doctoral graduate?", "本科每人每月补贴800元,博士每人每月补贴2000元。", None),
+    ("How much is the rent subsidy for a master or above?", "博士每人每月补贴2000元。", None),
+    ("对新建的省级重点实验室最高补助多少?", "对新建的县级重点实验室,最高补助100万元。", ("省级重点", ["县级"])),
+    # a span of rungs from another rung counts other things
+    ("省级以上工业互联网平台2025年要达到多少个?", "市级以上工业互联网平台数量\t个\t4\t15", ("省级以上", ["市级以上"])),
+    ("市级以上工业互联网平台2025年要达到多少个?", "市级以上工业互联网平台数量\t个\t4\t15", None),
+])
+def test_rungs_of_english_questions_and_of_government(question, sentence, expected):
+    from index.read.qualifiers import rung_instead
+
+    assert rung_instead(question, sentence, sentence) == expected
+
+
+def test_an_english_edition_is_held_against_the_passages_editions():
+    from index.read.qualifiers import english_ordinals, ordinal_instead
+
+    assert english_ordinals("When will the final of the fourth Beize Cup be held?") == ["第四届"]
+    assert english_ordinals("Who won at the 12th marine economy contest and in the 2nd round?") == ["第十二届", "第二轮"]
+    assert english_ordinals("What did the first forum decide in the second half of the year?") == []  # 首届 or 第一届
+    assert ordinal_instead("第四届", "第三届北泽杯大赛明年举行。") == ("第四届", ["第三届"])
+
+
+def test_an_english_class_is_held_against_the_passages_classes():
+    from index.read.qualifiers import class_instead, english_frame
+
+    assert english_frame("How much is the settlement allowance for a Class E talent?") == "E类"
+    assert english_frame("What do B-class talents of the fourth batch get?") == "第四批 B类"
+    context = "A类人才给予安家补贴300万元,B类人才150万元,C类人才80万元。"
+    assert class_instead(english_frame("How much does a Class D talent get?"), context) == ("D类", ["A类", "B类", "C类"])
+    assert class_instead(english_frame("How much does a Class B talent get?"), context) is None
+
+
+def test_an_english_place_in_pinyin_is_held_against_the_answers_passage():
+    from index.read.qualifiers import pinyin_place_instead
+
+    question = "What is the largest housing fund loan for a first home in Beize?"
+    sentence = "柳川市新市民首次申请住房公积金贷款购买首套住房的,最高可贷60万元。"
+    elsewhere = "北泽市住房公积金贷款最高可贷50万元。"
+    assert pinyin_place_instead(question, sentence, sentence, sentence + elsewhere) == ("Beize", ["柳川市"])
+    # the answer's passage writes the place: no conflict
+    assert pinyin_place_instead(question.replace("Beize", "Liuchuan"), sentence, sentence, sentence + elsewhere) is None
+    # no passage writes it (London is not 伦敦 in pinyin): left to the other rules
+    assert pinyin_place_instead(question.replace("Beize", "London"), sentence, sentence, sentence + elsewhere) is None
+    # a place another retrieved passage does not write, where the answer's passage names its own
+    assert pinyin_place_instead("What is the loan cap in Qinghe District?", "最高可贷60万元。", "柳川市新市民最高可贷60万元。",
+                                "柳川市新市民最高可贷60万元。") == ("Qinghe", ["柳川市"])
+
+
+def test_pinyin_place_names_are_told_from_people_and_foreign_places():
+    from index.text import pinyin_places
+    from index.text.english import is_pinyin, spelt_in
+
+    assert pinyin_places("What is the loan cap in Beize, and in Qinghe District?") == ["Beize", "Qinghe"]
+    assert pinyin_places("Which facilities are missing, according to Zhu Ying?") == []
+    assert pinyin_places("What did the zone do in Chen Lijun's view?") == []
+    assert is_pinyin("Wangjiangwan") and not is_pinyin("London") and not is_pinyin("Boston")
+    assert spelt_in("Qinghe", "青禾区") and not spelt_in("Qinghe", "青年路") and not spelt_in("Eize", "北泽市")
+    assert spelt_in("Qinghe", "清河路")  # homophones read alike: pinyin cannot tell 青禾 from 清河
+

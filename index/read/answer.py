@@ -24,11 +24,11 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .qualifiers import (binds_another, class_instead, count_instead, english_ordinals, figure_instead, head_taken,
+from .qualifiers import (binds_another, class_instead, count_instead, english_frame, figure_instead, head_taken,
                          labels_in, listed_instead, missing_qualifier, named_class_instead, object_instead,
-                         ordinal_instead, parallel_instead, period_conflict, period_refusal, place_instead,
-                         qualifier_features, quoted_absent, role_absent, rung_instead, schedule_instead, siblings,
-                         slot_taken, subject_instead)
+                         ordinal_instead, parallel_instead, period_conflict, period_refusal, pinyin_place_instead,
+                         place_instead, qualifier_features, quoted_absent, role_absent, rung_instead,
+                         schedule_instead, siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
@@ -306,11 +306,11 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     name = quoted_absent(analysis.question, everywhere)
     if name:
         return f"文件中没有关于“{name}”的内容。"
-    editions = analysis.question if analysis.is_chinese else " ".join(english_ordinals(analysis.question))
-    instead = ordinal_instead(editions, everywhere) or schedule_instead(analysis.question, context) or \
-        class_instead(analysis.question, context) or named_class_instead(analysis.question, context)
+    labels = analysis.question if analysis.is_chinese else english_frame(analysis.question)  # 第四届, E类
+    instead = ordinal_instead(labels, everywhere) or schedule_instead(analysis.question, context) or \
+        class_instead(labels, context) or named_class_instead(analysis.question, context)
     if analysis.answer_type in TYPED:  # one value, from a sentence of other classes (A类、B类人才… for C类)
-        instead = instead or class_instead(analysis.question, evidence.sentences[best].text)
+        instead = instead or class_instead(labels, evidence.sentences[best].text)
     # the slot may be listed by another sentence of the same passage (a title answering 大专 while
     # the article lists 本科、硕士、博士)
     same_passage = [best] + [i for i in range(len(evidence.sentences))
@@ -321,7 +321,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or subject_instead(analysis, word, evidence.sentences[best].text)
     instead = instead or parallel_instead(analysis.question, evidence.sentences[best].text,
                                           [evidence.sentences[i].text for i in same_passage[1:]])
-    instead = instead or place_instead(analysis, evidence.sentences[best].text, context)
+    instead = instead or place_instead(analysis, evidence.sentences[best].text, context) or \
+        pinyin_place_instead(analysis.question, evidence.sentences[best].text, context, everywhere)
     instead = instead or object_instead(analysis, context, evidence.sentences[best].text)
     instead = instead or figure_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or role_absent(analysis, context, evidence.sentences[best].text)

@@ -9,7 +9,7 @@ import os
 import re
 
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis, question_cues
-from index.text.english import has_chinese, to_chinese_terms
+from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
 from index.text.names import is_place_name, jieba_tags, name_variants, tag
 from index.text.tokenize import STOPWORDS
 
@@ -228,6 +228,16 @@ _EN_NUMERALS = {"second": "二", "third": "三", "fourth": "四", "fifth": "五"
 _EN_COUNTERS = {"batch": "批", "phase": "期", "round": "轮"}  # the rest are editions: 届
 
 
+_EN_CLASS = re.compile(r"\b(?:class|category|type|tier)\s+([A-Z])\b|\b([A-Z])-(?:class|category|type|tier)\b", re.I)
+
+
+def english_frame(question: str) -> str:
+    """An English question's editions, rounds and classes in the Chinese the documents write them
+    (the fourth Beize Cup: 第四届; a Class E talent: E类), for the rules that read Chinese labels."""
+    classes = [(m.group(1) or m.group(2)).upper() + "类" for m in _EN_CLASS.finditer(question)]
+    return " ".join(english_ordinals(question) + classes)
+
+
 def english_ordinals(question: str) -> list[str]:
     """An English question's editions and rounds in the Chinese the documents write them: the fourth
     Beize Cup is 第四届, the third batch 第三批. "First" is left out: 首届, 首批 and 第一届 all say it."""
@@ -393,6 +403,24 @@ def place_instead(analysis: QuestionAnalysis, sentence: str, context: str) -> tu
     return None
 
 
+def pinyin_place_instead(question: str, sentence: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the English question's place, the places the answer sentence names) when the question spells a
+    place in pinyin (in Beize) that the answer's passage does not write (北泽) where another retrieved
+    passage does, or where the answer's passage names other places (柳川市). A name that is not pinyin
+    (London, Boston) is left to the other rules."""
+    if has_chinese(question):
+        return None
+    for name in pinyin_places(question):
+        if spelt_in(name, context) or not is_pinyin(name):
+            continue
+        if spelt_in(name, everywhere):
+            return name, list(dict.fromkeys(_places_in(sentence)))
+        others = [p for p in _places_in(context) if not spelt_in(name, p)]
+        if others:  # the passage is about its own places, none of them the asked one
+            return name, list(dict.fromkeys(others))
+    return None
+
+
 def _places_in(sentence: str) -> list[str]:
     """Names with a place's suffix, also where the tagger cut one after its first character (槐|安县)."""
     words = [w for w, _ in tag(sentence)]
@@ -536,6 +564,12 @@ def rung_instead(question: str, context: str, sentence: str) -> tuple[str, list[
     have = {rung_of(w) for w, _ in tag(context)}
     for word, spanning in _asked_rungs(question):
         rung = rung_of(word)
+        if rung is not None and spanning and has_chinese(question):
+            # a span from another rung (市级以上 for 省级以上) counts other things
+            bounds = [m.group(1) for m in re.finditer(r"([\u4e00-\u9fff]{2,3}?)(?:及)?以上", sentence)
+                      if (r := rung_of(m.group(1))) is not None and r[0] == rung[0] and r != rung]
+            if bounds and not re.search(re.escape(word) + "(?:及)?以上", context):
+                return word + "以上", [b + "以上" for b in dict.fromkeys(bounds)]
         if rung is None or rung in have or spanning:
             continue
         others = [w for w, _ in tag(sentence) if (r := rung_of(w)) is not None and r[0] == rung[0] and r != rung]

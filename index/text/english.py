@@ -66,3 +66,50 @@ def to_chinese_terms(query: str, glossary: dict[str, tuple[str, ...]] | None = N
                 terms.append(words[i])  # years and figures match as they are
             i += 1
     return terms
+
+
+# An English question writes a Chinese place in pinyin (Beize, Qinghe District, Wangjiangwan).
+_PLACE_NAME = re.compile(r"\b([A-Z][a-z]+(?:[ '-]?[A-Z]?[a-z]+)?)\s+(?:District|County|City|Town|Township|Province|"
+                         r"Village|New Area)\b|\b(?:in|at)\s+([A-Z][a-z]{2,}(?:'[a-z]+)?)\b(?!\s+[A-Z])")  # not a person: in Chen Lijun's
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def pinyin_places(question: str) -> list[str]:
+    """The names an English question gives a place (Qinghe District: Qinghe; in Beize: Beize)."""
+    return list(dict.fromkeys(m.group(1) or m.group(2) for m in _PLACE_NAME.finditer(question)))
+
+
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    from pypinyin import lazy_pinyin
+
+    return frozenset(lazy_pinyin("".join(chr(c) for c in range(0x4E00, 0x9FA6))))
+
+
+def is_pinyin(name: str) -> bool:
+    """The name reads as pinyin syllables (Beize, Wangjiangwan; not London or Boston)."""
+    word, syllables = re.sub(r"[^a-z]", "", name.lower()), _syllables()
+    reachable = [True] + [False] * len(word)
+    for end in range(1, len(word) + 1):
+        reachable[end] = any(reachable[start] and word[start:end] in syllables for start in range(max(0, end - 6), end))
+    return bool(word) and reachable[-1]
+
+
+def spelt_in(name: str, text: str) -> bool:
+    """Whether `text` writes in Chinese characters a name spelt in pinyin (Beize: 北泽; Lu'an: 六安
+    only where the characters read so), syllable for syllable."""
+    from pypinyin import lazy_pinyin  # MIT; phrase-aware readings of place names
+
+    target = re.sub(r"[^a-z]", "", name.lower())
+    for run in _HAN_RUN.finditer(text):
+        syllables = lazy_pinyin(run.group())
+        starts = [0]
+        for s in syllables:
+            starts.append(starts[-1] + len(s))
+        spelt = "".join(syllables)
+        at = spelt.find(target)
+        while at >= 0:
+            if at in starts and at + len(target) in starts:
+                return True
+            at = spelt.find(target, at + 1)
+    return False
