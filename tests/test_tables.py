@@ -255,3 +255,10 @@ def test_every_table_with_the_row_is_read_and_prose_speaks_for_a_row_the_table_l
     v = read_table(question, hits(rows["表2", "人才资源总量"]))
     assert v.answer is None and v.abstain_reason.startswith("表中没有“每千常住人口拥有执业医师数”这一行"), v
     assert read_table(question, hits(rows["表2", "人才资源总量"], prose)) is None
+
+
+def test_a_row_of_another_rung_goes_to_the_sentence_reader():
+    doc = clean_document("z.txt", "表1 数字经济发展主要指标\n指标\t单位\t2020年\t2025年\n"
+                                  "市级以上工业互联网平台数量\t个\t4\t15\n规模以上数字经济企业数量\t家\t148\t260")
+    assert read_table("市级以上工业互联网平台数量2025年目标是多少个？", hits_for(doc, "市级以上工业互联网平台数量")).answer.span.text == "15"
+    assert read_table("省级以上工业互联网平台数量2025年目标是多少个？", hits_for(doc, "市级以上工业互联网平台数量")) is None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from index.build import cell_unit
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
+from index.read.qualifiers import rung_instead
 from index.text.names import tag
 from index.text.tokenize import jieba_for
 
@@ -86,6 +87,8 @@ def _read_row(q: str, row: _Row) -> Verdict | None:
         return None
     if leftover:
         return None  # the question asks about something this row does not hold
+    if rung_instead(q, " ".join([row.table.get("caption", ""), *header, *row.cells]), _label(row)):
+        return None  # another rung's row (市级以上…平台数量 for 省级以上): the sentence reader weighs it
     if not _years_hold(q, row, header[column], row.cells[column]):
         return None  # a year the table does not date this cell with: the sentence reader weighs it
     return Verdict(_answer(row, column, header), None, 1.0)
