@@ -350,3 +350,13 @@ def test_pinyin_place_names_are_told_from_people_and_foreign_places():
     assert spelt_in("Qinghe", "青禾区") and not spelt_in("Qinghe", "青年路") and not spelt_in("Eize", "北泽市")
     assert spelt_in("Qinghe", "清河路")  # homophones read alike: pinyin cannot tell 青禾 from 清河
 
+
+
+def test_a_name_like_one_the_passage_quotes():
+    from index.read.qualifiers import name_like_quoted
+
+    passage = "年底前建成“柏溪人才港”,集成落户、子女入学等26项服务事项。"
+    assert name_like_quoted("柏溪创业港集成了多少项服务?", passage, passage) == ("柏溪创业港", ["柏溪人才港"])
+    assert name_like_quoted("柏溪人才港集成了多少项服务?", passage, passage) is None
+    # another retrieved passage holds the asked name: not a made-up one
+    assert name_like_quoted("柏溪创业港集成了多少项服务?", passage, passage + "柏溪创业港位于城东。") is None

@@ -25,7 +25,7 @@ from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
 from .qualifiers import (binds_another, class_instead, count_instead, english_frame, figure_instead, head_taken,
-                         labels_in, listed_instead, missing_qualifier, named_class_instead, object_instead,
+                         labels_in, listed_instead, missing_qualifier, name_like_quoted, named_class_instead, object_instead,
                          ordinal_instead, parallel_instead, period_conflict, period_refusal, pinyin_place_instead,
                          place_instead, qualifier_features, quoted_absent, role_absent, rung_instead,
                          schedule_instead, siblings, slot_taken, subject_instead)
@@ -326,6 +326,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or object_instead(analysis, context, evidence.sentences[best].text)
     instead = instead or figure_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or role_absent(analysis, context, evidence.sentences[best].text)
+    instead = instead or name_like_quoted(analysis.question, context, everywhere)
     instead = instead or count_instead(analysis, evidence.sentences[best].text)
     instead = instead or rung_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \

@@ -147,6 +147,26 @@ def quoted_absent(question: str, everywhere: str) -> str | None:
     return None
 
 
+def name_like_quoted(question: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's name, the passage's quoted names like it) when the question names, unquoted, a
+    programme or place no retrieved passage holds, and the answer's passage quotes one of its length
+    with the same first two characters and last one: 临溪创业港 asked where “临溪人才港” is given."""
+    if not has_chinese(question):
+        return None
+    nowhere = everywhere.lower()
+    for name in dict.fromkeys(m.group(1).strip() for m in _QUOTED.finditer(context)):
+        if len(name) < 4 or name in question:
+            continue
+        for at in (m.start() for m in re.finditer(re.escape(name[:2]), question)):
+            word = question[at:at + len(name)]
+            if word[-1] == name[-1] and _HAN_RUN.fullmatch(word) and word.lower() not in nowhere:
+                return word, [name]
+    return None
+
+
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
 def period_conflict(question: str, sentence: str) -> tuple[str, str] | None:
     """(asked, given) when the question asks a figure per one period and the sentence gives it per
     another and never per the asked one (每年 asked, only 每月 given); None when they agree."""
