@@ -360,3 +360,24 @@ def test_a_name_like_one_the_passage_quotes():
     assert name_like_quoted("柏溪人才港集成了多少项服务?", passage, passage) is None
     # another retrieved passage holds the asked name: not a made-up one
     assert name_like_quoted("柏溪创业港集成了多少项服务?", passage, passage + "柏溪创业港位于城东。") is None
+
+
+def test_the_other_side_of_a_bound_and_another_way_of_doing():
+    from index.read.qualifiers import manner_instead, scope_instead
+
+    sentence = "对省内各市推荐的入驻企业,经审核后给予3年免租。"
+    assert scope_instead("省外推荐入驻的企业可以免租几年?", sentence, sentence) == ("省外", ["省内"])
+    assert scope_instead("省内推荐入驻的企业可以免租几年?", sentence, sentence) is None
+    assert scope_instead("省外推荐入驻的企业可以免租几年?", "省内外企业均可申请。" + sentence, sentence) is None  # 省内外: both
+    sentence = "到2025年,力争全职引进顶尖人才(团队)10个以上。"
+    assert manner_instead(analyze("到2025年力争柔性引进顶尖人才多少个?"), sentence, sentence) == ("柔性", ["全职"])
+    assert manner_instead(analyze("到2025年力争全职引进顶尖人才多少个?"), sentence, sentence) is None
+
+
+def test_a_count_of_the_same_measure_but_another_thing():
+    from index.read.qualifiers import count_instead
+
+    sentence = "先导区块已集聚40多家科技型企业,并可提供金融等个性化服务。"
+    assert count_instead(analyze("先导区块集聚了多少家金融机构?"), sentence, sentence) == ("金融机构", ["40多家科技型企业"])
+    assert count_instead(analyze("先导区块集聚了多少家科技型企业?"), sentence, sentence) is None
+    assert count_instead(analyze("先导区块集聚了多少家企业?"), sentence, sentence) is None  # 企业 is a 科技型企业's kind

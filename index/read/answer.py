@@ -25,10 +25,11 @@ from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
 from .qualifiers import (binds_another, class_instead, count_instead, english_frame, figure_instead, head_taken,
-                         labels_in, listed_instead, missing_qualifier, name_like_quoted, named_class_instead, object_instead,
-                         ordinal_instead, parallel_instead, period_conflict, period_refusal, pinyin_place_instead,
-                         place_instead, qualifier_features, quoted_absent, role_absent, rung_instead,
-                         schedule_instead, siblings, slot_taken, subject_instead)
+                         labels_in, listed_instead, manner_instead, missing_qualifier, name_like_quoted,
+                         named_class_instead, object_instead, ordinal_instead, parallel_instead, period_conflict,
+                         period_refusal, pinyin_place_instead, place_instead, qualifier_features, quoted_absent,
+                         role_absent, rung_instead, schedule_instead, scope_instead, siblings, slot_taken,
+                         subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
@@ -327,7 +328,9 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or figure_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or role_absent(analysis, context, evidence.sentences[best].text)
     instead = instead or name_like_quoted(analysis.question, context, everywhere)
-    instead = instead or count_instead(analysis, evidence.sentences[best].text)
+    instead = instead or scope_instead(analysis.question, context, evidence.sentences[best].text)
+    instead = instead or manner_instead(analysis, everywhere, evidence.sentences[best].text)
+    instead = instead or count_instead(analysis, evidence.sentences[best].text, context)
     instead = instead or rung_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
         head_taken(analysis, context, everywhere)

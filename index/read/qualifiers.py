@@ -147,6 +147,45 @@ def quoted_absent(question: str, everywhere: str) -> str | None:
     return None
 
 
+_SCOPES = ("省", "市", "县", "区", "镇", "境", "国")
+
+
+def scope_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's scope, the sentence's) when the question asks within or beyond a bound (省外, 市内)
+    that the answer's passage never names and the sentence gives the other side (省内各市推荐的企业
+    does not answer for 省外推荐的). 省内外 names both."""
+    for unit in _SCOPES:
+        for side, other in (("外", "内"), ("内", "外")):
+            asked = unit + side
+            if asked in question and asked not in context and unit + "内外" not in context \
+                    and unit + other in sentence and unit + other not in question:
+                return asked, [unit + other]
+    return None
+
+
+def manner_instead(analysis: QuestionAnalysis, everywhere: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's word before a verb, the sentence's in its place) when the question says how
+    something is done (柔性|引进|顶尖人才) with a word no retrieved passage names, and the sentence does
+    the same to the same object another way (全职|引进|顶尖人才): it counts another thing."""
+    if not analysis.is_chinese:
+        return None
+    question, lowered = analysis.question, everywhere.lower()
+    asked = [(w, f) for w, f in tag(question) if w.strip()]
+    given = [(w, f) for w, f in tag(sentence) if w.strip()]
+    for (word, flag), (verb, verb_flag), (obj, obj_flag) in zip(asked, asked[1:], asked[2:]):
+        if not verb_flag.startswith("v") or len(verb) < 2 or len(word) < 2 or not flag.startswith(("n", "b")) \
+                or len(obj) < 2 or not obj_flag.startswith(SLOT_FLAGS) \
+                or flag.startswith(("nr", "ns", "nt", "nz")) or word in GENERIC_NOUNS or word.lower() in lowered \
+                or _is_asked(word, question) or word[-1] in "期间时年月季":  # “十四五”时期|推进: when, not how
+            continue
+        # the same verb on the same object (…|引进|顶尖), so the word before it says how, not who
+        instead = [w for (w, f), (v, _), (o, _) in zip(given, given[1:], given[2:]) if v == verb and o == obj
+                   and len(w) >= 2 and f == flag and w not in question]
+        if instead:
+            return word, list(dict.fromkeys(instead))
+    return None
+
+
 def name_like_quoted(question: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
     """(the question's name, the passage's quoted names like it) when the question names, unquoted, a
     programme or place no retrieved passage holds, and the answer's passage quotes one of its length
@@ -605,7 +644,7 @@ _ANY_COUNT = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿
 _SAME_COUNT = ({"人", "名", "位"}, {"种", "类"})
 
 
-def count_instead(analysis: QuestionAnalysis, sentence: str) -> tuple[str, list[str]] | None:
+def count_instead(analysis: QuestionAnalysis, sentence: str, context: str = "") -> tuple[str, list[str]] | None:
     """(what the question counts, the sentence's values) when a how-many question counts one thing
     (几家, 多少所) and the sentence gives figures, none of them of that thing (6.2万人 for 几家重点实验室):
     it counts something else. The measure word must stand alone (多少|项目 counts no 项)."""
@@ -623,9 +662,17 @@ def count_instead(analysis: QuestionAnalysis, sentence: str) -> tuple[str, list[
             continue  # 多少|项目, 几|人才: the measure word is part of a noun
         same = next((g for g in _SAME_COUNT if unit in g), {unit})
         values = list(_COUNTED_VALUE.finditer(sentence))
-        if values and not any(v.group(1) in same for v in _ANY_COUNT.finditer(sentence)):
-            counted = "".join(_noun_run(tagged, after)) or m.group()  # 几家|重点|实验室: 重点实验室
-            return counted, list(dict.fromkeys(v.group() for v in values))
+        counted = "".join(_noun_run(tagged, after))  # 几家|重点|实验室: 重点实验室
+        fitting = [v for v in _ANY_COUNT.finditer(sentence) if v.group(1) in same]
+        if values and not fitting:
+            return counted or m.group(), list(dict.fromkeys(v.group() for v in values))
+        if fitting and len(counted) >= 2 and counted.lower() not in context.lower():
+            # the same measure, of another thing the passage never calls the asked one (40多家科技型企业
+            # for 多少家金融机构)
+            things = ["".join(_noun_run([(w, f) for w, f in tag(sentence[v.end():v.end() + 12]) if w.strip()], 0))
+                      for v in fitting]
+            if all(len(t) >= 2 and counted not in t and t not in counted for t in things):
+                return counted, list(dict.fromkeys(v.group() + t for v, t in zip(fitting, things)))
     return None
 
 
