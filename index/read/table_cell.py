@@ -15,7 +15,7 @@ from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
 from index.read.qualifiers import rung_instead
 from index.text.names import tag
-from index.text.tokenize import jieba_for
+from index.text.tokenize import jieba_for, occurs_whole
 
 ROW_MATCH = 0.75     # share of a row label's character pairs the question must contain
 HITS_READ = 5        # table passages among this many top hits are read
@@ -233,16 +233,7 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
 
 def _names(word: str, q: str) -> bool:
     """`word` stands in `q` as whole words (博士 is not named by 博士后)."""
-    bounds, pos = {0}, 0
-    for w in jieba_for().cut(q):
-        pos += len(w)
-        bounds.add(pos)
-    start = q.find(word)
-    while start >= 0:
-        if start in bounds and start + len(word) in bounds:
-            return True
-        start = q.find(word, start + 1)
-    return False
+    return occurs_whole(word, q, list(jieba_for().cut(q)))
 
 
 def _asked_entity(q: str, names: list[str]) -> str | None:

@@ -11,6 +11,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from .tokenize import occurs_whole
+
 GLOSSARY = Path(__file__).resolve().parent / "glossary.tsv"
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -103,13 +105,6 @@ def spelt_in(name: str, text: str) -> bool:
     target = re.sub(r"[^a-z]", "", name.lower())
     for run in _HAN_RUN.finditer(text):
         syllables = lazy_pinyin(run.group())
-        starts = [0]
-        for s in syllables:
-            starts.append(starts[-1] + len(s))
-        spelt = "".join(syllables)
-        at = spelt.find(target)
-        while at >= 0:
-            if at in starts and at + len(target) in starts:
-                return True
-            at = spelt.find(target, at + 1)
+        if occurs_whole(target, "".join(syllables), syllables):
+            return True
     return False

@@ -68,3 +68,18 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
         return cls([ln for ln in path.read_text(encoding="utf-8").split("\n") if ln])
+
+
+def occurs_whole(word: str, text: str, pieces: list[str]) -> bool:
+    """`word` stands in `text` (the concatenation of `pieces`, its words or syllables) as whole pieces:
+    it starts where a piece starts and ends where one ends (博士 is not in 博士后)."""
+    bounds, pos = {0}, 0
+    for piece in pieces:
+        pos += len(piece)
+        bounds.add(pos)
+    start = text.find(word)
+    while start >= 0:
+        if start in bounds and start + len(word) in bounds:
+            return True
+        start = text.find(word, start + 1)
+    return False
