@@ -124,8 +124,13 @@ def reload(request: Request, settings: SettingsDep, x_admin_token: Annotated[str
         holder.load()
     except (IndexUnavailable, RuntimeError) as err:
         log.warning("reload failed: %s", err)
-        raise HTTPException(503, with_request_id("Reload failed, still serving the previous index: "
-                                                 f"{index_problem(str(err), holder.unreachable)}.")) from err
+        problem = index_problem(str(err), holder.unreachable)
+        if "stale" in problem:  # the documents changed after the build (an upload's rebuild may be on its way)
+            raise HTTPException(409, with_request_id(f"Reload refused, still serving the previous index: {problem}. "
+                                                     "Reload after the index is rebuilt."),
+                                headers={"Retry-After": "30"}) from err
+        raise HTTPException(503, with_request_id(f"Reload failed, still serving the previous index: {problem}.")) \
+            from err
     finally:
         _reloading.release()
     return health_response(holder)

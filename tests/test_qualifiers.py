@@ -218,7 +218,7 @@ def test_a_place_of_the_same_level_in_the_asked_ones_place(question, sentence, e
     ("示范区要实现哪几个通?", "实现示范区城市阅读一卡通、一网通。", None),
 ])
 def test_the_same_verb_with_another_object(question, sentence, expected):
-    from index.read.qualifiers import object_instead
+    from index.read.neighbours import object_instead
 
     assert object_instead(analyze(question), sentence, sentence) == expected
 
@@ -233,7 +233,7 @@ def test_the_same_verb_with_another_object(question, sentence, expected):
     ("带动就业10人以上的再奖励多少?", "首次创办企业的,给予一次性创业补贴3万元。", None),
 ])
 def test_a_threshold_figure_the_passage_gives_others_of(question, sentence, expected):
-    from index.read.qualifiers import figure_instead
+    from index.read.neighbours import figure_instead
 
     assert figure_instead(question, sentence, sentence) == expected
 
@@ -246,7 +246,7 @@ def test_a_threshold_figure_the_passage_gives_others_of(question, sentence, expe
     ("柏溪镇规划局局长是谁?", "柏溪镇规划局副局长方知远说。", ("局长", ["副局长"])),  # a deputy is not the head
 ])
 def test_a_post_the_passage_never_names(question, sentence, expected):
-    from index.read.qualifiers import role_absent
+    from index.read.neighbours import role_absent
 
     assert role_absent(analyze(question), sentence, sentence) == expected
 
@@ -260,13 +260,13 @@ def test_a_post_the_passage_never_names(question, sentence, expected):
     ("新区有几家重点实验室?", "新区重点实验室数量 17", None),  # a bare figure may count anything
 ])
 def test_a_count_of_another_thing(question, sentence, expected):
-    from index.read.qualifiers import count_instead
+    from index.read.neighbours import count_instead
 
     assert count_instead(analyze(question), sentence) == expected
 
 
 def test_a_count_in_words_or_approximate_counts_the_asked_thing():
-    from index.read.qualifiers import count_instead
+    from index.read.neighbours import count_instead
 
     assert count_instead(analyze("服务开展了多少次?"), "全年开展服务900余次,惠及1200人。") is None
     assert count_instead(analyze("会有多少名院士到场?"), "届时将有百名院士、3000人参会。") is None
@@ -283,7 +283,7 @@ def test_a_count_in_words_or_approximate_counts_the_asked_thing():
     ("新区今年引进了多少博士?", "其中博士研究生48人、硕士研究生312人。", None),  # 博士研究生 is a 博士
 ])
 def test_a_rung_of_a_ladder_the_passage_gives_others_of(question, sentence, expected):
-    from index.read.qualifiers import rung_instead
+    from index.read.neighbours import rung_instead
 
     assert rung_instead(question, sentence, sentence) == expected
 
@@ -299,7 +299,7 @@ def test_a_rung_of_a_ladder_the_passage_gives_others_of(question, sentence, expe
     ("市级以上工业互联网平台2025年要达到多少个?", "市级以上工业互联网平台数量\t个\t4\t15", None),
 ])
 def test_rungs_of_english_questions_and_of_government(question, sentence, expected):
-    from index.read.qualifiers import rung_instead
+    from index.read.neighbours import rung_instead
 
     assert rung_instead(question, sentence, sentence) == expected
 
@@ -324,7 +324,7 @@ def test_an_english_class_is_held_against_the_passages_classes():
 
 
 def test_an_english_place_in_pinyin_is_held_against_the_answers_passage():
-    from index.read.qualifiers import pinyin_place_instead
+    from index.read.neighbours import pinyin_place_instead
 
     question = "What is the largest housing fund loan for a first home in Beize?"
     sentence = "柳川市新市民首次申请住房公积金贷款购买首套住房的,最高可贷60万元。"
@@ -353,7 +353,7 @@ def test_pinyin_place_names_are_told_from_people_and_foreign_places():
 
 
 def test_a_name_like_one_the_passage_quotes():
-    from index.read.qualifiers import name_like_quoted
+    from index.read.neighbours import name_like_quoted
 
     passage = "年底前建成“柏溪人才港”,集成落户、子女入学等26项服务事项。"
     assert name_like_quoted("柏溪创业港集成了多少项服务?", passage, passage) == ("柏溪创业港", ["柏溪人才港"])
@@ -363,7 +363,7 @@ def test_a_name_like_one_the_passage_quotes():
 
 
 def test_the_other_side_of_a_bound_and_another_way_of_doing():
-    from index.read.qualifiers import manner_instead, scope_instead
+    from index.read.neighbours import manner_instead, scope_instead
 
     sentence = "对省内各市推荐的入驻企业,经审核后给予3年免租。"
     assert scope_instead("省外推荐入驻的企业可以免租几年?", sentence, sentence) == ("省外", ["省内"])
@@ -375,7 +375,7 @@ def test_the_other_side_of_a_bound_and_another_way_of_doing():
 
 
 def test_a_count_of_the_same_measure_but_another_thing():
-    from index.read.qualifiers import count_instead
+    from index.read.neighbours import count_instead
 
     sentence = "先导区块已集聚40多家科技型企业,并可提供金融等个性化服务。"
     assert count_instead(analyze("先导区块集聚了多少家金融机构?"), sentence, sentence) == ("金融机构", ["40多家科技型企业"])

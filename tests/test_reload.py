@@ -87,11 +87,13 @@ def test_reload_while_serving(served, encoder):
         t.start()
     try:
         time.sleep(2)
-        # Seeds change but are not rebuilt yet: a reload refuses the stale index and keeps serving.
+        # Seeds change but are not rebuilt yet: a reload refuses the stale index and keeps serving (409: the
+        # documents and the built index disagree until the rebuild, no server fault)
         (settings.seeds_dir / "300_drones.txt").write_text(DRONES, encoding="utf-8")
         (settings.seeds_dir / "200_forest.txt").write_text(FOREST_NEW, encoding="utf-8")
         r = httpx.post(f"{url}/api/admin/reload", headers={"X-Admin-Token": TOKEN}, timeout=120)
-        assert r.status_code == 503 and "still serving the previous index" in r.json()["detail"]
+        assert r.status_code == 409 and "still serving the previous index" in r.json()["detail"]
+        assert r.headers["retry-after"] == "30"
         assert "stale" in r.json()["detail"]
         # Rebuild (while the server keeps answering), then reload.
         build(settings, encoder=encoder, progress=False)

@@ -24,12 +24,12 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .qualifiers import (binds_another, class_instead, count_instead, english_frame, figure_instead, head_taken,
-                         labels_in, listed_instead, manner_instead, missing_qualifier, name_like_quoted,
-                         named_class_instead, object_instead, ordinal_instead, parallel_instead, period_conflict,
-                         period_refusal, pinyin_place_instead, place_instead, qualifier_features, quoted_absent,
-                         role_absent, rung_instead, schedule_instead, scope_instead, siblings, slot_taken,
-                         subject_instead)
+from .neighbours import (count_instead, figure_instead, manner_instead, name_like_quoted, object_instead,
+                         pinyin_place_instead, role_absent, rung_instead, scope_instead)
+from .qualifiers import (binds_another, class_instead, english_frame, head_taken, labels_in, listed_instead,
+                         missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict,
+                         period_refusal, place_instead, qualifier_features, quoted_absent, schedule_instead,
+                         siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from index.build import cell_unit
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
-from index.read.qualifiers import rung_instead
+from index.read.neighbours import rung_instead
 from index.text.names import tag
 from index.text.tokenize import jieba_for, occurs_whole
 

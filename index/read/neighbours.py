@@ -1,0 +1,265 @@
+"""Refusals of a neighbouring question, each held against the answer's own sentence and passage: the
+same verb with another object, another threshold, post, count, rung of a ladder, side of a bound or way
+of doing; a name like one the passage quotes; an English question's place spelt in pinyin. Each returns
+(what the question asks, what the documents give instead) or None, as index/read/qualifiers.py's do."""
+from __future__ import annotations
+
+import os
+import re
+
+from index.query.question import GENERIC_NOUNS, QuestionAnalysis
+from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
+from index.text.names import tag
+
+from .qualifiers import QUOTED, SLOT_FLAGS, is_asked, places_in
+
+
+_SCOPES = ("省", "市", "县", "区", "镇", "境", "国")
+
+
+def scope_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's scope, the sentence's) when the question asks within or beyond a bound (省外, 市内)
+    that the answer's passage never names and the sentence gives the other side (省内各市推荐的企业
+    does not answer for 省外推荐的). 省内外 names both."""
+    for unit in _SCOPES:
+        for side, other in (("外", "内"), ("内", "外")):
+            asked = unit + side
+            if asked in question and asked not in context and unit + "内外" not in context \
+                    and unit + other in sentence and unit + other not in question:
+                return asked, [unit + other]
+    return None
+
+
+def manner_instead(analysis: QuestionAnalysis, everywhere: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's word before a verb, the sentence's in its place) when the question says how
+    something is done (柔性|引进|顶尖人才) with a word no retrieved passage names, and the sentence does
+    the same to the same object another way (全职|引进|顶尖人才): it counts another thing."""
+    if not analysis.is_chinese:
+        return None
+    question, lowered = analysis.question, everywhere.lower()
+    asked = [(w, f) for w, f in tag(question) if w.strip()]
+    given = [(w, f) for w, f in tag(sentence) if w.strip()]
+    for (word, flag), (verb, verb_flag), (obj, obj_flag) in zip(asked, asked[1:], asked[2:]):
+        if not verb_flag.startswith("v") or len(verb) < 2 or len(word) < 2 or not flag.startswith(("n", "b")) \
+                or len(obj) < 2 or not obj_flag.startswith(SLOT_FLAGS) \
+                or flag.startswith(("nr", "ns", "nt", "nz")) or word in GENERIC_NOUNS or word.lower() in lowered \
+                or is_asked(word, question) or word[-1] in "期间时年月季":  # “十四五”时期|推进: when, not how
+            continue
+        # the same verb on the same object (…|引进|顶尖), so the word before it says how, not who
+        instead = [w for (w, f), (v, _), (o, _) in zip(given, given[1:], given[2:]) if v == verb and o == obj
+                   and len(w) >= 2 and f == flag and w not in question]
+        if instead:
+            return word, list(dict.fromkeys(instead))
+    return None
+
+
+def name_like_quoted(question: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's name, the passage's quoted names like it) when the question names, unquoted, a
+    programme or place no retrieved passage holds, and the answer's passage quotes one of its length
+    with the same first two characters and last one: 临溪创业港 asked where “临溪人才港” is given."""
+    if not has_chinese(question):
+        return None
+    nowhere = everywhere.lower()
+    for name in dict.fromkeys(m.group(1).strip() for m in QUOTED.finditer(context)):
+        if len(name) < 4 or name in question:
+            continue
+        for at in (m.start() for m in re.finditer(re.escape(name[:2]), question)):
+            word = question[at:at + len(name)]
+            if word[-1] == name[-1] and _HAN_RUN.fullmatch(word) and word.lower() not in nowhere:
+                return word, [name]
+    return None
+
+
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def pinyin_place_instead(question: str, sentence: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the English question's place, the places the answer sentence names) when the question spells a
+    place in pinyin (in Beize) that the answer's passage does not write (北泽) where another retrieved
+    passage does, or where the answer's passage names other places (柳川市). A name that is not pinyin
+    (London, Boston) is left to the other rules."""
+    if has_chinese(question):
+        return None
+    for name in pinyin_places(question):
+        if spelt_in(name, context) or not is_pinyin(name):
+            continue
+        if spelt_in(name, everywhere):
+            return name, list(dict.fromkeys(places_in(sentence)))
+        others = [p for p in places_in(context) if not spelt_in(name, p)]
+        if others:  # the passage is about its own places, none of them the asked one
+            return name, list(dict.fromkeys(others))
+    return None
+
+
+def object_instead(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's object, the sentence's in its place) when the question's verb takes an object
+    the answer's passage never names and the sentence gives the same verb another object: 引进高层次人才
+    does not answer 引进博士后, nor 缴纳失业保险费 缴纳养老保险费. An object is a run of nouns; a short
+    one is too often a paraphrase, so two objects conflict only when their first words are each of
+    three characters or more, or when they share a head and differ in a modifier of two or more."""
+    if not analysis.is_chinese:
+        return None
+    question, lowered = analysis.question, context.lower()
+    asked = [(w, f) for w, f in tag(question) if w.strip()]
+    given = [(w, f) for w, f in tag(sentence) if w.strip()]
+    for n, (verb, verb_flag) in enumerate(asked[:-1]):
+        obj = _noun_run(asked, n + 1)
+        if not verb_flag.startswith("v") or len(verb) < 2 or not obj or any(_ASKING_WORD.search(w) for w in obj):
+            continue
+        instead = ["".join(other) for m, (v, _) in enumerate(given[:-1]) if v == verb
+                   for other in [_noun_run(given, m + 1)] if other and "".join(other) not in question
+                   and _objects_conflict(obj, other, lowered)]
+        if instead:
+            return "".join(obj), list(dict.fromkeys(instead))
+    return None
+
+
+_ASKING_WORD = re.compile(r"哪|什么|几|多少|谁|何")
+
+
+def _noun_run(tokens: list[tuple[str, str]], start: int, most: int = 3) -> list[str]:
+    """The nouns from `start` on (at most `most`), ending in an action noun if one follows (学徒制|培训)."""
+    run = []
+    for word, flag in tokens[start:start + most]:
+        if not flag.startswith(SLOT_FLAGS + ("vn", "l")):
+            break
+        run.append(word)
+    return run
+
+
+def _objects_conflict(asked: list[str], given: list[str], context: str) -> bool:
+    """Two different objects, the asked one's distinguishing part absent from the answer's passage:
+    first words of three characters or more each (博士后 and 高层次), or a shared head with modifiers
+    of two or more (养老|保险费 and 失业|保险费)."""
+    first = asked[0]
+    if first != given[0] and len(first) >= 3 and len(given[0]) >= 3 and first not in GENERIC_NOUNS \
+            and first.lower() not in context:
+        return True
+    a, g = "".join(asked), "".join(given)
+    shared = len(os.path.commonprefix([a[::-1], g[::-1]]))
+    return shared >= 2 and len(a) - shared >= 2 and len(g) - shared >= 2 and a[:-shared].lower() not in context
+
+
+# Ladders of categories a policy pays by rung: a rung is not answered by another of its ladder.
+LADDERS = (
+    (("中专",), ("大专", "专科", "高职"), ("本科", "学士"), ("硕士",), ("博士",), ("博士后",)),
+    (("初级工",), ("中级工",), ("高级工",), ("技师",), ("高级技师",)),
+    (("国家级",), ("省级", "省部级"), ("市级", "地市级"), ("县级", "区级")),
+)
+_RUNG_WORDS = sorted(((w, (n, k)) for n, ladder in enumerate(LADDERS) for k, rung in enumerate(ladder) for w in rung),
+                     key=lambda wr: -len(wr[0]))
+
+
+def rung_of(word: str) -> tuple[int, int] | None:
+    """(ladder, rung) of a word that opens with a rung's name (博士研究生: 博士; 博士后: 博士后)."""
+    return next((rung for name, rung in _RUNG_WORDS if word.startswith(name)), None)
+
+
+def _asked_rungs(question: str) -> list[tuple[str, bool]]:
+    """The question's words, each with whether it spans the rungs above or below it (硕士以上); an
+    English question's through the glossary (postdoctoral: 博士后)."""
+    if not has_chinese(question):
+        spanning = _SPANS_RUNGS.search(question) is not None
+        return [(w, spanning) for w in to_chinese_terms(question)]
+    words = [w for w, _ in tag(question)]
+    return [(w, "".join(words[n + 1:n + 3]).startswith(("以上", "及以上", "以下", "及以下"))) for n, w in enumerate(words)]
+
+
+_SPANS_RUNGS = re.compile(r"\b(?:or|and) (?:above|higher|more|below|lower)\b|\bat least\b", re.I)
+
+
+def rung_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's rung, the sentence's rungs of its ladder) when the question asks for one rung
+    (大专, 博士后, 高级工) that the answer's passage never names and the sentence gives others
+    (硕士…10万元,博士…20万元 for 大专; 博士研究生48人 for 博士后). A rung with 以上 or 以下 spans others."""
+    have = {rung_of(w) for w, _ in tag(context)}
+    for word, spanning in _asked_rungs(question):
+        rung = rung_of(word)
+        if rung is not None and spanning and has_chinese(question):
+            # a span from another rung (市级以上 for 省级以上) counts other things
+            bounds = [m.group(1) for m in re.finditer(r"([\u4e00-\u9fff]{2,3}?)(?:及)?以上", sentence)
+                      if (r := rung_of(m.group(1))) is not None and r[0] == rung[0] and r != rung]
+            if bounds and not re.search(re.escape(word) + "(?:及)?以上", context):
+                return word + "以上", [b + "以上" for b in dict.fromkeys(bounds)]
+        if rung is None or rung in have or spanning:
+            continue
+        others = [w for w, _ in tag(sentence) if (r := rung_of(w)) is not None and r[0] == rung[0] and r != rung]
+        if others:
+            return word, list(dict.fromkeys(others))
+    return None
+
+
+_ASKED_COUNT = re.compile(r"(?<!哪)(?:几|多少)(家|所|座|名|人|位|条|批|次|场|套|户|篇|本|种|件|项|类)")
+_COUNTED_VALUE = re.compile(r"\d+(?:\.\d+)?[万亿千百]?([家所座名人位条批次场套户篇本种件项类元%])")
+# any figure of a measure, in digits or words, with its approximations (900余次, 百名, 近40名)
+_ANY_COUNT = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿]+(?:\.\d+)?[余多]?[万亿千百]?([家所座名人位条批次场套户篇本种件项类])")
+_SAME_COUNT = ({"人", "名", "位"}, {"种", "类"})
+
+
+def count_instead(analysis: QuestionAnalysis, sentence: str, context: str = "") -> tuple[str, list[str]] | None:
+    """(what the question counts, the sentence's values) when a how-many question counts one thing
+    (几家, 多少所) and the sentence gives figures, none of them of that thing (6.2万人 for 几家重点实验室):
+    it counts something else. The measure word must stand alone (多少|项目 counts no 项)."""
+    if analysis.answer_type != "quantity" or not analysis.is_chinese or "吗" in analysis.question:
+        return None  # 几项条件都要满足吗 asks yes or no
+    tagged = [(w, f) for w, f in tag(analysis.question) if w.strip()]
+    words = [w for w, _ in tagged]
+    for m in _ASKED_COUNT.finditer(analysis.question):
+        unit = m.group(1)
+        if m.group() in words:
+            after = words.index(m.group()) + 1
+        elif any(a + b == m.group() for a, b in zip(words, words[1:])):
+            after = next(n for n, (a, b) in enumerate(zip(words, words[1:])) if a + b == m.group()) + 2
+        else:
+            continue  # 多少|项目, 几|人才: the measure word is part of a noun
+        same = next((g for g in _SAME_COUNT if unit in g), {unit})
+        values = list(_COUNTED_VALUE.finditer(sentence))
+        counted = "".join(_noun_run(tagged, after))  # 几家|重点|实验室: 重点实验室
+        fitting = [v for v in _ANY_COUNT.finditer(sentence) if v.group(1) in same]
+        if values and not fitting:
+            return counted or m.group(), list(dict.fromkeys(v.group() for v in values))
+        if fitting and len(counted) >= 2 and counted.lower() not in context.lower():
+            # the same measure, of another thing the passage never calls the asked one (40多家科技型企业
+            # for 多少家金融机构)
+            things = ["".join(_noun_run([(w, f) for w, f in tag(sentence[v.end():v.end() + 12]) if w.strip()], 0))
+                      for v in fitting]
+            if all(len(t) >= 2 and counted not in t and t not in counted for t in things):
+                return counted, list(dict.fromkeys(v.group() + t for v, t in zip(fitting, things)))
+    return None
+
+
+ROLE = re.compile(r"(?:常务副|副|代理)?(?:党委书记|书记|秘书长|理事长|董事长|总经理|局长|镇长|区长|县长|市长|省长|主任|主席|"
+                  r"院长|校长|所长|会长|部长|厅长|处长|科长|经理|总监)")
+
+
+def role_absent(analysis: QuestionAnalysis, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the asked role, the roles the sentence names instead) when a who-question asks for the holder
+    of a post (镇长, 副局长, 秘书长) that the answer's passage never names: the person it gives holds
+    another post (党委书记唐知远 for 镇长). A deputy's post is another post (副局长 is not 局长)."""
+    if analysis.answer_type != "person" or not analysis.is_chinese:
+        return None
+    for m in ROLE.finditer(analysis.question):
+        role = m.group()
+        if not re.search(("" if role.startswith(("副", "常务", "代理")) else "(?<!副)") + role, context):
+            return role, list(dict.fromkeys(r.group() for r in ROLE.finditer(sentence)))
+    return None
+
+
+_FIGURE_UNIT = r"(?:万|亿|千)?(?:元|人次|人|家|个|项|年|月|天|岁|平方米|亩|户|名|倍|%|套|所|次)"
+_QUALIFYING_FIGURE = re.compile(r"(?<=[\u4e00-\u9fff]{2})(\d+(?:\.\d+)?)(" + _FIGURE_UNIT + ")")
+
+
+def figure_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's figure, the sentence's in its place) when the question qualifies by a figure
+    (突破50亿元的企业, 带动10人以上) that the answer's passage never states, and the sentence gives
+    the same words with other figures (突破1亿元、5亿元、10亿元): it answers for another threshold."""
+    for m in _QUALIFYING_FIGURE.finditer(question):
+        lead, unit = question[m.start() - 2:m.start()], m.group(2)
+        if m.group() in context:
+            continue
+        value = r"\d+(?:\.\d+)?" + re.escape(unit)
+        others = [v for o in re.finditer(re.escape(lead) + f"{value}(?:[、和或]{value})*", sentence)
+                  for v in re.findall(value, o.group())]
+        if others:
+            return m.group(), list(dict.fromkeys(others))
+    return None
