@@ -4,7 +4,7 @@ import re
 import pytest
 
 from index.query import analyze
-from index.read.spans import span_candidates, with_label
+from index.read.spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 
 def spans(text: str, question: str) -> list[str]:
@@ -180,3 +180,32 @@ def test_foreign_names_are_whole(text, question, expected):
 ])
 def test_organisations_with_units_and_joint_bodies(text, question, expected):
     assert spans(text, question) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a verb the tagger reads inside a name, a numbered unit under its company, an office of a leading group
+    ("长三角科技创新共同体建设办公室发布了3项政策文件。", ["长三角科技创新共同体建设办公室"]),
+    ("与中国电子科技集团公司第三十六研究所共建人才飞地。", ["中国电子科技集团公司第三十六研究所"]),
+    ("区委人才工作领导小组办公室负责规划实施的统筹协调。", ["区委人才工作领导小组办公室"]),
+])
+def test_names_the_tagger_cuts_stay_whole(text, expected):
+    assert spans(text, "是哪个机构?") == expected
+
+
+@pytest.mark.parametrize("text, question, expected", [
+    # a question that asks for several bodies gets the list the answer stands in, shared head and all
+    ("(责任单位:两省一市科技、民政部门)", "这项工作由哪些部门负责?", "两省一市科技、民政部门"),
+    ("近日,上海市教委、市委编办、市人社局、市财政局联合出台了新政。", "新政由哪些部门联合发布?",
+     "上海市教委、市委编办、市人社局、市财政局"),
+    ("由柳川市住房和城乡建设局、柳川市住房公积金管理中心负责解释。", "由哪些单位负责解释?",
+     "柳川市住房和城乡建设局、柳川市住房公积金管理中心"),
+    # one body asked: one body; a partner the question names is not part of the answer
+    ("(责任单位:两省一市科技、民政部门)", "这项工作由哪个部门负责?", "民政部门"),
+    ("戴德梁行和上海社科院联合发布了白皮书。", "戴德梁行是和哪家机构联合发布白皮书的?", "上海社科院"),
+])
+def test_a_list_of_bodies_is_answered_whole(text, question, expected):
+    analysis = analyze(question)
+    found = span_candidates(text, analysis)
+    pick = max(range(len(found)), key=lambda k: found[k][1])  # the list's last name
+    start, end = coordinated(text, *found[pick], found, question) if ASKS_SEVERAL.search(question) else found[pick]
+    assert text[start:end] == expected

@@ -33,7 +33,7 @@ from .qualifiers import (binds_another, class_instead, english_frame, head_taken
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import labelled_item, named_by_question, own_clause, qualified, reach, respective_value
-from .spans import span_candidates, with_label
+from .spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
 MULTI_SENTENCE_TYPES = frozenset({"list", "reason", "method"})
@@ -278,6 +278,8 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
         pick = max(kept, key=score)
     if analysis.answer_type == "quantity":
         return _as_span(sentence, *with_label(lowered, found, pick, nouns))
+    if analysis.answer_type in ("organization", "person") and ASKS_SEVERAL.search(analysis.question):
+        return _as_span(sentence, *coordinated(sentence.text, *found[pick], found, analysis.question))
     return _as_span(sentence, *found[pick])
 
 

@@ -67,7 +67,8 @@ _RANGE_AFTER = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:19|20)\d{2}\s
 _NOUNISH = ("n", "j", "b", "vn", "an", "nz", "nt", "ns", "l")  # parts of a name: nouns, abbreviations, attributes
 _MAX_NAME = 24
 _NAME_DOTS = ("·", "•", "・")
-_PARENT = re.compile(r"(?:大学|政府|集团|[省市区县]委)$")  # names whose units follow them: 浙江大学公共管理学院, 吴江区委组织部
+# names whose units follow them: 浙江大学公共管理学院, 吴江区委组织部, 集团公司第三十六研究所, 领导小组办公室
+_PARENT = re.compile(r"(?:大学|政府|集团|公司|小组|委员会|[省市区县]委)$")
 # bodies whose names end in a unit the index's organisation kind leaves out: 区委组织部, 发展改革委,
 # 干部人才关爱中心, 开发者联盟 (parts of a direction or a whole, 东部 全部 内部, are not bodies)
 _MORE_ORG = re.compile(r"(?:[^全内外局东西南北中本上下前后]部|[^主]委|中心|联盟|工作组|小组)$")
@@ -277,6 +278,47 @@ def _organisations(text: str, joint: bool = True) -> list[tuple[int, int]]:
     return [se for se in found if not any(o != se and o[0] <= se[0] and se[1] <= o[1] for o in found)]
 
 
+# a question that asks for several bodies or people: 哪些部门, 谁和谁, 联合发布, which bodies jointly
+ASKS_SEVERAL = re.compile(r"哪些|哪几|哪[两三四五六七八九]|谁和谁|共同|联合|\bjointly\b|\btogether\b"
+                          r"|\bwhich (?:bodies|organi[sz]ations|departments|agencies|institutions|units|authorities)\b",
+                          re.I)
+_CLAUSE_EDGES = "，,；;：:。（(）)“”《》！？!?"
+_LIST_JOINS = ("以及", "、", "和", "与", "及")
+_NOT_IN_ITEM = ("p", "c", "d", "u", "r", "v", "f", "t", "y", "e", "a", "q", "x")  # words a list item does not open with
+_MAX_ITEM = 16
+
+
+def coordinated(text: str, start: int, end: int, found: list[tuple[int, int]], question: str) -> tuple[int, int]:
+    """A name widened over the list it stands in, for a question that asks for several: 市财政局 in
+    上海市教委、市委编办、市人社局、市财政局, 民政部门 in 两省一市科技、民政部门 (the items share its head).
+    Items end at the clause's edges and open with a noun, a numeral or an abbreviation (由 is not an item's);
+    an item after the name is one of `found` (the names of the asked kind). An item the question names is
+    the partner it asks about (戴德梁行是和哪家机构一起…), not one of the answer's."""
+    clause_start = max(text.rfind(c, 0, start) for c in _CLAUSE_EDGES) + 1
+    while True:
+        join = next((j for j in _LIST_JOINS if text.endswith(j, clause_start, start)), None)
+        if join is None:
+            break
+        item_end = start - len(join)
+        item_start = max(clause_start, text.rfind("、", clause_start, item_end) + 1)
+        words, pos = [], item_start
+        for word, flag in tag(text[item_start:item_end]):
+            words.append((pos, flag))
+            pos += len(word)
+        opening = next((p for p, flag in words if not flag.startswith(_NOT_IN_ITEM)), None)
+        if opening is None or item_end - opening > _MAX_ITEM or text[opening:item_end] in question \
+                or any(flag.startswith("u") for p, flag in words if p >= opening):
+            break
+        start = opening
+    while True:
+        join = next((j for j in _LIST_JOINS if text.startswith(j, end)), None)
+        after = next((se for se in found if join and se[0] == end + len(join)), None)
+        if after is None or text[after[0]:after[1]] in question:
+            break
+        end = after[1]
+    return start, end
+
+
 def _ends_name(word: str, flag: str) -> bool:
     """The word ends an organisation's name: a known one, or a suffix (局, 学院, 部门, 研究院)."""
     return flag == "nt" or (flag.startswith("n") and _is_org(word)) or \
@@ -297,6 +339,10 @@ def _joins(tokens: list[tuple[int, int, str, str]], k: int) -> bool:
         left = tokens[k - 1] if k > 0 else None
         return left is not None and left[3].startswith("n") and tokens[k + 1][3].startswith("n") \
             and not _ends_name(left[2], left[3]) and not _UNIT_END.search(left[2])
+    if flag == "m" and word.startswith("第"):
+        return True  # a numbered unit: 集团公司|第三十六|研究所
+    if flag == "v" and k > 0 and tokens[k - 1][3].startswith(_NOUNISH) and tokens[k + 1][3].startswith(_NOUNISH):
+        return True  # a verb the tagger reads inside a name, between nouns: 长三角科技|创新|共同体建设办公室
     # a parent keeps its units (浙江大学|公共管理学院); other names side by side stay two
     return flag.startswith(_NOUNISH) and (not _ends_name(word, flag) or _PARENT.search(word) is not None)
 
