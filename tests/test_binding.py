@@ -8,6 +8,8 @@ from index.read.spans import span_candidates
 
 PATENTS = "发明专利授权量累计2447项,其中,新能源、智能家居、时尚纺织产业发明专利授权量分别为233项、321项和245项。"
 SOCIAL = "到2025年,全区持高级、中级、初级社会工作者证分别达到2人、391人、2053人。"
+CLASSES = "B类、C类、D类人才分别按每月8000元、5000元、3000元发放人才津贴。"
+THRESHOLDS = "对年软件业务收入首次突破1亿元、5亿元、10亿元的企业,分别给予一次性奖励50万元、100万元、200万元。"
 HOUSING = "即本科生、硕士研究生分别给予一次性1万元、3万元生活安居补助。"
 
 
@@ -25,6 +27,12 @@ def bound(text: str, question: str) -> str | None:
     (SOCIAL, "持高级社会工作者证的要达到多少人?", "2人"),
     (HOUSING, "硕士研究生能拿多少生活安居补助?", "3万元"),
     (HOUSING, "本科生能拿多少补助?", "1万元"),
+    # a one-character word does not tell items apart (B|类); a figure labels its item whole (5亿元), and the
+    # list may close its clause before 分别 opens the next
+    (CLASSES, "C类人才每月人才津贴多少钱?", "5000元"),
+    (CLASSES, "B类人才每月津贴多少?", "8000元"),
+    (THRESHOLDS, "软件业务收入首次突破5亿元,能拿多少奖励?", "100万元"),
+    (THRESHOLDS, "首次突破10亿元的企业奖励多少?", "200万元"),
 ])
 def test_the_value_of_the_named_label(text, question, expected):
     assert bound(text, question) == expected

@@ -67,6 +67,7 @@ def test_dates_a_question_asks_for():
     assert spans("3月18日,新区召开2026年人才工作会议。", "会议是哪天召开的?") == ["3月18日"]
     text = "网上申报时间为2026年4月1日至4月30日,逾期不予受理。"
     assert spans(text, "网上申报什么时候截止?") == ["4月30日"]
+    assert spans(text, "网上申报最晚到哪天?") == ["4月30日"]  # 最晚 asks for the end as 截止 does
     assert spans(text, "网上申报什么时候开始?") == ["2026年4月1日", "4月30日"]
     assert spans("补贴最长发放18个月。", "补贴什么时候发放?") == []  # a duration, not a date
     # a range is whole unless its start or end is asked; a date keeps the part of the period it names

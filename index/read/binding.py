@@ -14,6 +14,7 @@ _CLAUSE_END = ",，;；。:：!！?？\n"
 _ITEM_SEP = re.compile(r"、|和|及|与|以及|或")
 _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
+_NUMBER = re.compile(r"[\d.]+|[零〇一二两三四五六七八九十百千]+")
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 
 
@@ -97,12 +98,30 @@ def _labels(sentence: str, cue: int) -> list[str]:
     the last word of the first item (全区持|高级) and the first word of the last (初级|社会工作者证),
     where the words they share with the other items stand."""
     start = max(sentence.rfind(c, 0, cue) for c in _CLAUSE_END) + 1
+    if not sentence[start:cue].strip() and start > 1:  # the cue opens its clause (…10亿元的企业,分别给予…)
+        cue = start - 1
+        start = max(sentence.rfind(c, 0, cue) for c in _CLAUSE_END) + 1
     items = [x.strip() for x in _ITEM_SEP.split(sentence[start:cue])]
     if len(items) < 2 or not all(items):
         return []
     first = [w for w, _ in tag(items[0])]
     last = [w for w, _ in tag(items[-1])]
-    return [first[-1], *items[1:-1], last[0]]
+    return [_edge(first, from_end=True), *items[1:-1], _edge(last)]
+
+
+def _edge(words: list[str], from_end: bool = False) -> str:
+    """The words at an item's edge that tell it from the others: the last item's first words, or with
+    `from_end` the first item's last ones. At least two characters (B|类, not 类), and a figure whole
+    (1|亿元, not 亿元; 10|亿元, not 10)."""
+    order = words[::-1] if from_end else words  # from the edge inwards
+    taken: list[str] = []
+    for n, word in enumerate(order):
+        taken.append(word)
+        inner = order[n + 1] if n + 1 < len(order) else ""
+        splits_figure = _NUMBER.fullmatch(inner if from_end else word) is not None
+        if sum(map(len, taken)) >= 2 and not splits_figure:
+            break
+    return "".join(taken[::-1] if from_end else taken)
 
 
 def named_by_question(text: str, value: tuple[int, int], terms: list[str]) -> bool:

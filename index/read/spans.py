@@ -49,7 +49,7 @@ BOUND_AFTER = ("及以上", "及以下", "以上", "以下", "以内", "之内",
 # The part of a period a date names and the deadline it sets: 2023年底, 2020年12月底前, 6月上旬.
 _DATE_EDGE = re.compile(r"(?:底|末|初|上旬|中旬|下旬|上半年|下半年)?(?:前|以前|之前)?")
 # A date range closed by a later date or a day alone (9月18日至19日): the range is the answer, whole.
-_STARTS = re.compile(r"开始|起始|启动|\bstart|\bbegin|\bopen", re.I)
+_STARTS = re.compile(r"开始|起始|启动|最早|\bstart|\bbegin|\bopen", re.I)
 _DATE_RANGE_END = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月)?\s*\d{1,2}\s*[日号]")
 # The year a month-only date is in, said relative to now (今年6月底前), and a question about the top N (前多少名).
 _RELATIVE_YEARS = ("今年", "明年", "去年", "当年", "本年", "次年")
@@ -62,7 +62,7 @@ _COUNTERS = set("个项家名位所座套次批类条期场份张台户篇本种
 MAX_BOUND = 4  # characters a figure may gain from its bounds (more and it reads as a clause)
 _RANGE_BEFORE = re.compile(r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万]+)\s*(?:%|％|万|千|百)?\s*(?:-|~|～|—|–|至|到)\s*$")
 _YEAR = re.compile(r"(?:19|20)\d{2}\s*年")
-_DEADLINE = re.compile(r"截止|截至|结束|到期|最后期限|\bdeadline\b|\bclose[sd]?\b|\bend(?:s|ed)?\b", re.I)
+_DEADLINE = re.compile(r"截止|截至|结束|到期|最后期限|最晚|最迟|\bdeadline\b|\bclose[sd]?\b|\bend(?:s|ed)?\b", re.I)
 _RANGE_AFTER = re.compile(r"\s*(?:-|~|～|—|–|至|到)\s*(?:(?:19|20)\d{2}\s*年)?\s*\d{1,2}\s*月")
 _NOUNISH = ("n", "j", "b", "vn", "an", "nz", "nt", "ns", "l")  # parts of a name: nouns, abbreviations, attributes
 _MAX_NAME = 24
