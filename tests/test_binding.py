@@ -104,3 +104,25 @@ def test_the_sentences_subject_labels_no_item():
 def test_a_numbered_period_is_a_label():
     from index.read.qualifiers import labels_in
     assert labels_in("硕士住进人才公寓第3年起租金按市场价的多少缴纳?") == ["第3年起"]
+
+
+def test_a_clause_without_a_subject_is_for_what_the_clause_before_names():
+    from index.read.binding import own_clause
+    text = "对经认定的市级智能工厂,给予一次性奖励80万元,对市级数字化车间给予一次性奖励30万元。"
+    values = span_candidates(text, analyze("市级智能工厂奖励多少?"))
+    assert "智能工厂" in own_clause(text, values, 0) and "智能工厂" not in own_clause(text, values, 1)
+    # a clause before that holds a value of its own is another item's
+    text = "本科生补贴1万元,给予一次性奖励2万元。"
+    values = span_candidates(text, analyze("奖励多少?"))
+    assert own_clause(text, values, 1) == "给予一次性奖励"
+
+
+def test_the_limit_a_question_asks_for():
+    from index.read.binding import bounded_as_asked
+    text = "购买面积在90平方米以下的,另给予每平方米200元的购房补贴,单套最高1.8万元。"
+    values = span_candidates(text, analyze("购房补贴单套最高多少?"))
+    assert [text[values[k][0]:values[k][1]] for k in bounded_as_asked("购房补贴单套最高多少?", text, values, [0, 1])] \
+        == ["最高1.8万元"]
+    # no limit asked, or 最多的 picking a thing: every value stays
+    assert bounded_as_asked("购房补贴单套多少?", text, values, [0, 1]) == [0, 1]
+    assert bounded_as_asked("补贴最多的那套房补了多少?", text, values, [0, 1]) == [0, 1]

@@ -82,6 +82,9 @@ def test_dates_a_question_asks_for():
 def test_a_rank_keeps_its_ordinal():
     text = "中国竞争力排名第28位,其中劳动力市场指标排第69位。"
     assert spans(text, "劳动力市场指标排多少位?") == ["第28位", "第69位"]
+    # a place in order is asked, so the figures beside it are not (上升3位, 花了18个月)
+    assert spans("该市排名第28位,比上年上升3位。", "该市排名第多少位?") == ["第28位"]
+    assert spans("规划花了18个月,这是全国第一个跨省域规划。", "这份规划在全国排第几个?") == ["第一个"]
     assert spans("理事会召开第三次全体会议。", "理事会开的是第几次全体会议?") == ["第三次"]
     assert spans("依据本办法第十条的规定,补贴2万元。", "补贴多少?") == ["2万元"]  # which article, not how much
     # the top N is asked with its 前; a count asked without it stays bare

@@ -14,8 +14,15 @@ _CLAUSE_END = ",，;；。:：!！?？\n"
 _ITEM_SEP = re.compile(r"、|和|及|与|以及|或")
 _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
+_OPENING_BOUNDS = ("最高", "最多", "最低", "每人", "一次性")
 _NUMBER = re.compile(r"[\d.]+|[零〇一二两三四五六七八九十百千]+")
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
+# a limit the question asks for, and the words that set it beside a value (最高获5000万元, 不超过8万元)
+_LIMITS = [(re.compile(asked, re.I), words) for asked, words in (
+    (r"(?:最高|最多|上限|封顶|至多)(?!的)|\bmaximum\b|\bat most\b|\bup to\b",
+     ("最高", "最多", "不超过", "不高于", "至多", "封顶", "以下", "以内")),
+    (r"(?:最低|最少|至少|下限)(?!的)|\bminimum\b|\bat least\b", ("最低", "最少", "不少于", "不低于", "至少", "以上")))]
+_LIMIT_ROOM = 4  # characters before a value its limit may stand in (最高获|5000万元)
 
 
 _OF_PHRASE = re.compile(r"的[^,，;；。:：、及和与]{1,24}")
@@ -26,12 +33,29 @@ def own_clause(text: str, values: list[tuple[int, int]], k: int) -> str:
     the 的 phrases that values before it qualify (35周岁以下的全日制大学专科…及|45周岁以下)."""
     start = values[k][0]
     begin = max(text.rfind(p, 0, start) for p in _CLAUSE_START) + 1
+    if _continues(text, begin):
+        before = _clause_begin(text, begin - 1)
+        if not any(before <= s < begin for s, _ in values):
+            begin = before  # 对经认定的市级智能工厂,|给予一次性奖励80万元: the clause before names what it is for
     words, pos = [], begin
     for j in range(k):
         if begin <= values[j][1] <= start and (phrase := qualified(text, values, j)):
             words.append(text[pos:values[j][1]])
             pos = values[j][1] + len(phrase)
     return "".join(words) + text[pos:start]
+
+
+def _clause_begin(text: str, end: int) -> int:
+    return max(text.rfind(p, 0, end) for p in _CLAUSE_START) + 1
+
+
+def _continues(text: str, begin: int) -> bool:
+    """The clause at `begin` has no subject of its own: it follows a comma and opens with a verb or a bound
+    (给予, 最高获), so the clause before it says whom the value is for."""
+    if begin < 2 or text[begin - 1] not in ",，":
+        return False
+    words = tag(text[begin:begin + 8])
+    return bool(words) and (words[0][1] == "v" or words[0][0] in _OPENING_BOUNDS)
 
 
 def qualified(text: str, values: list[tuple[int, int]], k: int) -> str:
@@ -122,6 +146,16 @@ def _edge(words: list[str], from_end: bool = False) -> str:
         if sum(map(len, taken)) >= 2 and not splits_figure:
             break
     return "".join(taken[::-1] if from_end else taken)
+
+
+def bounded_as_asked(question: str, text: str, values: list[tuple[int, int]], kept: list[int]) -> list[int]:
+    """The kept values that carry the limit the question asks for (单套最高1.8万元 for 单套最高多少, not the
+    每平方米200元 before it), where some do; else all kept. 最多的 picks a thing (盖章最多的文件), not a limit."""
+    for asked, limits in _LIMITS:
+        if asked.search(question):
+            bounded = [k for k in kept if any(w in text[max(0, values[k][0] - _LIMIT_ROOM):values[k][1]] for w in limits)]
+            return bounded or kept
+    return kept
 
 
 def named_by_question(text: str, value: tuple[int, int], terms: list[str]) -> bool:

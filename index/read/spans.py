@@ -130,7 +130,7 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
     asked = _squeeze(analysis.question)
     # an English question states its counts without the Chinese unit ("the 12 measures" for 12条)
     stated = set(_FIGURE.findall(analysis.question)) if kind == "quantity" and not analysis.is_chinese else set()
-    found = []
+    found, ordinals = [], []
     dates = [d.span() for d in DATE.finditer(text)] if kind == "quantity" else []
     for m in (QUANTITY if kind == "quantity" else DATE).finditer(text):
         core = m.group().strip()
@@ -158,6 +158,9 @@ def _values(text: str, analysis: QuestionAnalysis) -> list[tuple[int, int]]:
         if kind == "date":
             end = _date_end(text, end, whole=not (_DEADLINE.search(analysis.question) or _STARTS.search(analysis.question)))
         found.append((start - 1 if ordinal and start == m.start() else start, end))  # 第69位 whole
+        ordinals += [found[-1]] if ordinal else []
+    if ordinals:
+        found = ordinals  # 排第几 asks for a place in order (全国第一个), not the 18个月 beside it
     if kind == "date":
         found = [se for se in found if not any(o != se and o[0] <= se[0] and se[1] <= o[1] for o in found)]
     if kind == "date" and _DEADLINE.search(analysis.question):
@@ -200,7 +203,8 @@ def with_label(text: str, values: list[tuple[int, int]], k: int, words: list[str
     label = before(start)  # a lone value needs no label to say whose it is
     if label and len(values) > 1 and not any(before(s) == label for j, (s, _) in enumerate(values) if j != k):
         return start - len(label), end
-    label = after(end) if text[end - 1:end] in _COUNTERS else ""  # what is counted, not what is paid
+    # what is counted, not what is paid, nor what a place in order ranks (第一个|跨省域规划)
+    label = after(end) if text[end - 1:end] in _COUNTERS and not text.startswith("第", start) else ""
     if label and not any(after(e) == label for j, (_, e) in enumerate(values) if j != k):
         return start, end + len(label)
     return start, end
