@@ -126,3 +126,12 @@ def test_the_limit_a_question_asks_for():
     # no limit asked, or 最多的 picking a thing: every value stays
     assert bounded_as_asked("购房补贴单套多少?", text, values, [0, 1]) == [0, 1]
     assert bounded_as_asked("补贴最多的那套房补了多少?", text, values, [0, 1]) == [0, 1]
+
+
+def test_a_generic_noun_labels_no_item_a_parallel_item_names_otherwise():
+    from index.read.binding import labelled_item
+    # "a doctoral graduate": 毕业生 labels the 本科 item, but the parallel 博士 item alone holds 博士
+    text = "本科毕业生每人补贴8000元,硕士研究生每人补贴1.5万元,博士研究生每人补贴3万元。"
+    values = span_candidates(text, analyze("博士毕业生补贴多少?"))
+    assert labelled_item(text, values, [0, 1, 2], ["毕业生", "博士"]) is None
+    assert labelled_item(text, values, [0, 1, 2], ["毕业生"]) == 0  # no rival: the label decides

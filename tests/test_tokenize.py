@@ -28,3 +28,12 @@ def test_query_and_index_are_cut_the_same_way(loaded_index):
     tok = loaded_index.tokenizer
     for p in loaded_index.passages[:40]:
         assert all(t in loaded_index.bm25.vocab for t in tok.tokenize(p.text))
+
+
+def test_english_words_reach_their_chinese_terms_also_possessive():
+    from index.text.english import to_chinese_terms
+    # a possessive (master's, with a straight or a curly apostrophe) is the word it is made from
+    assert "硕士" in to_chinese_terms("the monthly rent subsidy for a master's graduate")
+    assert "硕士" in to_chinese_terms("the monthly rent subsidy for a master\u2019s graduate")
+    assert "本科" in to_chinese_terms("a bachelor's degree")
+    assert to_chinese_terms("政策") == []

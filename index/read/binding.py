@@ -16,6 +16,7 @@ _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
 _OPENING_BOUNDS = ("最高", "最多", "最低", "每人", "一次性")
 _NUMBER = re.compile(r"[\d.]+|[零〇一二两三四五六七八九十百千]+")
+_PARALLEL = 3  # characters after their labels that make two items parallel (本科毕业生|每人补贴, 博士研究生|每人补贴)
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 # a limit the question asks for, and the words that set it beside a value (最高获5000万元, 不超过8万元)
 _LIMITS = [(re.compile(asked, re.I), words) for asked, words in (
@@ -86,7 +87,15 @@ def labelled_item(text: str, values: list[tuple[int, int]], kept: list[int], nou
         # the sentence's subject also opens its first item's clause (长江中游城市群 面积40.15万平方公里,人口1.53亿):
         # the item whose label runs right up to its value is the one labelled
         labelled = [k for k in labelled if any(clauses[k].rstrip().endswith(t) for t in nouns)]
-    return labelled[0] if len(labelled) == 1 else None
+    if len(labelled) != 1:
+        return None
+    # a parallel item (the same words after its label) whose clause alone holds another of the question's nouns
+    # (博士研究生每人补贴 against 本科毕业生每人补贴, for "a doctoral graduate") leaves the choice to the scores
+    ending = clauses[labelled[0]].rstrip()[-_PARALLEL:]
+    rivals = [k for k in kept if k != labelled[0] and clauses[k].rstrip().endswith(ending) and any(
+        t in clauses[k].rstrip()[-len(t) - 2 * _LABEL_TAIL:] and not any(t in clauses[j] for j in kept if j != k)
+        for t in nouns)]
+    return None if rivals else labelled[0]
 
 
 def respective_value(sentence: str, values: list[tuple[int, int]], question: str) -> int | None:

@@ -36,7 +36,7 @@ def has_chinese(text: str) -> bool:
 
 
 def _variants(word: str) -> list[str]:
-    out = [word]
+    out = [word] + ([word[:-2]] if word.endswith("'s") else [])  # a possessive: master's
     for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ed", ""), ("ed", "e")):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
             out.append(word[: -len(suffix)] + repl)
@@ -48,7 +48,7 @@ def to_chinese_terms(query: str, glossary: dict[str, tuple[str, ...]] | None = N
     if has_chinese(query):
         return []
     glossary = load_glossary() if glossary is None else glossary
-    words = _WORD.findall(query.lower())
+    words = _WORD.findall(query.lower().replace("\u2019", "'"))
     terms: list[str] = []
     i = 0
     while i < len(words):
