@@ -213,3 +213,14 @@ def test_a_list_of_bodies_is_answered_whole(text, question, expected):
     pick = max(range(len(found)), key=lambda k: found[k][1])  # the list's last name
     start, end = coordinated(text, *found[pick], found, question) if ASKS_SEVERAL.search(question) else found[pick]
     assert text[start:end] == expected
+
+
+def test_a_name_its_label_introduces_is_a_person():
+    # the tagger reads 林|清远 as a character and an adjective; the label says it is a name
+    text = "大赛组委会办公室设在北泽市科学技术局创新创业服务中心，联系人：林清远，电话：86230415。"
+    assert spans(text, "大赛的联系人是谁?") == ["林清远"]
+    assert span_candidates(text, analyze("大赛的联系人是谁?"), strict=True) == []  # the fitted features' view
+
+
+def test_money_invested_is_an_amount():
+    assert spans("共有7个项目签约,意向总投资27.6亿元。", "签约项目的意向总投资是多少?") == ["27.6亿元"]

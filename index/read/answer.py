@@ -252,7 +252,9 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     found = span_candidates(sentence.text, analysis)
     if not found:
         return None
-    terms = terms + [label.lower() for label in labels_in(analysis.question)]
+    # an English question's classes and editions in the documents' Chinese (Class D: D类)
+    framed = analysis.question if analysis.is_chinese else english_frame(analysis.question)
+    terms = terms + [label.lower() for label in labels_in(framed)]
     scores = trained.span_scores(analysis.question, (sentence.text, *header), found)
     anchors = [i for t in terms for i in _find_all(sentence.text.lower(), t)]
     penalty, clause = trained.config.span_nearness, trained.config.span_clause
@@ -267,13 +269,13 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
 
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate,
     # nor a name the question's own words spell out
-    kept = [k for k in range(len(found)) if not binds_another(analysis.question, own_clause(sentence.text, found, k))
+    kept = [k for k in range(len(found)) if not binds_another(framed, own_clause(sentence.text, found, k))
             and not (analysis.answer_type in NAMED and named_by_question(lowered, found[k], terms))] \
         or list(range(len(found)))
     if analysis.answer_type == "quantity":
         kept = bounded_as_asked(analysis.question, sentence.text, found, kept)
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
-    pick = respective_value(sentence.text, found, " ".join([analysis.question, *terms]))  # 硕士、博士分别…
+    pick = respective_value(sentence.text, found, " ".join([analysis.question, framed, *terms]))  # 硕士、博士分别…
     if pick is None:
         pick = labelled_item(lowered, found, kept, nouns)
     if pick is None:

@@ -37,7 +37,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (r"人口|人数|人次|\bpopulation\b|\bhow many people\b", r"人"),
     (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|时限|\bhow long\b|\bhow many (?:years|months|days)\b",
      r"年|月|天|日|周|小时"),
-    (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|"
+    (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|投资|融资|"
      r"\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
     (r"面积|\barea\b", r"平方|亩|公顷"),
 )]
@@ -74,6 +74,9 @@ _PARENT = re.compile(r"(?:大学|政府|集团|公司|小组|委员会|[省市�
 _MORE_ORG = re.compile(r"(?:[^全内外局东西南北中本上下前后]部|[^主]委|中心|联盟|工作组|小组)$")
 # the governments of several places acting together: 两省一市, 三省一市, 两区一县
 _JOINT_BODY = re.compile(r"(?:[一二两三四五六七八九十]+[省市区县]){2,}(?:(?:人民)?政府|党委)?")
+# a person's name after the label that introduces it, up to the punctuation that ends it
+_LABELLED_NAME = re.compile(r"(?:联系人|负责人|记者|作者|通讯员|主持人|发言人|执笔人|咨询人)\s*[:：]?\s*([\u4e00-\u9fff]{2,3})"
+                            r"(?=[,，。;；、\s(（)）]|$)")
 _UNIT_END = re.compile(r"(?:部|委|办|会|院|所|厅|处|室|中心|站)$")  # 组织部和…: two bodies, not one name
 
 
@@ -119,6 +122,10 @@ def span_candidates(text: str, analysis: QuestionAnalysis, strict: bool = False)
             found.append((start, pos))
         elif kind == "place" and flag == "ns":
             found.append((start, pos))
+    if kind == "person" and not strict:  # a name a label introduces (联系人:林清远), whatever the tagger made of it
+        found += [m.span(1) for m in _LABELLED_NAME.finditer(text)
+                  if not any(s <= m.start(1) < e for s, e in found) and m.group(1) not in given]
+        found.sort()
     if kind == "person" and not found and not strict:  # "谁" asks for a body as often as for a person (由两省一市优先保障)
         return [se for se in _organisations(text) if text[se[0]:se[1]] not in given]
     return found
