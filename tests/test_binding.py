@@ -31,6 +31,7 @@ def bound(text: str, question: str) -> str | None:
     # list may close its clause before 分别 opens the next
     (CLASSES, "C类人才每月人才津贴多少钱?", "5000元"),
     (CLASSES, "B类人才每月津贴多少?", "8000元"),
+    ("三、" + CLASSES, "C类人才每月人才津贴多少钱?", "5000元"),  # the article's number is no item
     (THRESHOLDS, "软件业务收入首次突破5亿元,能拿多少奖励?", "100万元"),
     (THRESHOLDS, "首次突破10亿元的企业奖励多少?", "200万元"),
 ])

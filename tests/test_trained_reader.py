@@ -280,6 +280,17 @@ UPGRADE = """柏溪镇产业升级若干措施
 五、政策解读。柏溪镇党委书记林望舒在新闻发布会上介绍了上述措施。"""
 
 
+# a seventh: lists of bodies, values given respectively by class and by threshold, a clause with no subject of its
+# own, a limit, a name its label introduces
+DIGITAL = """枫林区促进数字产业发展若干措施
+枫林区经济和信息化局、枫林区财政局联合印发。
+一、对年软件业务收入首次突破1亿元、5亿元、10亿元的企业,分别给予一次性奖励50万元、100万元、200万元。
+二、对经认定的省级智能工厂,给予一次性奖励80万元,对省级数字化车间给予一次性奖励30万元。
+三、A类、B类、C类数字人才分别按每月6000元、4000元、2000元发放数字人才津贴。
+四、购买面积在90平方米以下住房的数字人才,按每平方米300元给予购房补贴,单套最高2.7万元。
+五、政策咨询联系人:柯明远,电话:86001234。"""
+
+
 def searcher_over(docs, settings, encoder):
     """A searcher over an index of `docs` alone, built in memory."""
     from index.build import make_index
@@ -362,6 +373,26 @@ def rules_searcher(settings, encoder):
 ])
 def test_a_users_rules_answered_by_article(rules_searcher, question, span, reason):
     assert_reads(rules_searcher, question, span, reason)
+
+
+@pytest.fixture(scope="module")
+def digital_searcher(settings, encoder, loaded_corpus):
+    from index.ingest.clean import clean_document
+
+    docs = [d for d in loaded_corpus if d.source.startswith(("000", "004"))]
+    return searcher_over(docs + [clean_document("906_digital.txt", DIGITAL)], settings, encoder)
+
+
+@pytest.mark.parametrize("question, span, reason", [
+    ("枫林区数字产业措施由哪些部门联合印发？", "枫林区经济和信息化局、枫林区财政局", None),
+    ("枫林区软件企业年软件业务收入首次突破5亿元，奖励多少？", "100万元", None),
+    ("枫林区对经认定的省级智能工厂奖励多少？", "80万元", None),
+    ("枫林区B类数字人才每月的数字人才津贴是多少？", "4000元", None),
+    ("枫林区数字人才购房补贴单套最高多少？", "最高2.7万元", None),
+    ("枫林区数字产业政策的咨询联系人是谁？", "柯明远", None),
+])
+def test_values_bound_through_lists_clauses_and_limits(digital_searcher, question, span, reason):
+    assert_reads(digital_searcher, question, span, reason)
 
 
 # The policy the issue uploaded, read beside two real seeds (idf as in a library, not a one-document index).

@@ -9,6 +9,7 @@ import numpy as np
 from index.query.question import QuestionAnalysis
 
 from .qualifiers import indicator_swap
+from .spans import asked_dates, span_candidates
 
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=\s*年)")
 LOCAL_REACH = 300  # characters between a heading and a sentence of its article, at most
@@ -16,8 +17,9 @@ LOCAL_REACH = 300  # characters between a heading and a sentence of its article,
 
 def move_to_bound(analysis: QuestionAnalysis, evidence, logits: np.ndarray, best: int, k: int = 4) -> int:
     """The sentence to answer with. When the best one answers for another indicator (under its own
-    heading, 购房补贴 where 租房补贴 is asked) or is about another year (a lede about 2026 where 2025 is
-    asked), the likeliest of the next k that names the asked one; else the best."""
+    heading, 购房补贴 where 租房补贴 is asked), holds no date as precise as asked (2024年 for 哪天) or is
+    about another year (a lede about 2026 where 2025 is asked), the likeliest of the next k that names
+    the asked one; else the best."""
     wanted = _bound_to(analysis, evidence, best)
     if wanted is None:
         return best
@@ -32,11 +34,19 @@ def _bound_to(analysis: QuestionAnalysis, evidence, best: int):
         swap = indicator_swap(analysis.question, local(evidence, best))
         if swap:
             return lambda i: swap[0] in local(evidence, i)
+    measures = asked_dates(analysis.question) if analysis.answer_type == "date" else []
+    if measures and not _fits(evidence.sentences[best].text, analysis, measures):
+        return lambda i: _fits(evidence.sentences[i].text, analysis, measures)
     asked = set(analysis.years)
     given = set(_YEAR.findall(evidence.sentences[best].text))
     if asked and given and not asked & given:
         return lambda i: bool(asked & _years_in_force(evidence, i))
     return None
+
+
+def _fits(text: str, analysis: QuestionAnalysis, measures) -> bool:
+    """The sentence holds a date as precise as the question asks (哪天: 3月5日, not 2024年)."""
+    return any(fits.search(text[s:e]) for s, e in span_candidates(text, analysis) for fits in measures)
 
 
 def _years_in_force(evidence, i: int) -> set[str]:

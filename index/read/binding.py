@@ -16,6 +16,7 @@ _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
 _OPENING_BOUNDS = ("最高", "最多", "最低", "每人", "一次性")
 _NUMBER = re.compile(r"[\d.]+|[零〇一二两三四五六七八九十百千]+")
+_ENUMERATOR = re.compile(r"\s*(?:[一二三四五六七八九十]+、|[(（][一二三四五六七八九十\d]+[)）]|\d+[.、．])")
 _PARALLEL = 3  # characters after their labels that make two items parallel (本科毕业生|每人补贴, 博士研究生|每人补贴)
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 # a limit the question asks for, and the words that set it beside a value (最高获5000万元, 不超过8万元)
@@ -134,7 +135,8 @@ def _labels(sentence: str, cue: int) -> list[str]:
     if not sentence[start:cue].strip() and start > 1:  # the cue opens its clause (…10亿元的企业,分别给予…)
         cue = start - 1
         start = max(sentence.rfind(c, 0, cue) for c in _CLAUSE_END) + 1
-    items = [x.strip() for x in _ITEM_SEP.split(sentence[start:cue])]
+    head = _ENUMERATOR.match(sentence, start)  # 三、A类、B类: the article's number is no item
+    items = [x.strip() for x in _ITEM_SEP.split(sentence[head.end() if head else start:cue])]
     if len(items) < 2 or not all(items):
         return []
     first = [w for w, _ in tag(items[0])]
