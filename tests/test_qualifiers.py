@@ -141,6 +141,11 @@ def test_another_value_in_the_qualifiers_place(question, sentence, expected):
     ("这份《人才政策研究动态》是哪一期?", "2019第9期【总第116期】", None),
     ("安家补贴分三期发放吗?", "安家补贴分3年发放,首年发放50%。", None),
     ("补贴期限内离职怎么办?", "第一期补贴于入职时发放。", None),
+    # steps and lists in order, and a rank by size
+    ("第三步要实现跨省市的哪种互通?", "第一步,建设试点区。第二步,以试点区为基础,实现医保互通。", ("第三步", ["第一步", "第二步"])),
+    ("第二步要实现哪种互通?", "第一步,建设试点区。第二步,以试点区为基础,实现医保互通。", None),
+    ("第三张政策清单是什么内容?", "第一张清单是基础性政策清单。第二张清单是创新性政策清单。", ("第三张", ["第一张", "第二张"])),
+    ("哪个城市群是中国第二大经济区?", "长三角城市群是中国第一大经济区。", ("第二大", ["第一大"])),
 ])
 def test_a_phase_the_passage_gives_others_of(question, context, expected):
     from index.read.qualifiers import ordinal_instead
@@ -381,3 +386,20 @@ def test_a_count_of_the_same_measure_but_another_thing():
     assert count_instead(analyze("先导区块集聚了多少家金融机构?"), sentence, sentence) == ("金融机构", ["40多家科技型企业"])
     assert count_instead(analyze("先导区块集聚了多少家科技型企业?"), sentence, sentence) is None
     assert count_instead(analyze("先导区块集聚了多少家企业?"), sentence, sentence) is None  # 企业 is a 科技型企业's kind
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # a five-year plan or half-year the sentence does not give, where it gives another
+    ("“十二五”期间累计发明专利授权量是多少?", "“十三五”期间,发明专利授权量累计2447项。", ("十二五", ["十三五"])),
+    ("How many patents were granted during the 12th Five-Year Plan?", "“十三五”期间,发明专利授权量累计2447项。",
+     ("十二五", ["十三五"])),
+    ("2019年下半年浙江新增高技能人才多少人?", "2019年上半年,浙江省新增高技能人才10.66万人。", ("下半年", ["上半年"])),
+    ("“十三五”期间累计发明专利授权量是多少?", "“十三五”期间,发明专利授权量累计2447项。", None),
+    # a sentence that names no period is not judged by its passage's title (a “十四五” plan reports “十三五” figures)
+    ("“十三五”期间引育了多少名顶尖人才?", "其中,引育顶尖人才23名。", None),
+    ("“十三五”期间比“十二五”多了多少?", "比“十二五”末增长36.6%。", None),
+])
+def test_another_plan_period_or_half_year(question, sentence, expected):
+    from index.read.neighbours import period_instead
+
+    assert period_instead(question, sentence) == expected

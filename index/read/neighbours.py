@@ -15,6 +15,29 @@ from .qualifiers import QUOTED, SLOT_FLAGS, is_asked, places_in
 
 
 _SCOPES = ("省", "市", "县", "区", "镇", "境", "国")
+# named periods: five-year plans (十三五, the 13th Five-Year Plan) and halves of a year
+_PLAN = re.compile(r"十[一二三四五六七八九]五")
+_EN_PLAN = re.compile(r"\b1([1-9])(?:st|nd|rd|th)\s+five[- ]year plan", re.I)
+_HALVES = ("上半年", "下半年")
+
+
+def named_periods(text: str) -> set[str]:
+    """The plan periods and halves of a year a text names: 十三五, 上半年; an English question's in Chinese."""
+    found = set(_PLAN.findall(text)) | {h for h in _HALVES if h in text}
+    return found | {"十" + "一二三四五六七八九"[int(m.group(1)) - 1] + "五" for m in _EN_PLAN.finditer(text)} | \
+        ({"上半年"} if re.search(r"\bfirst half\b|\bH1\b", text, re.I) else set()) | \
+        ({"下半年"} if re.search(r"\bsecond half\b|\bH2\b", text, re.I) else set())
+
+
+def period_instead(question: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's named period, the ones given instead) when the answer's sentence names other plan
+    periods or halves of the year and not the asked one (“十三五”期间…92.86亿元 for “十二五”期间). Its passage
+    is not asked: a “十四五” plan's title stands over the “十三五” figures it reports."""
+    asked = named_periods(question)
+    given = named_periods(sentence)
+    if asked and given and not asked & given:
+        return sorted(asked)[0], sorted(given)
+    return None
 
 
 def scope_instead(question: str, context: str, sentence: str) -> tuple[str, list[str]] | None:
