@@ -403,3 +403,23 @@ def test_another_plan_period_or_half_year(question, sentence, expected):
     from index.read.neighbours import period_instead
 
     assert period_instead(question, sentence) == expected
+
+
+HEALTH = "到2025年,全区每千常住人口拥有执业(助理)医师数达到3.23人,护士数达到5人,全科医生达5名/万人。"
+MASTERS = "到2025年,争取新增教育名家1名、教育领军人才1名。"
+
+
+@pytest.mark.parametrize("question, sentence, value, expected", [
+    # the bound figure's own label is another thing of the asked kind
+    ("到2025年每千常住人口的护理员数要达到多少?", HEALTH, "5人", ("护理员数", ["护士数"])),
+    ("到2025年每千常住人口拥有药师数要达到多少?", HEALTH, "3.23人", ("药师数", ["医师数"])),
+    ("到2025年争取新增几名体育名家?", MASTERS, "1名", ("体育名家", ["教育名家"])),
+    # its own label, or a label the question does not name a rival of
+    ("到2025年每千常住人口的护士数要达到多少?", HEALTH, "5人", None),
+    ("到2025年争取新增几名教育名家?", MASTERS, "1名", None),
+    ("到2025年全科医生要达到多少?", HEALTH, "5名/万人", None),
+])
+def test_a_value_labelled_as_another_thing_of_the_asked_kind(question, sentence, value, expected):
+    from index.read.neighbours import label_instead
+
+    assert label_instead(question, sentence, sentence.index(value)) == expected

@@ -286,3 +286,32 @@ def figure_instead(question: str, context: str, sentence: str) -> tuple[str, lis
         if others:
             return m.group(), list(dict.fromkeys(others))
     return None
+
+
+_LABEL_EDGE = ",，;；。:：、(（)）"
+_LABEL_WORDS = ("n", "vn", "b", "j", "nz")  # what a value's label is made of: 全科|医生, 护士|数, 教育|名家
+
+
+def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
+    """(the question's noun, the one that labels the bound value instead) when the value's own label, the
+    nouns right before it in its clause (全科医生|达5名/万人, 护士数|达到5人), ends in a word of the question
+    but opens with another (专科医生, 护理员数), which neither the sentence nor its label holds: the value
+    counts another thing of the asked kind."""
+    begin = max(sentence.rfind(p, 0, value_start) for p in _LABEL_EDGE) + 1
+    words = tag(sentence[begin:value_start])
+    while words and not words[-1][1].startswith(_LABEL_WORDS):
+        words = words[:-1]  # 达到, 为: the verb between the label and its value
+    label = []
+    while words and words[-1][1].startswith(_LABEL_WORDS) and words[-1][0].strip():
+        label.insert(0, words[-1][0])
+        words = words[:-1]
+    if len(label) < 2 or "".join(label) in question:
+        return None
+    asked = [w for w, _ in tag(question)]
+    for n, word in enumerate(asked[1:], 1):
+        if word != label[-1] or asked[n - 1] in label:
+            continue
+        modifier = asked[n - 1]
+        if len(modifier) >= 2 and modifier not in sentence and not _ASKING_WORD.search(modifier):
+            return modifier + word, ["".join(label)]
+    return None
