@@ -423,3 +423,20 @@ def test_a_value_labelled_as_another_thing_of_the_asked_kind(question, sentence,
     from index.read.neighbours import label_instead
 
     assert label_instead(question, sentence, sentence.index(value)) == expected
+
+
+@pytest.mark.parametrize("question, sentence, value, expected", [
+    # a figure bounded the other way from the limit asked
+    ("顶尖团队最低能获得多少项目经费?", "顶尖团队可直接立项为姑苏重大创新团队,最高获5000万元项目经费。", "5000万元", ("最低", ["最高"])),
+    ("财政专项资金三年累计的上限是多少?", "设立财政专项资金(3年累计不少于100亿元)。", "100亿元", ("上限", ["不少于"])),
+    ("外籍人才一次性工作许可最多能给多久?", "可一次性给予2年以上工作许可。", "2年以上", ("最多", ["以上"])),
+    # the limit asked, no limit asked, or none given
+    ("顶尖团队最高能获得多少项目经费?", "顶尖团队可直接立项为姑苏重大创新团队,最高获5000万元项目经费。", "5000万元", None),
+    ("顶尖团队能获得多少项目经费?", "顶尖团队可直接立项为姑苏重大创新团队,最高获5000万元项目经费。", "5000万元", None),
+    ("顶尖团队最低能获得多少项目经费?", "顶尖团队可获得5000万元项目经费。", "5000万元", None),
+])
+def test_a_figure_bounded_the_other_way(question, sentence, value, expected):
+    from index.read.neighbours import limit_instead
+
+    start = sentence.index(value)
+    assert limit_instead(question, sentence, start, start + len(value)) == expected

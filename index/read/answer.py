@@ -24,8 +24,9 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .neighbours import (count_instead, figure_instead, label_instead, manner_instead, name_like_quoted,
-                         object_instead, period_instead, pinyin_place_instead, role_absent, rung_instead, scope_instead)
+from .neighbours import (count_instead, figure_instead, label_instead, limit_instead, manner_instead,
+                         name_like_quoted, object_instead, period_instead, pinyin_place_instead, role_absent,
+                         rung_instead, scope_instead)
 from .qualifiers import (binds_another, class_instead, english_frame, head_taken, labels_in, listed_instead,
                          missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict,
                          period_refusal, place_instead, qualifier_features, quoted_absent, schedule_instead,
@@ -199,9 +200,11 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
         span = trained_span(analysis, first, evidence.headers[chosen[0]], evidence.match_terms, trained) or span
-        # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数)
-        instead = label_instead(analysis.question, first.text, span.char_start - first.char_start) \
-            if span is not None and analysis.answer_type == "quantity" and zh else None
+        # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数), or it is
+        # bounded the other way (最高获5000万元 for 最低能获得多少)
+        at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
+        instead = (label_instead(analysis.question, first.text, at[0]) if zh else None) or \
+            limit_instead(analysis.question, first.text, *at) if at and analysis.answer_type == "quantity" else None
         if instead:
             return Verdict(None, _listed_reason(*instead, zh), confidence)
     elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named

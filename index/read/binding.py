@@ -20,11 +20,11 @@ _ENUMERATOR = re.compile(r"\s*(?:[一二三四五六七八九十]+、|[(（][一
 _PARALLEL = 3  # characters after their labels that make two items parallel (本科毕业生|每人补贴, 博士研究生|每人补贴)
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 # a limit the question asks for, and the words that set it beside a value (最高获5000万元, 不超过8万元)
-_LIMITS = [(re.compile(asked, re.I), words) for asked, words in (
+LIMITS = [(re.compile(asked, re.I), words) for asked, words in (
     (r"(?:最高|最多|上限|封顶|至多)(?!的)|\bmaximum\b|\bat most\b|\bup to\b",
      ("最高", "最多", "不超过", "不高于", "至多", "封顶", "以下", "以内")),
     (r"(?:最低|最少|至少|下限)(?!的)|\bminimum\b|\bat least\b", ("最低", "最少", "不少于", "不低于", "至少", "以上")))]
-_LIMIT_ROOM = 4  # characters before a value its limit may stand in (最高获|5000万元)
+LIMIT_ROOM = 4  # characters before a value its limit may stand in (最高获|5000万元)
 
 
 _OF_PHRASE = re.compile(r"的[^,，;；。:：、及和与]{1,24}")
@@ -162,11 +162,17 @@ def _edge(words: list[str], from_end: bool = False) -> str:
 def bounded_as_asked(question: str, text: str, values: list[tuple[int, int]], kept: list[int]) -> list[int]:
     """The kept values that carry the limit the question asks for (单套最高1.8万元 for 单套最高多少, not the
     每平方米200元 before it), where some do; else all kept. 最多的 picks a thing (盖章最多的文件), not a limit."""
-    for asked, limits in _LIMITS:
+    for asked, limits in LIMITS:
         if asked.search(question):
-            bounded = [k for k in kept if any(w in text[max(0, values[k][0] - _LIMIT_ROOM):values[k][1]] for w in limits)]
+            bounded = [k for k in kept if any(w in text[max(0, values[k][0] - LIMIT_ROOM):values[k][1]] for w in limits)]
             return bounded or kept
     return kept
+
+
+def limits_of(text: str, start: int, end: int) -> list[int]:
+    """Which of LIMITS (0: at most, 1: at least) the words around the value at start:end set."""
+    around = text[max(0, start - LIMIT_ROOM):end]
+    return [n for n, (_, words) in enumerate(LIMITS) if any(w in around for w in words)]
 
 
 def named_by_question(text: str, value: tuple[int, int], terms: list[str]) -> bool:

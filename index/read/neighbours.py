@@ -11,6 +11,7 @@ from index.query.question import GENERIC_NOUNS, QuestionAnalysis
 from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
 from index.text.names import tag
 
+from .binding import LIMIT_ROOM, LIMITS, limits_of
 from .qualifiers import QUOTED, SLOT_FLAGS, is_asked, places_in
 
 
@@ -314,4 +315,16 @@ def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, 
         modifier = asked[n - 1]
         if len(modifier) >= 2 and modifier not in sentence and not _ASKING_WORD.search(modifier):
             return modifier + word, ["".join(label)]
+    return None
+
+
+def limit_instead(question: str, sentence: str, start: int, end: int) -> tuple[str, list[str]] | None:
+    """(the limit the question asks, the one the bound figure has instead) when they are opposite: 最高获5000万元
+    does not answer 最低能获得多少, nor 不少于100亿元 what is paid at most."""
+    asked = [n for n, (cue, _) in enumerate(LIMITS) if cue.search(question)]
+    given = limits_of(sentence, start, end)
+    if len(asked) == 1 and given and asked[0] not in given:
+        word = LIMITS[asked[0]][0].search(question).group()
+        around = sentence[max(0, start - LIMIT_ROOM):end]
+        return word, [w for w in LIMITS[given[0]][1] if w in around][:1]
     return None
