@@ -375,12 +375,17 @@ def test_a_users_rules_answered_by_article(rules_searcher, question, span, reaso
     assert_reads(rules_searcher, question, span, reason)
 
 
-@pytest.fixture(scope="module")
-def digital_searcher(settings, encoder, loaded_corpus):
+def beside_two_seeds(name: str, text: str, loaded_corpus, settings, encoder):
+    """A searcher over a user's document read beside two real seeds (idf as in a library, not a one-document index)."""
     from index.ingest.clean import clean_document
 
     docs = [d for d in loaded_corpus if d.source.startswith(("000", "004"))]
-    return searcher_over(docs + [clean_document("906_digital.txt", DIGITAL)], settings, encoder)
+    return searcher_over(docs + [clean_document(name, text)], settings, encoder)
+
+
+@pytest.fixture(scope="module")
+def digital_searcher(settings, encoder, loaded_corpus):
+    return beside_two_seeds("906_digital.txt", DIGITAL, loaded_corpus, settings, encoder)
 
 
 @pytest.mark.parametrize("question, span, reason", [
@@ -395,7 +400,7 @@ def test_values_bound_through_lists_clauses_and_limits(digital_searcher, questio
     assert_reads(digital_searcher, question, span, reason)
 
 
-# The policy the issue uploaded, read beside two real seeds (idf as in a library, not a one-document index).
+# The policy the issue uploaded, read beside two real seeds.
 ISSUE_POLICY = """栖凤市高校毕业生就业创业补贴办法
 第一条 为鼓励高校毕业生来栖凤市就业创业，制定本办法。
 第二条 本办法适用于毕业5年内、在栖凤市就业或创业的全日制高校毕业生。
@@ -407,10 +412,7 @@ ISSUE_POLICY = """栖凤市高校毕业生就业创业补贴办法
 
 @pytest.fixture(scope="module")
 def issue_searcher(settings, encoder, loaded_corpus):
-    from index.ingest.clean import clean_document
-
-    docs = [d for d in loaded_corpus if d.source.startswith(("000", "004"))]
-    return searcher_over(docs + [clean_document("950_qifeng.txt", ISSUE_POLICY)], settings, encoder)
+    return beside_two_seeds("950_qifeng.txt", ISSUE_POLICY, loaded_corpus, settings, encoder)
 
 
 @pytest.mark.parametrize("question, span, reason", [
