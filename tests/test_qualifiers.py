@@ -440,3 +440,17 @@ def test_a_figure_bounded_the_other_way(question, sentence, value, expected):
 
     start = sentence.index(value)
     assert limit_instead(question, sentence, start, start + len(value)) == expected
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # the sentence says the opposite and never the asked word
+    ("高端数控机床有多大比例用于出口?", "80%高端数控机床和90%数控系统均依靠进口。", ("出口", ["进口"])),
+    ("宁波中高端人才净流出率是多少?", "宁波以10.47%的人才净流入率排名第二。", ("流出", ["流入"])),
+    # the asked word, or both sides asked or given
+    ("宁波中高端人才净流入率是多少?", "宁波以10.47%的人才净流入率排名第二。", None),
+    ("进出口总额中出口占多少?", "出口占进口的两倍。", None),
+])
+def test_the_opposite_of_the_asked_word(question, sentence, expected):
+    from index.read.neighbours import opposite_instead
+
+    assert opposite_instead(question, sentence) == expected

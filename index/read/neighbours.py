@@ -328,3 +328,18 @@ def limit_instead(question: str, sentence: str, start: int, end: int) -> tuple[s
         around = sentence[max(0, start - LIMIT_ROOM):end]
         return word, [w for w in LIMITS[given[0]][1] if w in around][:1]
     return None
+
+
+# words whose opposite answers the opposite question (净流入率 is not 净流出率)
+_OPPOSITES = (("流入", "流出"), ("进口", "出口"), ("迁入", "迁出"), ("上升", "下降"), ("增加", "减少"), ("入境", "出境"),
+              ("盈利", "亏损"))
+
+
+def opposite_instead(question: str, sentence: str) -> tuple[str, list[str]] | None:
+    """(the question's word, its opposite in the answer's sentence) when the sentence says the opposite and never
+    the asked word: 80%高端数控机床…依靠进口 does not answer 多大比例用于出口."""
+    for pair in _OPPOSITES:
+        for asked, other in (pair, pair[::-1]):
+            if asked in question and other not in question and asked not in sentence and other in sentence:
+                return asked, [other]
+    return None
