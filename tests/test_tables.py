@@ -262,3 +262,29 @@ def test_a_row_of_another_rung_goes_to_the_sentence_reader():
                                   "市级以上工业互联网平台数量\t个\t4\t15\n规模以上数字经济企业数量\t家\t148\t260")
     assert read_table("市级以上工业互联网平台数量2025年目标是多少个？", hits_for(doc, "市级以上工业互联网平台数量")).answer.span.text == "15"
     assert read_table("省级以上工业互联网平台数量2025年目标是多少个？", hits_for(doc, "市级以上工业互联网平台数量")) is None
+
+
+def test_growth_between_years_the_whole_area_and_the_row_the_question_is_about():
+    doc = clean_document("w.txt", "表1 临川县“十三五”人才发展指标完成情况\n指标\t计量单位\t2015年底基数\t2020年底总量\t增长率(%)\n"
+                                  "GDP\t亿元\t310\t452\t45.8\n研发经费支出占GDP比重\t%\t1.9\t2.6\t36.8\n"
+                                  "博士\t人\t41\t97\t136.6\n博士、硕士人才\t人\t820\t1530\t86.6")
+    rows = {p.table["row"][0]: p for p in chunk_document(doc) if p.table and p.table["row"]}
+
+    def hits(*labels):
+        return [Hit(rank=i + 1, score=1.0, bm25=0.0, dense=0.0, passage=rows[x]) for i, x in enumerate(labels)]
+
+    # growth between the table's two years is its change column, not either year
+    v = read_table("临川县博士从2015年到2020年增长了多少(%)？", hits("博士"))
+    assert v.answer.span.text == "136.6" and v.answer.table["column"] == "增长率(%)", v
+    # a rate does not answer a count
+    assert read_table("临川县博士从2015年到2020年增加了多少人？", hits("博士")) is None
+    # 全县 is the whole of the captioned county, 人数 counts the row; 全市 is another area
+    assert read_table("2015年底全县博士人数是多少？", hits("博士")).answer.span.text == "41"
+    assert read_table("2015年底全市博士人数是多少？", hits("博士")) is None
+    # GDP alone fits the question too, but the question is about the longer row
+    v = read_table("2020年研发经费支出占GDP的比重是多少？", hits("GDP", "研发经费支出占GDP比重"))
+    assert v.answer.span.text == "2.6", v
+    # a listed label is named without its comma
+    assert read_table("2020年底博士硕士人才有多少人？", hits("博士、硕士人才")).answer.span.text == "1530"
+    # another plan period's question goes to the sentence reader
+    assert read_table("临川县博士人数在“十二五”期间增长了百分之多少？", hits("博士")) is None

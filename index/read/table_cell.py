@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from index.build import cell_unit
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
-from index.read.neighbours import rung_instead
+from index.read.neighbours import period_instead, rung_instead
 from index.text.names import tag
 from index.text.tokenize import jieba_for, occurs_whole
 
@@ -21,12 +21,17 @@ ROW_MATCH = 0.75     # share of a row label's character pairs the question must 
 HITS_READ = 5        # table passages among this many top hits are read
 _YEAR = re.compile(r"(?:19|20)\d{2}")
 _BRACKET = re.compile(r"[(（][^()（）]*[)）]")
+_PUNCT = re.compile(r"[、,，·/／]")
+# The whole of an area (全区): explained by a caption naming an area of that level (秀洲区).
+_WHOLE_AREA = re.compile(r"全([区市县省镇])")
+# Words that ask how much a figure grew between two columns.
+_GROWTH = ("增长", "增加", "增幅", "提高", "提升")
 # Words that ask for a kind of column in indicator tables.
 _COLUMN_WORDS = ("目标", "基数", "总量", "增长率", "增长", "实际", "完成", "预期")
 _SKIP_COLUMNS = ("序号", "计量单位", "单位")
 # Question words that name no row or column.
 _GENERIC = set("是 的 多少 几 哪些 什么 为 有 达到 要 将 计划 预计 年底 年末 年 目标 基数 总量 数量 数 规模 情况 "
-               "指标 值 数值 多大 多高 请问 比 共".split())
+               "指标 值 数值 多大 多高 请问 比 共 人数".split())
 
 
 @dataclass
@@ -55,12 +60,16 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
         return _missing_row(q, rows, hits[:HITS_READ])
     # Every row that fits is read in turn: another table may hold the row with the column the first one
     # lacks (十三五 and 十四五 indicators). A refusal stands only when every fitting row refuses.
+    # A row the question is not about (a short label inside it: GDP in ...经费支出占GDP比重) gives way to
+    # the next that fits.
     refusal = None
     for score, _, i in scored:
         if score < ROW_MATCH:
             break
         verdict = _read_row(q, rows[i])
-        if verdict is None or verdict.answer is not None:
+        if verdict is None:
+            continue
+        if verdict.answer is not None:
             return verdict
         refusal = refusal or verdict
     return refusal
@@ -87,16 +96,22 @@ def _read_row(q: str, row: _Row) -> Verdict | None:
         return None
     if leftover:
         return None  # the question asks about something this row does not hold
-    if rung_instead(q, " ".join([row.table.get("caption", ""), *header, *row.cells]), _label(row)):
+    whole_row = " ".join([row.table.get("caption", ""), *header, *row.cells])
+    if rung_instead(q, whole_row, _label(row)):
         return None  # another rung's row (市级以上…平台数量 for 省级以上): the sentence reader weighs it
-    if not _years_hold(q, row, header[column], row.cells[column]):
+    if period_instead(q, whole_row):
+        return None  # a “十三五” table does not answer for “十二五”: the sentence reader weighs it
+    if not _years_hold(q, row, header, column):
         return None  # a year the table does not date this cell with: the sentence reader weighs it
     return Verdict(_answer(row, column, header), None, 1.0)
 
 
-def _years_hold(q: str, row: _Row, column_name: str, cell: str) -> bool:
-    """Every year the question names dates the cell: in its column, the cell itself or the caption."""
-    where = column_name + cell + row.table.get("caption", "") + _label(row)
+def _years_hold(q: str, row: _Row, header: list[str], column: int) -> bool:
+    """Every year the question names dates the cell: in its column, the cell itself or the caption; a column
+    of change is dated by the year columns it compares."""
+    where = header[column] + row.cells[column] + row.table.get("caption", "") + _label(row)
+    if not _YEAR.search(header[column]) and any(w in header[column] for w in _GROWTH):
+        where += "".join(header)
     return all(y in where for y in _YEAR.findall(q))
 
 
@@ -183,7 +198,7 @@ def _normalise(text: str) -> str:
 
 
 def _pairs(text: str) -> set[str]:
-    text = _normalise(text)
+    text = _PUNCT.sub("", _normalise(text))  # 博士、硕士人才 is named by 博士硕士人才
     return {text[i : i + 2] for i in range(len(text) - 1)} if len(text) > 1 else {text}
 
 
@@ -204,6 +219,9 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     (None, None) when it asks for none that can be told apart."""
     q_wo_label = q.replace(_normalise(_BRACKET.sub("", label)), "")
     years = _YEAR.findall(q_wo_label)
+    growth = _growth_column(q_wo_label, header, columns, years)
+    if growth is not None:
+        return growth, None
     scores = {}
     for i in columns:
         name = _normalise(header[i])
@@ -229,6 +247,22 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     top = max(scores.values())
     best = [i for i, s in scores.items() if s == top]
     return (best[0], None) if len(best) == 1 else (None, None)
+
+
+def _growth_column(q: str, header: list[str], columns: list[int], years: list[str]) -> int | None:
+    """The column of change, when the question asks how much a figure grew between two of the table's year
+    columns (从2015年到2020年增长了多少: 增长率, not either year). A rate column does not answer a count
+    (增加了多少人)."""
+    if len(set(years)) < 2 or not any(w in q for w in _GROWTH):
+        return None
+    if not set(years) <= {y for i in columns for y in _YEAR.findall(header[i])}:
+        return None
+    change = [i for i in columns if not _YEAR.search(header[i]) and any(w in header[i] for w in _GROWTH)]
+    if len(change) != 1:
+        return None
+    if re.search(r"[率%]", header[change[0]]) and re.search(r"多少[人家个项元套名座所万亿]", q):
+        return None
+    return change[0]
 
 
 def _names(word: str, q: str) -> bool:
@@ -269,11 +303,14 @@ def _unexplained(q: str, row: _Row, header: list[str], column: int | None) -> li
                                  row.hit.passage.section]))
     out = []
     q = re.sub(r"(?:19|20)\d{2}年[底末]?", " ", q.replace(_normalise(_BRACKET.sub("", _label(row))), " "))
-    for w, flag in tag(q):  # nouns only: 定为, 领取 name nothing a table could lack
+    for w, flag in tag(q):  # nouns and levels (国家级) only: 定为, 领取 name nothing a table could lack
         w = w.strip("?？。,，、的")
-        if not flag.startswith(("n", "eng", "x")) or len(w) < 2 or w in _GENERIC or _YEAR.fullmatch(w) or w in known or re.fullmatch(r"[\dA-Z.%]+", w):
+        if not (flag.startswith(("n", "eng", "x")) or flag == "b" and w.endswith("级")) or len(w) < 2 or w in _GENERIC or _YEAR.fullmatch(w) or w in known or re.fullmatch(r"[\dA-Z.%]+", w):
             continue
         if sum(p in known for p in _pairs(w)) / len(_pairs(w)) >= 0.5:
+            continue
+        whole = _WHOLE_AREA.fullmatch(w)
+        if whole and whole.group(1) in _normalise(row.table.get("caption", "") + row.hit.passage.title):
             continue
         out.append(w)
     return out
