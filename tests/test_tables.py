@@ -288,3 +288,11 @@ def test_growth_between_years_the_whole_area_and_the_row_the_question_is_about()
     assert read_table("2020年底博士硕士人才有多少人？", hits("博士、硕士人才")).answer.span.text == "1530"
     # another plan period's question goes to the sentence reader
     assert read_table("临川县博士人数在“十二五”期间增长了百分之多少？", hits("博士")) is None
+
+
+def test_a_row_is_named_by_its_short_form():
+    doc = clean_document("v.txt", "表1 数字化改造指标\n指标\t单位\t2020年\t2025年\n"
+                                  "规模以上工业企业数字化改造覆盖率\t%\t38\t80\n限额以上批发零售企业数量\t家\t120\t160")
+    assert read_table("2025年规上工业企业数字化改造覆盖率是多少？",
+                      hits_for(doc, "规模以上工业企业数字化改造覆盖率")).answer.span.text == "80"
+    assert read_table("2020年限上批发零售企业有多少家？", hits_for(doc, "限额以上批发零售企业数量")).answer.span.text == "120"

@@ -194,7 +194,10 @@ def _label(row: _Row) -> str:
 
 
 def _normalise(text: str) -> str:
-    return re.sub(r"\s+", "", text).replace("？", "?").upper()
+    """Whitespace out, one question mark, upper case, and the usual short forms written out (规上工业 is
+    规模以上工业, 限上 限额以上) so a row is named either way."""
+    text = re.sub(r"\s+", "", text).replace("？", "?").upper()
+    return text.replace("规上", "规模以上").replace("限上", "限额以上")
 
 
 def _pairs(text: str) -> set[str]:
