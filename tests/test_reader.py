@@ -27,6 +27,12 @@ from index.build.sentences import KIND_BITS, Sentence
     ("第六章的标题是什么?", "title"),
     ("示范区在金融方面有哪些支持措施？", "list"),
     ("合作协议紧紧围绕哪两个目标?", "list"),
+    # which ones, not how many; kinds of people, not a person
+    ("各方对一体化的认识经历了哪几个阶段?", "list"),
+    ("示范区包括哪几个区县？", "list"),
+    ("示范区有几个区县？", "quantity"),
+    ("鼓励哪些人返乡创业？", "list"),
+    ("要实现什么人才的有机统一？", "other"),
     ("为什么说招聘总规划师迫在眉睫?", "reason"),
     ("示范区数据中心怎么布局？", "method"),
     ("跨省看病能不能直接结算?", "yesno"),

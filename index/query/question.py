@@ -23,9 +23,11 @@ TYPED = frozenset({"quantity", "date", "person", "organization", "place", "title
 
 # (pattern, type), first match wins: the more specific question words come first.
 _ZH_RULES = [
-    (r"多少|几[个项家名所年倍次万亿千百]|多大|多高|多长|多久|比例|百分之|几成|占比|金额|数额|规模多", "quantity"),
+    # 哪几个 asks which ones (a list), not how many
+    (r"多少|(?<!哪)几[个项家名所年倍次万亿千百]|多大|多高|多长|多久|比例|百分之|几成|占比|金额|数额|规模多", "quantity"),
     (r"哪一?年|哪一?天|何时|什么时[候间]|哪个月|几月|几号|日期|时间是", "date"),
-    (r"谁|哪位|哪些人|什么人", "person"),
+    # 哪些人 and 什么人才 ask kinds of people (农创客、高校毕业生), a list
+    (r"谁|哪位|什么人(?!才)", "person"),
     (r"哪个?(?:部门|单位|机构|组织|企业|公司|高校|学校|院校|协会|政府|委员会|银行|医院|大学)|哪家|哪所"
      r"|哪些(?:部门|单位|机构|组织|企业|高校|银行|医院|大学)"
      r"|什么(?:部门|单位|机构|组织)|由谁|主办方|承办方", "organization"),
