@@ -296,3 +296,14 @@ def test_a_row_is_named_by_its_short_form():
     assert read_table("2025年规上工业企业数字化改造覆盖率是多少？",
                       hits_for(doc, "规模以上工业企业数字化改造覆盖率")).answer.span.text == "80"
     assert read_table("2020年限上批发零售企业有多少家？", hits_for(doc, "限额以上批发零售企业数量")).answer.span.text == "120"
+
+
+def test_a_share_is_what_a_percentage_in_the_row_states():
+    doc = clean_document("u.txt", "表1 临川县三大片区概况\n片区\t简介\t主要园区\n"
+                                  "东湖片区\t面积32平方公里,常住人口18万,占全县的21%和35%。\t东湖科技园、东湖物流园\n"
+                                  "西岭片区\t面积41平方公里,常住人口9万。\t西岭农业园")
+    # 比例 names no column, but the row's percentages state shares: the sentence reader reads the row
+    assert read_table("临川县东湖片区常住人口占全县比例是多少？", hits_for(doc, "东湖片区")) is None
+    # a word the row does not hold still refuses
+    v = read_table("临川县东湖片区耕地面积是多少？", hits_for(doc, "东湖片区"))
+    assert v.answer is None and "耕地面积" in v.abstain_reason, v

@@ -24,6 +24,8 @@ _BRACKET = re.compile(r"[(（][^()（）]*[)）]")
 _PUNCT = re.compile(r"[、,，·/／]")
 # The whole of an area (全区): explained by a caption naming an area of that level (秀洲区).
 _WHOLE_AREA = re.compile(r"全([区市县省镇])")
+# Words that ask for a share, which a percentage states.
+_SHARE_WORDS = ("比例", "比重", "占比", "份额")
 # Words that ask how much a figure grew between two columns.
 _GROWTH = ("增长", "增加", "增幅", "提高", "提升")
 # Words that ask for a kind of column in indicator tables.
@@ -312,6 +314,8 @@ def _unexplained(q: str, row: _Row, header: list[str], column: int | None) -> li
             continue
         if sum(p in known for p in _pairs(w)) / len(_pairs(w)) >= 0.5:
             continue
+        if w in _SHARE_WORDS and any("%" in c for c in row.cells):
+            continue  # 比例 is what a percentage in the row states
         whole = _WHOLE_AREA.fullmatch(w)
         if whole and whole.group(1) in _normalise(row.table.get("caption", "") + row.hit.passage.title):
             continue
