@@ -136,3 +136,17 @@ def test_a_generic_noun_labels_no_item_a_parallel_item_names_otherwise():
     values = span_candidates(text, analyze("博士毕业生补贴多少?"))
     assert labelled_item(text, values, [0, 1, 2], ["毕业生", "博士"]) is None
     assert labelled_item(text, values, [0, 1, 2], ["毕业生"]) == 0  # no rival: the label decides
+
+
+def test_a_count_is_labelled_by_the_thing_after_its_measure_word():
+    from index.read.binding import counted_item
+    text = "建院以来获得120项省级科技奖、7项青年科学家奖、26项技术发明奖,另有专利300件。"
+    question = "临川研究院获得过几项青年科学家奖?"
+    values = span_candidates(text, analyze(question))
+    assert [text[s:e] for s, e in values][:3] == ["120项", "7项", "26项"]
+    kept = list(range(len(values)))
+    assert counted_item(text, values, kept, question) == 1
+    assert counted_item(text, values, kept, "获得过几项技术发明奖?") == 2
+    # another measure word, or a thing no count is followed by, binds nothing
+    assert counted_item(text, values, kept, "获得过几个青年科学家奖?") is None
+    assert counted_item(text, values, kept, "获得过几项国家科技奖?") is None

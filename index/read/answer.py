@@ -33,7 +33,7 @@ from .qualifiers import (binds_another, class_instead, english_frame, head_taken
                          siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
-from .binding import bounded_as_asked, labelled_item, named_by_question, own_clause, qualified, reach, respective_value
+from .binding import bounded_as_asked, counted_item, labelled_item, named_by_question, own_clause, qualified, reach, respective_value
 from .spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
@@ -284,6 +284,8 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
         kept = bounded_as_asked(analysis.question, sentence.text, found, kept)
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
     pick = respective_value(sentence.text, found, " ".join([analysis.question, framed, *terms]))  # 硕士、博士分别…
+    if pick is None and analysis.answer_type == "quantity":
+        pick = counted_item(lowered, found, kept, framed.lower())  # 9项|青年科学家总统奖
     if pick is None:
         pick = labelled_item(lowered, found, kept, nouns)
     if pick is None:

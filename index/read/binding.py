@@ -159,6 +159,33 @@ def _edge(words: list[str], from_end: bool = False) -> str:
     return "".join(taken[::-1] if from_end else taken)
 
 
+_COUNT_ASKED = re.compile(r"(?:几|多少)([个项家名位所座套次条场份张台户篇本种件])([^?？,，。;；的]{2,})")
+
+
+def counted_item(text: str, values: list[tuple[int, int]], kept: list[int], question: str) -> int | None:
+    """The one kept count whose measure word the question's counted thing follows, as the question writes it
+    (9项|青年科学家总统奖 for 几项青年科学家总统奖, in 145项全球百大科技研发奖、9项青年科学家总统奖、34项劳伦斯奖):
+    a list of counts labels each value after it, not before."""
+    asked = _COUNT_ASKED.search(question)
+    if not asked:
+        return None
+    measure, thing = asked.groups()
+
+    def follows(k: int) -> int:
+        end = values[k][1]
+        if not text.endswith(measure, 0, end):
+            return 0
+        n = 0
+        while n < len(thing) and end + n < len(text) and text[end + n] == thing[n]:
+            n += 1
+        return n
+
+    lengths = {k: follows(k) for k in kept}
+    best = max(lengths.values(), default=0)
+    named = [k for k, n in lengths.items() if n == best]
+    return named[0] if best >= 2 and len(named) == 1 else None
+
+
 def bounded_as_asked(question: str, text: str, values: list[tuple[int, int]], kept: list[int]) -> list[int]:
     """The kept values that carry the limit the question asks for (单套最高1.8万元 for 单套最高多少, not the
     每平方米200元 before it), where some do; else all kept. 最多的 picks a thing (盖章最多的文件), not a limit."""
