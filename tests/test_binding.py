@@ -150,3 +150,14 @@ def test_a_count_is_labelled_by_the_thing_after_its_measure_word():
     # another measure word, or a thing no count is followed by, binds nothing
     assert counted_item(text, values, kept, "获得过几个青年科学家奖?") is None
     assert counted_item(text, values, kept, "获得过几项国家科技奖?") is None
+
+
+def test_values_given_respectively_for_the_clauses_before():
+    text = "临川片区\t面积32.5平方公里,常住人口18万,分别占全县的12.1%和20.4%。"
+    for question, expected in (("临川片区面积占全县多少?", "12.1%"), ("临川片区常住人口占全县的比例是多少?", "20.4%")):
+        values = span_candidates(text, analyze(question))
+        k = respective_value(text, values, question)
+        assert k is not None and text[values[k][0]:values[k][1]] == expected
+    # the clause's own figure is asked without the run's words (占全县): no binding to the run
+    question = "临川片区常住人口多少?"
+    assert respective_value(text, span_candidates(text, analyze(question)), question) is None

@@ -106,6 +106,11 @@ def respective_value(sentence: str, values: list[tuple[int, int]], question: str
     for cue in _RESPECTIVELY.finditer(sentence):
         run = _value_run(sentence, values, cue.end())
         labels = _labels(sentence, cue.start())
+        if len(labels) != len(run) and run:
+            # each clause before gives its own figure (人口1.53亿): the run is asked only with its own words (占全国)
+            verb = sentence[cue.end():values[run[0]][0]].replace("的", "")
+            if any(verb[i:i + 2] in question for i in range(len(verb) - 1)):
+                labels = _clause_labels(sentence, cue.start(), len(run))
         if len(run) < 2 or len(labels) != len(run):
             continue
         named = [i for i, label in enumerate(labels) if label and label in question]
@@ -142,6 +147,23 @@ def _labels(sentence: str, cue: int) -> list[str]:
     first = [w for w, _ in tag(items[0])]
     last = [w for w, _ in tag(items[-1])]
     return [_edge(first, from_end=True), *items[1:-1], _edge(last)]
+
+
+def _clause_labels(sentence: str, cue: int, n: int) -> list[str]:
+    """The labels of the n clauses before the one the cue stands in, when each opens with a label and a figure
+    (面积40.15万平方公里,人口1.53亿,分别占全国的4.18%和11.16%: 面积, 人口); else none."""
+    end = max(sentence.rfind(c, 0, cue) for c in ",，;；")
+    clauses = []
+    while end > 0 and len(clauses) < n:
+        start = max(sentence.rfind(c, 0, end) for c in _CLAUSE_END + "\t") + 1
+        clauses.insert(0, sentence[start:end])
+        end = start - 1 if start > 0 and sentence[start - 1] in ",，;；" else -1
+    labels = []
+    for clause in clauses:
+        figure = _NUMBER.search(clause)
+        words = [w for w, _ in tag(clause[:figure.start()])] if figure and figure.start() else []
+        labels.append(_edge(words, from_end=True) if words else "")
+    return labels if len(labels) == n and all(labels) and len(set(labels)) == n else []
 
 
 def _edge(words: list[str], from_end: bool = False) -> str:
