@@ -161,3 +161,16 @@ def test_values_given_respectively_for_the_clauses_before():
     # the clause's own figure is asked without the run's words (占全县): no binding to the run
     question = "临川片区常住人口多少?"
     assert respective_value(text, span_candidates(text, analyze(question)), question) is None
+
+
+def test_a_value_whose_clause_names_another_place_is_that_places():
+    from index.read.binding import own_clause, places_another
+    text = "在全省人才净流入率排名中,临川以8.47%的人才净流入率排名第一,青禾县紧随其后,为7.22%。"
+    values = span_candidates(text, analyze("青禾县人才净流入率是多少?"))
+    assert [text[s:e] for s, e in values] == ["8.47%", "7.22%"]
+    # 为 opens a clause with no subject of its own: the clause before names whose figure it is
+    assert own_clause(text, values, 1) == "青禾县紧随其后,为"
+    assert places_another(own_clause(text, values, 0), ["青禾县"])
+    assert not places_another(own_clause(text, values, 1), ["青禾县"])
+    # a word the tagger reads as a place but names none (大都市) is no other place
+    assert not places_another("形成一个由5大都市和", ["波士华"])

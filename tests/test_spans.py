@@ -224,3 +224,11 @@ def test_a_name_its_label_introduces_is_a_person():
 
 def test_money_invested_is_an_amount():
     assert spans("共有7个项目签约,意向总投资27.6亿元。", "签约项目的意向总投资是多少?") == ["27.6亿元"]
+
+
+def test_fractions_and_counts_of_many_ten_thousands_are_amounts():
+    text = "全国2.1%的国土面积,1/4经济总量,1/4以上的工业增加值;人口却比邻市少400多万。世界100/200强大学数为3。"
+    shares = [text[s:e] for s, e in span_candidates(text, analyze("工业增加值占全国多少?"))]
+    assert "1/4以上" in shares and "100/200" not in shares
+    counts = [text[s:e] for s, e in span_candidates(text, analyze("人口比邻市少多少?"))]
+    assert "400多万" in counts

@@ -33,7 +33,7 @@ from .qualifiers import (binds_another, class_instead, english_frame, head_taken
                          siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
-from .binding import bounded_as_asked, counted_item, labelled_item, named_by_question, own_clause, qualified, reach, respective_value
+from .binding import bounded_as_asked, counted_item, labelled_item, places_another, named_by_question, own_clause, qualified, reach, respective_value
 from .spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
@@ -278,6 +278,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     # a value whose clause names another label of the asked kind (第一层次…30名 for 第二层次) is not a candidate,
     # nor a name the question's own words spell out
     kept = [k for k in range(len(found)) if not binds_another(framed, own_clause(sentence.text, found, k))
+            and not places_another(own_clause(sentence.text, found, k), analysis.places)
             and not (analysis.answer_type in NAMED and named_by_question(lowered, found[k], terms))] \
         or list(range(len(found)))
     if analysis.answer_type == "quantity":

@@ -14,7 +14,7 @@ _CLAUSE_END = ",，;；。:：!！?？\n"
 _ITEM_SEP = re.compile(r"、|和|及|与|以及|或")
 _VALUE_GAP = re.compile(r"\s*(?:、|,|，|和|及|与|以及)\s*")
 _CLAUSE_START = ",，;；、。:："
-_OPENING_BOUNDS = ("最高", "最多", "最低", "每人", "一次性")
+_OPENING_BOUNDS = ("最高", "最多", "最低", "每人", "一次性", "为")  # 为: a copula (宁波紧随其后,为10.22%)
 _NUMBER = re.compile(r"[\d.]+|[零〇一二两三四五六七八九十百千]+")
 _ENUMERATOR = re.compile(r"\s*(?:[一二三四五六七八九十]+、|[(（][一二三四五六七八九十\d]+[)）]|\d+[.、．])")
 _PARALLEL = 3  # characters after their labels that make two items parallel (本科毕业生|每人补贴, 博士研究生|每人补贴)
@@ -206,6 +206,21 @@ def counted_item(text: str, values: list[tuple[int, int]], kept: list[int], ques
     best = max(lengths.values(), default=0)
     named = [k for k, n in lengths.items() if n == best]
     return named[0] if best >= 2 and len(named) == 1 else None
+
+
+# words the tagger reads as places that name no particular one
+_PLACE_WORDS = frozenset("城市 都市 大都市 城区 市区 地区 农村 乡村 全国 全省 全市 全区 当地 本地 异地 外地 国内 国外 海外 "
+                         "沿海 内地 各地 两地 三地 四地 省内 省外 市内 市外".split())
+
+
+def places_another(clause: str, places: list[str]) -> bool:
+    """The value's own clause names a place, none of the question's (杭州以|10.47%的人才净流入率 where 宁波 is
+    asked): the value is that place's."""
+    if not places:
+        return False
+    named = [w for w, flag in tag(clause) if flag == "ns" and len(w) >= 2 and w not in _PLACE_WORDS]
+    related = lambda w: any(w in p or p in w for p in places)
+    return bool(named) and not any(related(w) for w in named) and not any(p in clause for p in places)
 
 
 def bounded_as_asked(question: str, text: str, values: list[tuple[int, int]], kept: list[int]) -> list[int]:

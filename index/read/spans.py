@@ -32,7 +32,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (_HOW_MANY + r"(?:projects?|measures?|polic(?:y|ies)|items?|articles?|patents?|awards?|tasks?|programmes?|programs?)\b",
      r"项|个|条|件"),
     (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
-     r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成"),
+     r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成|\d\s*/\s*\d"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
     (r"人口|人数|人次|\bpopulation\b|\bhow many people\b", r"人"),
     (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|时限|\bhow long\b|\bhow many (?:years|months|days)\b",
