@@ -332,7 +332,8 @@ def limit_instead(question: str, sentence: str, start: int, end: int) -> tuple[s
 
 # words whose opposite answers the opposite question (净流入率 is not 净流出率)
 _OPPOSITES = (("流入", "流出"), ("进口", "出口"), ("迁入", "迁出"), ("上升", "下降"), ("增加", "减少"), ("入境", "出境"),
-              ("盈利", "亏损"))
+              ("盈利", "亏损"), ("应届", "往届"), ("全职", "兼职"), ("公办", "民办"), ("境内", "境外"), ("线上", "线下"),
+              ("购房", "租房"), ("买房", "租房"), ("男性", "女性"), ("城镇", "农村"), ("国有", "民营"))
 
 
 def opposite_instead(question: str, sentence: str) -> tuple[str, list[str]] | None:
