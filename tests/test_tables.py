@@ -276,8 +276,10 @@ def test_growth_between_years_the_whole_area_and_the_row_the_question_is_about()
     # growth between the table's two years is its change column, not either year
     v = read_table("临川县博士从2015年到2020年增长了多少(%)？", hits("博士"))
     assert v.answer.span.text == "136.6" and v.answer.table["column"] == "增长率(%)", v
-    # a rate does not answer a count
+    # against one year too; a rate does not answer a count, nor a year column a change
+    assert read_table("临川县博士比2015年增长了多少？", hits("博士")).answer.span.text == "136.6"
     assert read_table("临川县博士从2015年到2020年增加了多少人？", hits("博士")) is None
+    assert read_table("和2015年相比临川县博士净增了多少？", hits("博士")) is None
     # 全县 is the whole of the captioned county, 人数 counts the row; 全市 is another area
     assert read_table("2015年底全县博士人数是多少？", hits("博士")).answer.span.text == "41"
     assert read_table("2015年底全市博士人数是多少？", hits("博士")) is None

@@ -27,7 +27,8 @@ _WHOLE_AREA = re.compile(r"全([区市县省镇])")
 # Words that ask for a share, which a percentage states.
 _SHARE_WORDS = ("比例", "比重", "占比", "份额")
 # Words that ask how much a figure grew between two columns.
-_GROWTH = ("增长", "增加", "增幅", "提高", "提升")
+_GROWTH = ("增长", "增加", "增幅", "提高", "提升", "净增")
+_AGAINST_YEAR = re.compile(r"(?:比|和|与|较|同)(?:19|20)\d{2}年?(?:底|末)?(?:相比|比)?")
 # Words that ask for a kind of column in indicator tables.
 _COLUMN_WORDS = ("目标", "基数", "总量", "增长率", "增长", "实际", "完成", "预期")
 _SKIP_COLUMNS = ("序号", "计量单位", "单位")
@@ -86,6 +87,8 @@ def _read_row(q: str, row: _Row) -> Verdict | None:
     if not columns:
         return None
     column, missing = _pick_column(q, header, columns, _label(row))
+    if column is None and asks_growth(q.replace(_normalise(_BRACKET.sub("", _label(row))), ""), header, columns):
+        return None  # the change asked is in no column (净增了多少人 where the table gives 增长率): prose may say
     if missing:
         return Verdict(None, f"表中没有“{missing}”这一列({row.table.get('caption') or '表格'}的列为:"
                              f"{'、'.join(header[i] for i in columns)})", 0.0)
@@ -224,9 +227,8 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     (None, None) when it asks for none that can be told apart."""
     q_wo_label = q.replace(_normalise(_BRACKET.sub("", label)), "")
     years = _YEAR.findall(q_wo_label)
-    growth = _growth_column(q_wo_label, header, columns, years)
-    if growth is not None:
-        return growth, None
+    if asks_growth(q_wo_label, header, columns):
+        return _growth_column(q_wo_label, header, columns), None  # no column of change: none is asked
     scores = {}
     for i in columns:
         name = _normalise(header[i])
@@ -254,18 +256,23 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     return (best[0], None) if len(best) == 1 else (None, None)
 
 
-def _growth_column(q: str, header: list[str], columns: list[int], years: list[str]) -> int | None:
-    """The column of change, when the question asks how much a figure grew between two of the table's year
-    columns (从2015年到2020年增长了多少: 增长率, not either year). A rate column does not answer a count
-    (增加了多少人)."""
-    if len(set(years)) < 2 or not any(w in q for w in _GROWTH):
-        return None
-    if not set(years) <= {y for i in columns for y in _YEAR.findall(header[i])}:
-        return None
+def asks_growth(q: str, header: list[str], columns: list[int]) -> bool:
+    """The question asks how much a figure changed: between two of the table's year columns (从2015年到2020年
+    增长了多少) or against one of them (比2015年增长了多少, 和2015年相比净增了多少)."""
+    if not any(w in q for w in _GROWTH):
+        return False
+    years = set(_YEAR.findall(q))
+    year_columns = {y for i in columns for y in _YEAR.findall(header[i])}
+    return len(years) >= 2 and years <= year_columns or bool(_AGAINST_YEAR.search(q)) and bool(years & year_columns)
+
+
+def _growth_column(q: str, header: list[str], columns: list[int]) -> int | None:
+    """The column of change (增长率, not either year), when there is one that answers what is asked: a rate
+    does not answer a count (净增了多少人)."""
     change = [i for i in columns if not _YEAR.search(header[i]) and any(w in header[i] for w in _GROWTH)]
     if len(change) != 1:
         return None
-    if re.search(r"[率%]", header[change[0]]) and re.search(r"多少[人家个项元套名座所万亿]", q):
+    if re.search(r"[率%]", header[change[0]]) and re.search(r"多少[人家个项元套名座所万亿]|净增", q):
         return None
     return change[0]
 
