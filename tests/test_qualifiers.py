@@ -407,6 +407,8 @@ def test_another_plan_period_or_half_year(question, sentence, expected):
 
 HEALTH = "到2025年,全区每千常住人口拥有执业(助理)医师数达到3.23人,护士数达到5人,全科医生达5名/万人。"
 MASTERS = "到2025年,争取新增教育名家1名、教育领军人才1名。"
+PATENTS = "“十三五”期间,全区规模以上工业企业投入研发费用92.86亿元,发明专利授权量累计2447项。"
+TEACHERS = "每一位中小学教师在10年内都必须有规定的流动记录。"
 
 
 @pytest.mark.parametrize("question, sentence, value, expected", [
@@ -414,6 +416,10 @@ MASTERS = "到2025年,争取新增教育名家1名、教育领军人才1名。"
     ("到2025年每千常住人口的护理员数要达到多少?", HEALTH, "5人", ("护理员数", ["护士数"])),
     ("到2025年每千常住人口拥有药师数要达到多少?", HEALTH, "3.23人", ("药师数", ["医师数"])),
     ("到2025年争取新增几名体育名家?", MASTERS, "1名", ("体育名家", ["教育名家"])),
+    # ...or opens with the question's word and goes on with another
+    ("“十三五”期间累计发明专利申请量是多少?", PATENTS, "2447项", ("发明专利申请量", ["发明专利授权量"])),
+    ("“十三五”期间累计发明专利授权量是多少?", PATENTS, "2447项", None),
+    ("中小学老师要在多长时间内有流动记录?", TEACHERS, "10年内", None),  # 老师 is 教师
     # its own label, or a label the question does not name a rival of
     ("到2025年每千常住人口的护士数要达到多少?", HEALTH, "5人", None),
     ("到2025年争取新增几名教育名家?", MASTERS, "1名", None),

@@ -80,6 +80,13 @@ def _lines() -> dict[str, str]:
     return out
 
 
+def same_sense(a: str, b: str) -> bool:
+    """The two words share an English sense in CC-CEDICT (老师 and 教师: teacher): one is the other's synonym."""
+    lines = _lines()
+    senses = [{k for d in lines.get(w, "").split("/") if d for k in english_keys(d)} for w in (a, b)]
+    return bool(senses[0] & senses[1])
+
+
 def build_translation(doc_freq: dict[str, int], n_passages: int,
                       glossary: dict[str, tuple[str, ...]] | None = None) -> dict[str, list[str]]:
     """English phrase -> Chinese words of this index. `doc_freq`: the index's words and in how

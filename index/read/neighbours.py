@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 
+from index.build import same_sense
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis
 from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
 from index.text.names import tag
@@ -290,7 +291,7 @@ def figure_instead(question: str, context: str, sentence: str) -> tuple[str, lis
 
 
 _LABEL_EDGE = ",，;；。:：、(（)）"
-_LABEL_WORDS = ("n", "vn", "b", "j", "nz")  # what a value's label is made of: 全科|医生, 护士|数, 教育|名家
+_LABEL_WORDS = ("n", "vn", "b", "j", "nz", "l")  # what a value's label is made of: 全科|医生, 护士|数, 教育|名家
 
 
 def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
@@ -315,6 +316,16 @@ def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, 
         modifier = asked[n - 1]
         if len(modifier) >= 2 and modifier not in sentence and not _ASKING_WORD.search(modifier):
             return modifier + word, ["".join(label)]
+    # the mirror: the label opens with the question's word and goes on with another (发明专利|授权量 for
+    # 发明专利|申请量)
+    for n, word in enumerate(asked[:-1]):
+        if word not in label[:-1] or len(word) < 2:
+            continue
+        ours, theirs = asked[n + 1], label[label.index(word) + 1]
+        if ours != theirs and len(ours) >= 2 and ours not in sentence and theirs not in question \
+                and tag(ours)[0][1].startswith(_LABEL_WORDS) and not _ASKING_WORD.search(ours) \
+                and not same_sense(ours, theirs):  # 中小学老师 is 中小学教师
+            return word + ours, ["".join(label)]
     return None
 
 
