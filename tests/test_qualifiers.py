@@ -146,6 +146,9 @@ def test_another_value_in_the_qualifiers_place(question, sentence, expected):
     ("第二步要实现哪种互通?", "第一步,建设试点区。第二步,以试点区为基础,实现医保互通。", None),
     ("第三张政策清单是什么内容?", "第一张清单是基础性政策清单。第二张清单是创新性政策清单。", ("第三张", ["第一张", "第二张"])),
     ("哪个城市群是中国第二大经济区?", "长三角城市群是中国第一大经济区。", ("第二大", ["第一大"])),
+    # trips and sessions
+    ("临川第二趟“人才专列”什么时候开通?", "临川首趟“人才专列”将于9月10日开通。", ("第二趟", ["首趟"])),
+    ("临川首场招聘会在哪里举行?", "临川首场招聘会在会展中心举行。", None),
 ])
 def test_a_phase_the_passage_gives_others_of(question, context, expected):
     from index.read.qualifiers import ordinal_instead
@@ -403,6 +406,25 @@ def test_another_plan_period_or_half_year(question, sentence, expected):
     from index.read.neighbours import period_instead
 
     assert period_instead(question, sentence) == expected
+
+
+PLAN_TITLE = "秀洲区人才发展“十四五”规划"
+
+
+@pytest.mark.parametrize("question, context, everywhere, expected", [
+    # the sentence names no period, its passage names others, and no retrieved passage the asked one
+    ("“十二五”期间人才公寓入住率是多少?", f"{PLAN_TITLE}\n发展基础\n“十三五”期间,累计投入使用1292套人才公寓,入住率保持在80%左右。",
+     "", ("十二五", ["十三五"])),
+    # a passage elsewhere names the asked period, or only the document's title names another
+    ("“十二五”期间人才公寓入住率是多少?", f"{PLAN_TITLE}\n发展基础\n“十三五”期间,累计投入使用1292套人才公寓,入住率保持在80%左右。",
+     "“十二五”期间,人才公寓入住率为70%。", None),
+    ("“十三五”期间引育了多少名顶尖人才?", f"{PLAN_TITLE}\n发展基础\n其中,引育顶尖人才23名。", "", None),
+])
+def test_a_period_no_retrieved_passage_names(question, context, everywhere, expected):
+    from index.read.neighbours import period_instead
+
+    assert period_instead(question, "入住率保持在80%左右。" if "入住率" in question else "其中,引育顶尖人才23名。",
+                          context, everywhere) == expected
 
 
 HEALTH = "到2025年,全区每千常住人口拥有执业(助理)医师数达到3.23人,护士数达到5人,全科医生达5名/万人。"

@@ -349,7 +349,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or manner_instead(analysis, everywhere, evidence.sentences[best].text)
     instead = instead or count_instead(analysis, evidence.sentences[best].text, context)
     instead = instead or rung_instead(analysis.question, context, evidence.sentences[best].text)
-    instead = instead or period_instead(analysis.question, evidence.sentences[best].text)
+    instead = instead or period_instead(analysis.question, evidence.sentences[best].text, context, everywhere)
     instead = instead or opposite_instead(analysis.question, evidence.sentences[best].text)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
         head_taken(analysis, context, everywhere)

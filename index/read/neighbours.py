@@ -31,14 +31,19 @@ def named_periods(text: str) -> set[str]:
         ({"下半年"} if re.search(r"\bsecond half\b|\bH2\b", text, re.I) else set())
 
 
-def period_instead(question: str, sentence: str) -> tuple[str, list[str]] | None:
+def period_instead(question: str, sentence: str, context: str = "", everywhere: str = "") -> tuple[str, list[str]] | None:
     """(the question's named period, the ones given instead) when the answer's sentence names other plan
-    periods or halves of the year and not the asked one (“十三五”期间…92.86亿元 for “十二五”期间). Its passage
-    is not asked: a “十四五” plan's title stands over the “十三五” figures it reports."""
+    periods or halves of the year and not the asked one (“十三五”期间…92.86亿元 for “十二五”期间), or names none
+    while its passage names others and no retrieved passage names the asked one (“十二五” asked of a plan that
+    reports “十三五” and aims at “十四五”). The document's title is not held against the question: a “十四五”
+    plan's title stands over the “十三五” figures it reports."""
     asked = named_periods(question)
     given = named_periods(sentence)
     if asked and given and not asked & given:
         return sorted(asked)[0], sorted(given)
+    around = named_periods(context.partition("\n")[2])  # the passage and its section, not the document's title
+    if asked and not given and around and not asked & (around | named_periods(everywhere)):
+        return sorted(asked)[0], sorted(around)
     return None
 
 

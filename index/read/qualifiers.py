@@ -214,7 +214,8 @@ def _same_slot(word: str, question: str, sentence: str, listed: list[str]) -> bo
                sentence[sentence.find(w) + len(w):].startswith(after[:2]) for w in listed)
 
 
-COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层|步|张|大)|首([届次期批轮])"
+COUNTED_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(层次|层级|梯队|阶段|批次|档次|届|次|期|批|轮|档|层|步|张|大|趟|场|站)"
+                             r"|首([届次期批轮趟场站])"
                              # a project's phase without 第 (一期 and 二期 of 人才公寓; not 分三期, 期间 or 期限)
                              r"|(?<![第分每前后近头共哪这那同某该本上下\d一二三四五六七八九十])[一二三四五六七八九十](期)(?![间限末初中内满])")
 
