@@ -309,3 +309,18 @@ def test_a_share_is_what_a_percentage_in_the_row_states():
     # a word the row does not hold still refuses
     v = read_table("临川县东湖片区耕地面积是多少？", hits_for(doc, "东湖片区"))
     assert v.answer is None and "耕地面积" in v.abstain_reason, v
+
+
+def test_english_questions_read_the_row_their_words_map_to(loaded_corpus):
+    d3 = next(d for d in loaded_corpus if d.source.startswith("003"))
+    rows = [p for p in chunk_document(d3) if p.table and p.table.get("row") and "人才资源总量" in p.table["row"]]
+    assert len(rows) == 2  # 表1 (2015, 2020) and 表2 (2020, 2025)
+    hits = [Hit(rank=i + 1, score=1.0, bm25=0.0, dense=0.0, passage=p) for i, p in enumerate(rows)]
+    v = read_table("What is the 2025 target for Xiuzhou's total talent pool?", hits)
+    assert v.answer.span.text == "14.71" and v.answer.table["column"] == "2025年目标"
+    assert d3.text[v.answer.span.char_start:v.answer.span.char_end] == "14.71"
+    assert read_table("What was the total talent pool of Xiuzhou at the end of 2020?", hits).answer.span.text == "12.21"
+    # another place spelt in pinyin, or a level no row names, goes to the sentence reader
+    assert read_table("What is the 2025 target for Jiashan's total talent pool?", hits) is None
+    assert read_table("How many national-level postdoctoral workstations did Xiuzhou have at the end of 2020?",
+                      hits_for(d3, "博士后工作站")) is None

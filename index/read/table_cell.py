@@ -15,6 +15,7 @@ from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
 from index.read.neighbours import period_instead, rung_instead
 from index.text.names import tag
+from index.text.english import has_chinese, is_pinyin, spelt_in, to_chinese_terms
 from index.text.tokenize import jieba_for, occurs_whole
 
 ROW_MATCH = 0.75     # share of a row label's character pairs the question must contain
@@ -57,6 +58,8 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
     rows = _candidate_rows(hits[:HITS_READ])
     if not rows:
         return None
+    if not has_chinese(question):
+        return _read_english(question, rows)
     q = _normalise(question)
     scored = sorted(((_row_score(_label(r), q), -r.hit.rank, i) for i, r in enumerate(rows)), reverse=True)
     if scored[0][0] < ROW_MATCH:
@@ -76,6 +79,32 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
             return verdict
         refusal = refusal or verdict
     return refusal
+
+
+def _read_english(question: str, rows: list[_Row]) -> Verdict | None:
+    """An English question read in the Chinese its words map to (to_chinese_terms: target 目标, talent pool 人才资源,
+    2025): the row it names, the column its year or words ask, every pinyin name it gives (Xiuzhou's) written where
+    the table stands and every level it asks (national-level: 国家级) in the row or caption. It only answers; a refusal needs the question's own words."""
+    shadow = _normalise("".join(to_chinese_terms(question)) + " ".join(_YEAR.findall(question)))
+    names = [w for w in re.findall(r"\b([A-Z][a-z]+)(?:['’]s)?\b", question) if is_pinyin(w)]
+    scored = sorted(((_row_score(_label(r), shadow), -r.hit.rank, i) for i, r in enumerate(rows)), reverse=True)
+    for score, _, i in scored:
+        if score < ROW_MATCH:
+            break
+        row = rows[i]
+        where = " ".join([row.table.get("caption", ""), row.hit.passage.title, row.hit.passage.section])
+        if not all(spelt_in(name, where) for name in names):
+            continue
+        held = _normalise(" ".join([where, *row.table["header"], *row.cells]))
+        if any(level not in held for level in re.findall(r"(?:国家|省|市|县|区)级", shadow)):
+            continue  # national-level asked of a row that names no level
+        header = row.table["header"]
+        columns = [c for c, h in enumerate(header) if c != _label_column(header) and h not in _SKIP_COLUMNS]
+        column, missing = _pick_column(shadow, header, columns, _label(row))
+        if column is not None and not missing and column < len(row.cells) and row.spans[column] and row.cells[column] \
+                and _years_hold(shadow, row, header, column):
+            return Verdict(_answer(row, column, header), None, 1.0)
+    return None
 
 
 def _read_row(q: str, row: _Row) -> Verdict | None:
