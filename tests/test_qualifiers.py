@@ -354,6 +354,9 @@ def test_pinyin_place_names_are_told_from_people_and_foreign_places():
     assert pinyin_places("What is the loan cap in Beize, and in Qinghe District?") == ["Beize", "Qinghe"]
     assert pinyin_places("Which facilities are missing, according to Zhu Ying?") == []
     assert pinyin_places("What did the zone do in Chen Lijun's view?") == []
+    # a place's own figure; not a person's, a foreign city's, nor China's
+    assert pinyin_places("What is the 2025 target for Jiashan's total talent pool?") == ["Jiashan"]
+    assert pinyin_places("What was Chen Lijun's rank for China's and London's talent?") == []
     assert is_pinyin("Wangjiangwan") and not is_pinyin("London") and not is_pinyin("Boston")
     assert spelt_in("Qinghe", "青禾区") and not spelt_in("Qinghe", "青年路") and not spelt_in("Eize", "北泽市")
     assert spelt_in("Qinghe", "清河路")  # homophones read alike: pinyin cannot tell 青禾 from 清河

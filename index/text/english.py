@@ -73,12 +73,18 @@ def to_chinese_terms(query: str, glossary: dict[str, tuple[str, ...]] | None = N
 # An English question writes a Chinese place in pinyin (Beize, Qinghe District, Wangjiangwan).
 _PLACE_NAME = re.compile(r"\b([A-Z][a-z]+(?:[ '-]?[A-Z]?[a-z]+)?)\s+(?:District|County|City|Town|Township|Province|"
                          r"Village|New Area)\b|\b(?:in|at)\s+([A-Z][a-z]{2,}(?:'[a-z]+)?)\b(?!\s+[A-Z])")  # not a person: in Chen Lijun's
+# a place's own figure (Jiashan's total talent pool); a person's (Chen Lijun's) follows another capitalised word
+_POSSESSIVE = re.compile(r"\b([A-Z][a-z]+\s+)?([A-Z][a-z]{2,})['’]s\b")
+_EXONYMS = frozenset({"China"})  # English names that happen to read as pinyin (chi|na), not as 中国
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 
 
 def pinyin_places(question: str) -> list[str]:
-    """The names an English question gives a place (Qinghe District: Qinghe; in Beize: Beize)."""
-    return list(dict.fromkeys(m.group(1) or m.group(2) for m in _PLACE_NAME.finditer(question)))
+    """The names an English question gives a place (Qinghe District: Qinghe; in Beize: Beize; Jiashan's, when
+    the name is pinyin and no given name stands before it)."""
+    possessive = [m.group(2) for m in _POSSESSIVE.finditer(question)
+                  if not m.group(1) and m.group(2) not in _EXONYMS and is_pinyin(m.group(2))]
+    return list(dict.fromkeys([m.group(1) or m.group(2) for m in _PLACE_NAME.finditer(question)] + possessive))
 
 
 @lru_cache(maxsize=1)
