@@ -232,3 +232,9 @@ def test_fractions_and_counts_of_many_ten_thousands_are_amounts():
     assert "1/4以上" in shares and "100/200" not in shares
     counts = [text[s:e] for s, e in span_candidates(text, analyze("人口比邻市少多少?"))]
     assert "400多万" in counts
+
+
+def test_a_holidays_time_is_a_date():
+    text = "根据《2021年重点工作安排》,规划有望于春节前后获批,国庆期间开放。"
+    found = [text[s:e] for s, e in span_candidates(text, analyze("规划预计什么时候获批?"))]
+    assert "春节前后" in found and "国庆期间" in found
