@@ -174,3 +174,16 @@ def test_a_value_whose_clause_names_another_place_is_that_places():
     assert not places_another(own_clause(text, values, 1), ["青禾县"])
     # a word the tagger reads as a place but names none (大都市) is no other place
     assert not places_another("形成一个由5大都市和", ["波士华"])
+
+
+def test_a_change_asked_is_the_value_its_verb_stands_before():
+    from index.read.binding import changed_as_asked
+    text = "截至2020年底,全县人才资源总量达到8.5万人,比2015年净增2.1万人,人才增长率为32.8%。"
+    question = "和2015年比,全县人才资源总量净增了多少人?"
+    values = span_candidates(text, analyze(question))
+    kept = list(range(len(values)))
+    assert [text[values[k][0]:values[k][1]] for k in changed_as_asked(question, text, values, kept)] == ["2.1万人"]
+    # no change asked: every value stays; 增长率为 names a rate, not a change
+    assert changed_as_asked("全县人才资源总量是多少?", text, values, kept) == kept
+    rates = span_candidates(text, analyze("人才增长了多少?"))
+    assert changed_as_asked("人才增长了多少?", text, rates, list(range(len(rates)))) == list(range(len(rates)))

@@ -238,3 +238,9 @@ def test_a_holidays_time_is_a_date():
     text = "根据《2021年重点工作安排》,规划有望于春节前后获批,国庆期间开放。"
     found = [text[s:e] for s, e in span_candidates(text, analyze("规划预计什么时候获批?"))]
     assert "春节前后" in found and "国庆期间" in found
+
+
+def test_a_score_and_a_yearly_growth_are_asked_in_their_measures():
+    text = "-枢纽城市(6座,得分27-58分):南京、苏州、杭州。到2025年人才总量达到14.71万人,年均增长3.8%。"
+    assert [text[s:e] for s, e in span_candidates(text, analyze("枢纽城市的得分区间是多少?"))] == ["27-58分"]
+    assert [text[s:e] for s, e in span_candidates(text, analyze("人才总量年均增长目标是多少?"))] == ["3.8%"]

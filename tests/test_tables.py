@@ -298,6 +298,8 @@ def test_a_row_is_named_by_its_short_form():
     assert read_table("2025年规上工业企业数字化改造覆盖率是多少？",
                       hits_for(doc, "规模以上工业企业数字化改造覆盖率")).answer.span.text == "80"
     assert read_table("2020年限上批发零售企业有多少家？", hits_for(doc, "限额以上批发零售企业数量")).answer.span.text == "120"
+    # a yearly growth asked of a row that gives levels goes to the sentence reader
+    assert read_table("到2025年限上批发零售企业数量年均增长多少？", hits_for(doc, "限额以上批发零售企业数量")) is None
 
 
 def test_a_share_is_what_a_percentage_in_the_row_states():

@@ -33,7 +33,8 @@ from .qualifiers import (binds_another, class_instead, english_frame, head_taken
                          siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
-from .binding import bounded_as_asked, counted_item, labelled_item, places_another, named_by_question, own_clause, qualified, reach, respective_value
+from .binding import (bounded_as_asked, changed_as_asked, counted_item, labelled_item, named_by_question, own_clause,
+                      places_another, qualified, reach, respective_value)
 from .spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
@@ -282,7 +283,8 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
             and not (analysis.answer_type in NAMED and named_by_question(lowered, found[k], terms))] \
         or list(range(len(found)))
     if analysis.answer_type == "quantity":
-        kept = bounded_as_asked(analysis.question, sentence.text, found, kept)
+        kept = changed_as_asked(analysis.question, sentence.text, found,
+                                bounded_as_asked(analysis.question, sentence.text, found, kept))
     nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) for _, f in tag(t))]
     pick = respective_value(sentence.text, found, " ".join([analysis.question, framed, *terms]))  # 硕士、博士分别…
     if pick is None and analysis.answer_type == "quantity":

@@ -233,6 +233,24 @@ def bounded_as_asked(question: str, text: str, values: list[tuple[int, int]], ke
     return kept
 
 
+# verbs of change (新增 is left out: 新增博士144名、硕士1208名… lists what was added, each with its own label)
+_CHANGES = ("净增", "增加", "增长", "减少", "下降", "提高", "提升")
+CHANGE_ROOM = 3  # characters between a change verb and its value (比2015年净增|3.3万人, 增长了|36.6%)
+
+
+def changed_as_asked(question: str, text: str, values: list[tuple[int, int]], kept: list[int]) -> list[int]:
+    """The kept values a change verb of the question stands right before (比2015年净增3.3万人 for 净增了多少, not
+    the 12.21万人 the total reached), where some are; else all kept."""
+    verbs = [v for v in _CHANGES if v in question]
+
+    def follows_verb(k: int) -> bool:
+        before = text[max(0, values[k][0] - CHANGE_ROOM - 2):values[k][0]]
+        return any(re.search(re.escape(v) + r"(?!率)", before) for v in verbs)  # 增长率为23% names a rate, not a change
+
+    changed = [k for k in kept if follows_verb(k)]
+    return changed or kept
+
+
 def limits_of(text: str, start: int, end: int) -> list[int]:
     """Which of LIMITS (0: at most, 1: at least) the words around the value at start:end set."""
     around = text[max(0, start - LIMIT_ROOM):end]

@@ -31,7 +31,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (_HOW_MANY + r"(?:times|sessions?|meetings?|events?|conferences?|forums?|rounds?|editions?)\b", r"次|场|届|期|轮"),
     (_HOW_MANY + r"(?:projects?|measures?|polic(?:y|ies)|items?|articles?|patents?|awards?|tasks?|programmes?|programs?)\b",
      r"项|个|条|件"),
-    (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
+    (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|年均增长|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
      r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成|\d\s*/\s*\d"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
     (r"人口|人数|人次|\bpopulation\b|\bhow many people\b", r"人"),
@@ -40,6 +40,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|投资|融资|"
      r"\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
     (r"面积|\barea\b", r"平方|亩|公顷"),
+    (r"得分|分数|评分|打分|多少分|几分|\bscores?\b", r"分"),
 )]
 # Limits and approximations that belong to the figure they bound, longest first.
 BOUND_BEFORE = ("不超过", "不少于", "不低于", "不高于", "不足", "不到", "至少", "至多", "最高", "最多", "最低", "最少",

@@ -135,6 +135,8 @@ def _read_row(q: str, row: _Row) -> Verdict | None:
         return None  # another rung's row (市级以上…平台数量 for 省级以上): the sentence reader weighs it
     if period_instead(q, whole_row):
         return None  # a “十三五” table does not answer for “十二五”: the sentence reader weighs it
+    if any(w in q for w in _GROWTH) and not any(w in _label(row) + header[column] for w in _GROWTH):
+        return None  # a change asked (年均增长), a level given (2025年目标 of 人才资源总量): the sentence reader weighs it
     if not _years_hold(q, row, header, column):
         return None  # a year the table does not date this cell with: the sentence reader weighs it
     return Verdict(_answer(row, column, header), None, 1.0)
