@@ -187,3 +187,17 @@ def test_a_change_asked_is_the_value_its_verb_stands_before():
     assert changed_as_asked("全县人才资源总量是多少?", text, values, kept) == kept
     rates = span_candidates(text, analyze("人才增长了多少?"))
     assert changed_as_asked("人才增长了多少?", text, rates, list(range(len(rates)))) == list(range(len(rates)))
+
+
+def test_a_label_written_after_its_figure():
+    from index.read.binding import named_after
+    text = "(4)高端装备方面,80%高端数控机床和90%数控系统均依靠进口。"
+    question = "高端数控机床有多大比例依靠进口?"
+    values = span_candidates(text, analyze(question))
+    assert [text[s:e] for s, e in values] == ["80%", "90%"]
+    assert named_after(text, values, [0, 1], ["高端数控机床", "进口"], question) == 0
+    assert named_after(text, values, [0, 1], ["数控系统"], "数控系统有多大比例依靠进口?") == 1
+    # a noun the question qualifies with 的 owns what is asked and labels no figure
+    text = "目前6名候选人从116名应聘者中脱颖而出。"
+    values = span_candidates(text, analyze("候选人的年薪是多少?"))
+    assert named_after(text, values, list(range(len(values))), ["候选人", "年薪"], "候选人的年薪是多少?") is None

@@ -213,6 +213,23 @@ _PLACE_WORDS = frozenset("城市 都市 大都市 城区 市区 地区 农村 �
                          "沿海 内地 各地 两地 三地 四地 省内 省外 市内 市外".split())
 
 
+NAMED_AFTER = 3  # characters of a question noun that must follow a value for the noun to label it
+
+
+def named_after(text: str, values: list[tuple[int, int]], kept: list[int], nouns: list[str], question: str) -> int | None:
+    """The one kept value a question noun follows right after it (past a 的), where the sentence writes the label
+    after the figure (80%|高端数控机床和90%|数控系统均依靠进口: 80% for 高端数控机床). A noun the question
+    qualifies with 的 (候选人的年薪) owns what is asked; it labels no figure."""
+    labels = [t for t in nouns if len(t) >= NAMED_AFTER and f"{t}的" not in question]
+
+    def follows(k: int) -> bool:
+        end = values[k][1] + (text.startswith("的", values[k][1]))
+        return any(text.startswith(t, end) for t in labels)
+
+    named = [k for k in kept if follows(k)]
+    return named[0] if len(named) == 1 else None
+
+
 def places_another(clause: str, places: list[str]) -> bool:
     """The value's own clause names a place, none of the question's (杭州以|10.47%的人才净流入率 where 宁波 is
     asked): the value is that place's."""
