@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from index.backends.base import Backend, BackendUnavailable, IndexInfo
 from index.backends.select import build_marker, open_backend, selected_backend
 from index.config import Settings
+from index.build import same_sense
 from index.build.dense import Encoder
 from index.build.embedder import EmbedderUnavailable, open_encoder
 from index.search import Searcher
@@ -106,6 +107,7 @@ class EngineHolder:
                 engine = Engine(backend, Searcher(backend, self.encoder(), self.settings))
                 try:
                     engine.searcher.search("预热 warm-up", top_k=1)  # first call pays lazy init; not a user
+                    same_sense("老师", "教师")  # CC-CEDICT's senses, read once (under a second) for the reader's refusals
                 except EmbedderUnavailable as err:  # queries get 503 with the reason until the server answers
                     log.warning("embedding server not answering at start: %s", err)
                 _check_dimension(engine, self._encoder)

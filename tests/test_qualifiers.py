@@ -488,3 +488,21 @@ def test_the_opposite_of_the_asked_word(question, sentence, expected):
     from index.read.neighbours import opposite_instead
 
     assert opposite_instead(question, sentence) == expected
+
+
+TASKS = ("七、落实最严格耕地保护制度。\n推进全域土地综合整治,优先将示范区全域整治项目申报列入国家试点。\n"
+         "(责任单位:两省一市规划资源部门)八、提高土地资源配置效能。\n探索建立跨区域统筹用地机制。\n(责任单位:两省一市发展改革部门)")
+
+
+@pytest.mark.parametrize("question, line, expected", [
+    # the duty line closes the item its numbered heading opens: another item's words are not in it
+    ("落实最严格水资源管理制度这一条的责任单位是谁?", "(责任单位:两省一市规划资源部门)", ("水资源", ["落实最严格耕地保护制度"])),
+    ("落实最严格耕地保护制度这一条的责任单位是谁?", "(责任单位:两省一市规划资源部门)", None),
+    ("提高土地资源配置效能由哪个部门负责?", "(责任单位:两省一市发展改革部门)", None),
+    # not a duty line: nothing to say
+    ("落实最严格水资源管理制度这一条的责任单位是谁?", "探索建立跨区域统筹用地机制。", None),
+])
+def test_a_duty_line_answers_for_the_item_it_closes(question, line, expected):
+    from index.read.neighbours import item_instead
+
+    assert item_instead(analyze(question), line, TASKS) == expected

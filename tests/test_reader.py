@@ -21,6 +21,7 @@ from index.build.sentences import KIND_BITS, Sentence
     ("总规划师什么时候能定下来?", "date"),
     ("示范区执委会主任是谁?", "person"),
     ("负责统筹协调工作的是哪个部门?", "organization"),
+    ("落实最严格耕地保护制度这一条的责任单位是谁?", "organization"),  # a body asked as 谁
     ("数字人民币试点选在了哪家银行?", "organization"),
     ("高峰论坛是在哪里举办的？", "place"),
     ("两地共同签署了什么协议?", "title"),

@@ -24,7 +24,7 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants, tag
 
 from .articles import move_to_bound
-from .neighbours import (count_instead, figure_instead, label_instead, limit_instead, manner_instead,
+from .neighbours import (count_instead, figure_instead, item_instead, label_instead, limit_instead, manner_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
 from .qualifiers import (binds_another, class_instead, english_frame, head_taken, labels_in, listed_instead,
@@ -357,6 +357,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or rung_instead(analysis.question, context, evidence.sentences[best].text)
     instead = instead or period_instead(analysis.question, evidence.sentences[best].text, context, everywhere)
     instead = instead or opposite_instead(analysis.question, evidence.sentences[best].text)
+    instead = instead or item_instead(analysis, evidence.sentences[best].text, context)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
         head_taken(analysis, context, everywhere)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None

@@ -360,3 +360,29 @@ def opposite_instead(question: str, sentence: str) -> tuple[str, list[str]] | No
             if asked in question and other not in question and asked not in sentence and other in sentence:
                 return asked, [other]
     return None
+
+
+# a task list's line that names who does the item before it: (责任单位:两省一市规划资源部门)
+_DUTY_LINE = re.compile(r"[(（](?:责任单位|牵头单位|责任部门|牵头部门|配合单位|实施单位)[:：][^()（）]*[)）]")
+
+
+def item_instead(analysis: QuestionAnalysis, sentence: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's word, the item's opening) when the answer is a task list's duty line and the item it closes,
+    from its numbered heading (七、落实最严格耕地保护制度。…) to the line, lacks a word the question names the item by:
+    it does not answer for 落实最严格水资源管理制度这一条."""
+    line = sentence.strip()
+    if not _DUTY_LINE.fullmatch(line) or (at := context.find(line)) <= 0:
+        return None
+    heads = list(_ITEM_HEAD.finditer(context, 0, at))
+    if not heads:
+        return None  # the item's heading is not in the passage: which item the line closes is unknown
+    item = context[heads[-1].start():at]
+    words = [w for w, flag in tag(analysis.question) if len(w) >= 2 and flag.startswith(("n", "v", "a", "b"))
+             and w not in GENERIC_NOUNS and not _DUTY_WORD.search(w) and not _ASKING_WORD.search(w)]
+    missing = [w for w in words if w not in item and w not in line]
+    opening = item[heads[-1].end() - heads[-1].start():].split("。")[0][:16]  # 落实最严格耕地保护制度
+    return (missing[0], [opening]) if missing and opening else None
+
+
+_ITEM_HEAD = re.compile(r"[一二三四五六七八九十百]+、")
+_DUTY_WORD = re.compile(r"责任|牵头|负责|配合|实施|这一条|那一条")
