@@ -506,3 +506,19 @@ def test_a_duty_line_answers_for_the_item_it_closes(question, line, expected):
     from index.read.neighbours import item_instead
 
     assert item_instead(analyze(question), line, TASKS) == expected
+
+
+def test_english_amounts_in_the_documents_units():
+    from index.read.binding import respective_value
+    from index.read.qualifiers import english_amounts, english_frame
+    from index.read.spans import span_candidates
+
+    assert english_amounts("a company whose revenue first exceeds 1 billion yuan") == ["10亿元"]
+    assert english_amounts("500 million yuan, 1.5 million and 50,000 yuan") == ["5亿元", "150万", "5万元"]
+    assert english_amounts("the 12 measures of 2025") == []
+    # 1 billion yuan names the 10亿元 item of a list given respectively
+    text = "对年软件业务收入首次突破1亿元、5亿元、10亿元的企业,分别给予一次性奖励50万元、100万元、200万元。"
+    question = "What one-off reward does a company get whose revenue first exceeds 1 billion yuan?"
+    values = span_candidates(text, analyze(question))
+    k = respective_value(text, values, " ".join([question, english_frame(question)]))
+    assert k is not None and text[values[k][0]:values[k][1]] == "200万元"

@@ -235,7 +235,25 @@ def english_frame(question: str) -> str:
     """An English question's editions, rounds and classes in the Chinese the documents write them
     (the fourth Beize Cup: 第四届; a Class E talent: E类), for the rules that read Chinese labels."""
     classes = [(m.group(1) or m.group(2)).upper() + "类" for m in _EN_CLASS.finditer(question)]
-    return " ".join(english_ordinals(question) + classes)
+    return " ".join(english_ordinals(question) + classes + english_amounts(question))
+
+
+_EN_AMOUNT = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(hundred million|billion|million|thousand)?\s*(yuan|rmb)?\b", re.I)
+_EN_SCALE = {"hundred million": 1e8, "billion": 1e9, "million": 1e6, "thousand": 1e3}
+
+
+def english_amounts(question: str) -> list[str]:
+    """An English question's amounts as the documents write them: 1 billion yuan is 10亿元, 5 million 500万,
+    50,000 yuan 5万元 (a figure with neither a scale nor yuan is left as it is)."""
+    out = []
+    for m in _EN_AMOUNT.finditer(question):
+        number, scale, currency = m.groups()
+        if not scale and not currency:
+            continue
+        value = float(number.replace(",", "")) * _EN_SCALE.get((scale or "").lower(), 1)
+        unit, size = ("亿", 1e8) if value >= 1e8 else ("万", 1e4) if value >= 1e4 else ("", 1)
+        out.append(f"{value / size:g}{unit}{'元' if currency else ''}")
+    return out
 
 
 def english_ordinals(question: str) -> list[str]:
