@@ -201,3 +201,16 @@ def test_a_label_written_after_its_figure():
     text = "目前6名候选人从116名应聘者中脱颖而出。"
     values = span_candidates(text, analyze("候选人的年薪是多少?"))
     assert named_after(text, values, list(range(len(values))), ["候选人", "年薪"], "候选人的年薪是多少?") is None
+
+
+def test_a_place_word_labels_a_list_item():
+    from index.read.binding import labelled_item
+    text = "本届大赛报名项目从216个增加到358个,其中海外项目64个,占比接近18%。"
+    values = span_candidates(text, analyze("大赛报名项目中海外项目有多少个?"))
+    assert [text[s:e] for s, e in values] == ["216个", "358个", "64个"]
+    # 海外 (a place word) and 市级 (a level) are label words; 有 is not
+    from index.read.binding import label_words
+    assert label_words(["海外", "项目", "市级", "有"]) == ["海外", "项目", "市级"]
+    # 海外 labels the third item alone; 项目 is in every clause
+    assert labelled_item(text, values, [0, 1, 2], ["海外", "项目"]) == 2
+    assert labelled_item(text, values, [0, 1, 2], ["项目"]) is None

@@ -21,7 +21,7 @@ from index.backends import SentenceEvidence
 from index.build.sentences import DATE, QUANTITY, TITLE, Sentence
 from index.query import QueryContext
 from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
-from index.text.names import name_variants, tag
+from index.text.names import name_variants
 
 from .articles import move_to_bound
 from .neighbours import (count_instead, figure_instead, item_instead, label_instead, limit_instead, manner_instead,
@@ -33,8 +33,8 @@ from .qualifiers import (binds_another, class_instead, english_frame, head_taken
                          siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
-from .binding import (bounded_as_asked, changed_as_asked, counted_item, labelled_item, named_after, named_by_question,
-                      own_clause, places_another, qualified, reach, respective_value)
+from .binding import (bounded_as_asked, changed_as_asked, counted_item, label_words, labelled_item, named_after,
+                      named_by_question, own_clause, places_another, qualified, reach, respective_value)
 from .spans import ASKS_SEVERAL, coordinated, span_candidates, with_label
 
 PASSAGES_CONSIDERED = 5
@@ -285,9 +285,7 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     if analysis.answer_type == "quantity":
         kept = changed_as_asked(analysis.question, sentence.text, found,
                                 bounded_as_asked(analysis.question, sentence.text, found, kept))
-    # nouns and levels (其中省级1家、市级11家) label a list's items
-    nouns = [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng")) or f == "b" and w.endswith("级")
-                                                     for w, f in tag(t))]
+    nouns = label_words(terms)
     pick = respective_value(sentence.text, found, " ".join([analysis.question, framed, *terms]))  # 硕士、博士分别…
     if pick is None and analysis.answer_type == "quantity":
         pick = counted_item(lowered, found, kept, framed.lower())  # 9项|青年科学家总统奖

@@ -76,6 +76,13 @@ def reach(text: str, values: list[tuple[int, int]], k: int) -> str:
     return (text[values[k - 1][1]:start] if k else "") + " " + text[end:stop]
 
 
+def label_words(terms: list[str]) -> list[str]:
+    """The question's words that can label a list's item: nouns, levels (其中省级1家、市级11家) and place words
+    (其中海外项目64个)."""
+    return [t for t in terms if len(t) >= 2 and all(f.startswith(("n", "eng", "s")) or f == "b" and w.endswith("级")
+                                                    for w, f in tag(t))]
+
+
 def labelled_item(text: str, values: list[tuple[int, int]], kept: list[int], nouns: list[str]) -> int | None:
     """The one list item a question noun labels right before it (其中博士312人、硕士2860人), where no other
     kept value's clause holds that noun."""
