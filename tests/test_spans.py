@@ -244,3 +244,10 @@ def test_a_score_and_a_yearly_growth_are_asked_in_their_measures():
     text = "-枢纽城市(6座,得分27-58分):南京、苏州、杭州。到2025年人才总量达到14.71万人,年均增长3.8%。"
     assert [text[s:e] for s, e in span_candidates(text, analyze("枢纽城市的得分区间是多少?"))] == ["27-58分"]
     assert [text[s:e] for s, e in span_candidates(text, analyze("人才总量年均增长目标是多少?"))] == ["3.8%"]
+
+
+def test_huitong_joins_two_bodies_and_is_no_county():
+    text = "本措施由澄湖县科学技术局会同县财政局负责解释。"
+    assert [text[s:e] for s, e in span_candidates(text, analyze("由哪个部门负责解释?"))] == ["澄湖县科学技术局", "县财政局"]
+    text = "湖南省会同县人民政府发布通知。"  # 会同县 is a county where no body stands before it
+    assert [text[s:e] for s, e in span_candidates(text, analyze("哪个部门发布的?"))] == ["湖南省会同县人民政府"]

@@ -266,6 +266,9 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return start - len(before), end + len(after)
 
 
+_WITH = "会同"
+
+
 def _organisations(text: str, joint: bool = True) -> list[tuple[int, int]]:
     """Whole organisation names: a run of nouns and attributes ending in an organisation's suffix
     (省|发展|改革|部门, 浙江大学|公共|管理|学院), or a word the tagger knows as one."""
@@ -283,7 +286,10 @@ def _organisations(text: str, joint: bool = True) -> list[tuple[int, int]]:
         # the longest run that still reads as a name (is_org_name: three characters and a suffix)
         for k in range(first, n + 1):  # a known name keeps the place before it: 汾湖|高级中学
             if _is_org(text[tokens[k][0]:end]) or flag == "nt":
-                found.append((tokens[k][0], end))
+                begin = tokens[k][0]
+                if text.startswith(_WITH, begin) and begin + len(_WITH) < end and _is_org(text[begin + len(_WITH):end]):
+                    begin += len(_WITH)  # 科学技术局|会同|县财政局: 会同 joins two bodies (the tagger reads 会同县)
+                found.append((begin, end))
                 break
     found += [m.span() for m in _JOINT_BODY.finditer(text)] if joint else []
     # names inside a longer name are not candidates of their own
