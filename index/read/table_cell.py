@@ -14,8 +14,8 @@ from index.build import cell_unit
 from index.query import Hit
 from index.read.answer import Answer, AnswerSentence, Span, Verdict
 from index.read.neighbours import period_instead, rung_instead
-from index.text.names import tag
 from index.text.english import has_chinese, is_pinyin, spelt_in, to_chinese_terms
+from index.text.names import tag
 from index.text.tokenize import jieba_for, occurs_whole
 
 ROW_MATCH = 0.75     # share of a row label's character pairs the question must contain
@@ -84,7 +84,8 @@ def read_table(question: str, hits: list[Hit]) -> Verdict | None:
 def _read_english(question: str, rows: list[_Row]) -> Verdict | None:
     """An English question read in the Chinese its words map to (to_chinese_terms: target 目标, talent pool 人才资源,
     2025): the row it names, the column its year or words ask, every pinyin name it gives (Xiuzhou's) written where
-    the table stands and every level it asks (national-level: 国家级) in the row or caption. It only answers; a refusal needs the question's own words."""
+    the table stands and every level it asks (national-level: 国家级) in the row or caption. It only answers: a
+    refusal needs the question's own words."""
     shadow = _normalise("".join(to_chinese_terms(question)) + " ".join(_YEAR.findall(question)))
     names = [w for w in re.findall(r"\b([A-Z][a-z]+)(?:['’]s)?\b", question) if is_pinyin(w)]
     scored = sorted(((_row_score(_label(r), shadow), -r.hit.rank, i) for i, r in enumerate(rows)), reverse=True)
@@ -116,7 +117,7 @@ def _read_row(q: str, row: _Row) -> Verdict | None:
     if not columns:
         return None
     column, missing = _pick_column(q, header, columns, _label(row))
-    if column is None and asks_growth(q.replace(_normalise(_BRACKET.sub("", _label(row))), ""), header, columns):
+    if column is None and _asks_growth(q.replace(_normalise(_BRACKET.sub("", _label(row))), ""), header, columns):
         return None  # the change asked is in no column (净增了多少人 where the table gives 增长率): prose may say
     if missing:
         return Verdict(None, f"表中没有“{missing}”这一列({row.table.get('caption') or '表格'}的列为:"
@@ -258,7 +259,7 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     (None, None) when it asks for none that can be told apart."""
     q_wo_label = q.replace(_normalise(_BRACKET.sub("", label)), "")
     years = _YEAR.findall(q_wo_label)
-    if asks_growth(q_wo_label, header, columns):
+    if _asks_growth(q_wo_label, header, columns):
         return _growth_column(q_wo_label, header, columns), None  # no column of change: none is asked
     scores = {}
     for i in columns:
@@ -287,7 +288,7 @@ def _pick_column(q: str, header: list[str], columns: list[int], label: str) -> t
     return (best[0], None) if len(best) == 1 else (None, None)
 
 
-def asks_growth(q: str, header: list[str], columns: list[int]) -> bool:
+def _asks_growth(q: str, header: list[str], columns: list[int]) -> bool:
     """The question asks how much a figure changed: between two of the table's year columns (从2015年到2020年
     增长了多少) or against one of them (比2015年增长了多少, 和2015年相比净增了多少)."""
     if not any(w in q for w in _GROWTH):
