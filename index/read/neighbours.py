@@ -357,7 +357,8 @@ def opposite_instead(question: str, sentence: str) -> tuple[str, list[str]] | No
     the asked word: 80%高端数控机床…依靠进口 does not answer 多大比例用于出口."""
     for pair in _OPPOSITES:
         for asked, other in (pair, pair[::-1]):
-            if asked in question and other not in question and asked not in sentence and other in sentence:
+            said = re.search(rf"(?<![未不无非没]){re.escape(other)}", sentence)  # 未购房的 says nothing of 购房
+            if asked in question and other not in question and asked not in sentence and said:
                 return asked, [other]
     return None
 
