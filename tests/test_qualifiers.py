@@ -523,3 +523,54 @@ def test_english_amounts_in_the_documents_units():
     values = span_candidates(text, analyze(question))
     k = respective_value(text, values, " ".join([question, english_frame(question)]))
     assert k is not None and text[values[k][0]:values[k][1]] == "200万元"
+
+
+SERVICE = "加快构建律师服务领军人才工作机制,以“法律体检”等形式,为领军人才企业解决法律问题。"
+
+
+@pytest.mark.parametrize("question, sentence, context, everywhere, expected", [
+    # a kind no passage names, by a modifier the passage lacks, where the sentence names another of the head
+    ("律师服务青年人才工作机制用什么形式帮企业解决法律问题?", SERVICE, SERVICE, SERVICE, ("青年人才", ["领军人才"])),
+    ("高校教师要推进什么类型的队伍培养?", "推进中高职教师“双师型”队伍培养。", "加强教师队伍建设。", "", ("高校教师", ["高职教师"])),
+    # the kind asked is named, the modifier is in the passage, or it is a place (another rule's)
+    ("律师服务领军人才工作机制用什么形式帮企业解决法律问题?", SERVICE, SERVICE, SERVICE, None),
+    ("律师服务青年人才工作机制用什么形式?", SERVICE, "青年" + SERVICE, SERVICE, None),
+    ("秀洲人才资源总量净增了多少人?", "全区人才资源总量净增3.3万人。", "", "", None),
+])
+def test_another_kind_of_the_same_head(question, sentence, context, everywhere, expected):
+    from index.read.qualifiers import compound_taken
+
+    assert compound_taken(analyze(question), sentence, context, everywhere) == expected
+
+
+@pytest.mark.parametrize("question, figure, expected", [
+    # the figure measures another kind than the question asks
+    ("劳伦斯实验室的企业委托经费比例大约是多少?", "4000余名", ("比例", ["4000余名"])),
+    ("粤港澳大湾区的GDP增速是多少?", "1.6万亿美元", ("增速", ["1.6万亿美元"])),
+    ("和汉堡商会开对话会时有多少人参会?", "12000公里", ("多少人", ["12000公里"])),
+    ("上海和杭州之间准备筹建的磁悬浮总投资是多少?", "600公里以上", ("投资", ["600公里以上"])),
+    ("能吸引高端人才的国际学校配套在示范区有几所?", "两项", ("几所", ["两项"])),
+    ("伦敦就业增长率预计是多少?", "820万人", ("增长率", ["820万人"])),
+    ("2001年纽约大都市区总人口有多少?", "7.3%", ("人口", ["7.3%"])),
+    # the kind asked, a share of money, how often, a count by 个, a rate per head, or no unit to judge by
+    ("入选计划的每人最多能拿多少项目资助?", "最高500万元", None),
+    ("人才公寓的租金按市场租金的多少收取?", "60%", None),
+    ("联席会议多久至少开一次?", "1次", None),
+    ("投资额超过1亿元的项目有几个?", "7个", None),
+    ("截至2020年全区全员劳动生产率是多少?", "15.5万元/人", None),
+    ("东京湾区人口多少万?", "3592万", None),
+    ("王振说近几年哪两个省的差距越来越小?", "一个", None),
+])
+def test_a_figure_of_another_measure(question, figure, expected):
+    from index.read.neighbours import measure_instead
+
+    assert measure_instead(question, figure) == expected
+
+
+def test_a_figure_with_a_unit_is_no_year_and_month():
+    from index.build.sentences import DATE, QUANTITY
+
+    text = "仅纽约大都市区2001年总人口就达2087.2万人,占全国人口的7.3%。"
+    assert [m.group() for m in DATE.finditer(text)] == ["2001年"]
+    assert "2087.2万人" in [m.group() for m in QUANTITY.finditer(text)]
+    assert [m.group() for m in DATE.finditer("发布日期:2020.12.31")] == ["2020.12.31"]

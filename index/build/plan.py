@@ -31,10 +31,11 @@ from index.ingest.seeds import seed_paths
 from index.text.tokenize import Tokenizer, build_userdict
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 9  # 2: sentence evidence; 3: table row and column passages; 4: sentence kinds from the longest-unit amount pattern;
+FORMAT_VERSION = 10  # 2: sentence evidence; 3: table row and column passages; 4: sentence kinds from the longest-unit amount pattern;
 # 5: an article that runs on into its provision is no heading, a month alone is a date; 6: a score in digits (100分) is an amount;
 # 7: foreign currencies (亿美元), 栋 and 米, and a count in 万 or 亿 without its unit (人口1.53亿) are amounts;
-# 8: fractions (1/4) and counts of 多万 (400多万) are amounts; 9: a holiday's time (春节前后) is a date
+# 8: fractions (1/4) and counts of 多万 (400多万) are amounts; 9: a holiday's time (春节前后) is a date;
+# 10: a figure that reads as year.month (2087.2万人) is no date when a unit follows it
 TRANSLATION_VERSION = "cc-cedict+glossary-3"  # builds hold their English mapping (translation.json)
 
 

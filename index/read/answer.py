@@ -25,9 +25,10 @@ from index.text.names import name_variants
 
 from .articles import move_to_bound
 from .neighbours import (count_instead, figure_instead, item_instead, label_instead, limit_instead, manner_instead,
+                         figure_kind, measure_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
-from .qualifiers import (binds_another, class_instead, english_frame, head_taken, labels_in, listed_instead,
+from .qualifiers import (binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
                          missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict,
                          period_refusal, place_instead, qualifier_features, quoted_absent, schedule_instead,
                          siblings, slot_taken, subject_instead)
@@ -204,8 +205,13 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数), or it is
         # bounded the other way (最高获5000万元 for 最低能获得多少)
         at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
-        instead = (label_instead(analysis.question, first.text, at[0]) if zh else None) or \
-            limit_instead(analysis.question, first.text, *at) if at and analysis.answer_type == "quantity" else None
+        instead = ((label_instead(analysis.question, first.text, at[0]) if zh else None) or
+                   limit_instead(analysis.question, first.text, *at)) if at and analysis.answer_type == "quantity" else None
+        if not instead and at and analysis.answer_type == "quantity" and measure_instead(analysis.question, span.text):
+            # the figure measures another kind (4000余名 for a 比例): one of the asked kind in the answer's next
+            # sentences binds instead, or the documents do not give it
+            span = _fitting_figure(analysis, sents[1:])
+            instead = None if span else measure_instead(analysis.question, first.text[at[0]:at[1]])
         if instead:
             return Verdict(None, _listed_reason(*instead, zh), confidence)
     elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named
@@ -302,6 +308,16 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     return _as_span(sentence, *found[pick])
 
 
+def _fitting_figure(analysis: QuestionAnalysis, sentences: list[Sentence]) -> Span | None:
+    """The first figure of a kind the question asks for (a share for 比例) in these sentences."""
+    for sentence in sentences:
+        for start, end in span_candidates(sentence.text, analysis):
+            figure = sentence.text[start:end]
+            if figure_kind(figure) and not measure_instead(analysis.question, figure):
+                return _as_span(sentence, start, end)
+    return None
+
+
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:
     """The span the reader bound, as exact offsets; an amount, date or title it cut short or
     overshot is snapped to the pattern match it overlaps most (2万 -> 2万元)."""
@@ -357,7 +373,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or opposite_instead(analysis.question, evidence.sentences[best].text)
     instead = instead or item_instead(analysis, evidence.sentences[best].text, context)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \
-        head_taken(analysis, context, everywhere)
+        head_taken(analysis, context, everywhere) or \
+        compound_taken(analysis, evidence.sentences[best].text, context, everywhere)
     return _listed_reason(*instead, analysis.is_chinese) if instead else None
 
 

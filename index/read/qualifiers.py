@@ -502,3 +502,38 @@ def head_taken(analysis: QuestionAnalysis, context: str, everywhere: str) -> tup
         if instead:
             return word, instead
     return None
+
+
+_MODIFIER_FLAGS = ("n", "t", "b", "j", "nz")  # what names a kind before its head: 青年|人才, 高校|教师
+
+
+def _compounds(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(modifier, head) pairs of a tagged text: two words the tagger kept apart (青年|人才) or one
+    it kept whole (高校教师: 高校, 教师)."""
+    found = []
+    for (m, fm), (h, fh) in zip(tokens, tokens[1:]):
+        if len(m) >= 2 and len(h) >= 2 and fm.startswith(_MODIFIER_FLAGS) and fh.startswith("n") \
+                and not fh.startswith(("nr", "ns", "nt")):
+            found.append((m, h))
+    for w, f in tokens:
+        if len(w) >= 4 and f.startswith("n") and not f.startswith(("nr", "ns", "nt")):
+            found.append((w[:-2], w[-2:]))
+    return found
+
+
+def compound_taken(analysis: QuestionAnalysis, sentence: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's term, the sentence's terms in its place) when the question names a kind by a
+    modifier and a head that no retrieved passage joins (青年人才) and the answer's sentence joins
+    another modifier to the same head (领军人才): the sentence is about another kind."""
+    question = analysis.question
+    if not analysis.is_chinese:
+        return None
+    given = _compounds(tag(sentence))
+    for m, h in _compounds(tag(question)):
+        if m + h in everywhere or m in context or h in GENERIC_NOUNS or m in GENERIC_NOUNS or is_place_name(m) \
+                or _is_asking(m, question) or is_asked(h, question) or is_asked(m + h, question):
+            continue
+        instead = [a + b for a, b in given if b == h and a not in question and a + b not in question]
+        if instead:
+            return m + h, list(dict.fromkeys(instead))
+    return None
