@@ -25,7 +25,7 @@ from index.text.names import name_variants
 
 from .articles import move_to_bound
 from .neighbours import (count_instead, figure_instead, item_instead, label_instead, limit_instead, manner_instead,
-                         figure_kind, measure_instead,
+                         measure_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
 from .qualifiers import (binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
@@ -202,16 +202,14 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
         span = trained_span(analysis, first, evidence.headers[chosen[0]], evidence.match_terms, trained) or span
-        # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数), or it is
-        # bounded the other way (最高获5000万元 for 最低能获得多少)
+        # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数), it is
+        # bounded the other way (最高获5000万元 for 最低能获得多少), or it measures another kind (约12000名 for
+        # 多少栋, 4000余名 for a 比例; moving to another sentence of the passage that gives the asked kind
+        # answered as many near misses as questions on the training questions)
         at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
         instead = ((label_instead(analysis.question, first.text, at[0]) if zh else None) or
-                   limit_instead(analysis.question, first.text, *at)) if at and analysis.answer_type == "quantity" else None
-        if not instead and at and analysis.answer_type == "quantity" and measure_instead(analysis.question, span.text):
-            # the figure measures another kind (4000余名 for a 比例): one of the asked kind in the answer's next
-            # sentences binds instead, or the documents do not give it
-            span = _fitting_figure(analysis, sents[1:])
-            instead = None if span else measure_instead(analysis.question, first.text[at[0]:at[1]])
+                   limit_instead(analysis.question, first.text, *at) or measure_instead(analysis.question, span.text)) \
+            if at and analysis.answer_type == "quantity" else None
         if instead:
             return Verdict(None, _listed_reason(*instead, zh), confidence)
     elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named
@@ -306,16 +304,6 @@ def trained_span(analysis: QuestionAnalysis, sentence: Sentence, header: tuple[s
     if analysis.answer_type in ("organization", "person") and ASKS_SEVERAL.search(analysis.question):
         return _as_span(sentence, *coordinated(sentence.text, *found[pick], found, analysis.question))
     return _as_span(sentence, *found[pick])
-
-
-def _fitting_figure(analysis: QuestionAnalysis, sentences: list[Sentence]) -> Span | None:
-    """The first figure of a kind the question asks for (a share for 比例) in these sentences."""
-    for sentence in sentences:
-        for start, end in span_candidates(sentence.text, analysis):
-            figure = sentence.text[start:end]
-            if figure_kind(figure) and not measure_instead(analysis.question, figure):
-                return _as_span(sentence, start, end)
-    return None
 
 
 def _bound_span(sentence: Sentence, span: tuple[int, int], kind: str) -> Span | None:

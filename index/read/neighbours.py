@@ -393,8 +393,8 @@ _DUTY_WORD = re.compile(r"责任|牵头|负责|配合|实施|这一条|那一条
 # The kind of thing a figure's unit measures: a question that asks one kind (比例, 经费, 多少名) is not
 # answered by a figure of another (4000余名 for a 比例; 600公里 for 总投资).
 _MEASURE_KINDS = (("share", r"%|％|个?百分点|成"), ("money", r".*元"), ("time", r"年|个?月|天|日|周|小时|个?工作日"),
-                  ("distance", r"公里|千米|米"), ("area", r"万?平方(?:米|公里|千米)|亩|公顷"), ("multiple", r"倍"),
-                  ("people", r"人次|人|名|位"), ("body", r"家|所|座"), ("item", r"项|条|件|篇|本|类|种|个|套|台|份|张"),
+                  ("distance", r"公里|千米|米"), ("area", r"万?平方(?:米|公里|千米)?|亩|公顷"), ("multiple", r"倍"),
+                  ("people", r"人次|人|名|位"), ("body", r"家|所|座"), ("item", r"项|条|件|篇|本|类|种|个|套|栋|台|份|张"),
                   ("event", r"次|场|届|期|轮|批"), ("age", r"岁"), ("score", r"分"))
 _UNIT_AFTER = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿.余多几]+([^\d]*)$")
 _PER = re.compile(r"/.*$")
@@ -433,8 +433,8 @@ def _asked_kinds(question: str) -> tuple[str, set[str]] | None:
         m = next((m for m in cue.finditer(question) if question[m.start() - 1:m.start()] not in _NOT_ASKING), None)
         if m:
             kind = measure_kind(fits.pattern.split("|")[0])
-            word = m.group().strip()  # 增速, 比重 name themselves; 率是多少 and 多少人 do not
-            asked.append(word if len(word) <= 3 and not _ASKING_WORD.search(word) else _KIND_NAMES.get(kind, ""))
+            word = m.group().strip()  # 增速, 比重 name themselves; 率是多少, 占多大 and 多少人 do not
+            asked.append(word if len(word) <= 3 and not re.search(r"多|几|哪|什么", word) else _KIND_NAMES.get(kind, ""))
             kinds.add(kind)
     kinds.discard(None)
     return (next(a for a in asked if a), kinds) if kinds else None

@@ -14,7 +14,7 @@ from index.query.question import QuestionAnalysis
 from index.text.names import is_org_name, tag
 
 # The measure word a how-many question counts in (多少场, 几名, 多少亩).
-QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套次倍批类条期场份张台亩户篇本元分])")
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套栋次倍批类条期场份张台亩户篇本元分])")
 # "how many" and the adjectives of the noun it counts (how many new provincial-level … stations), no verb between
 _HOW_MANY = r"\bhow many(?:\s+(?!(?:has|have|had|did|do|does|is|are|was|were|will|would|can|could|the|a|an|of|in|on|for|to" \
     r"|by|at|and)\b)[\w-]+){0,4}?\s+"
@@ -31,7 +31,7 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (_HOW_MANY + r"(?:times|sessions?|meetings?|events?|conferences?|forums?|rounds?|editions?)\b", r"次|场|届|期|轮"),
     (_HOW_MANY + r"(?:projects?|measures?|polic(?:y|ies)|items?|articles?|patents?|awards?|tasks?|programmes?|programs?)\b",
      r"项|个|条|件"),
-    (r"比例|比重|占比|占.{0,12}(?:多少|几)|百分之|百分比|[增降]幅|增速|年均增长|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
+    (r"比例|比重|占比|份额|占.{0,12}(?:多少|几|多大)|百分之|百分比|[增降]幅|增速|年均增长|(?:率|增长了?)(?:是|为|达到?)?(?:多少|几)"
      r"|\b(?:percent(?:age)?|proportion|share|rate)\b", r"%|％|百分点|成|\d\s*/\s*\d"),
     (r"年龄|多大岁数|几岁|多少岁|\bhow old\b|\bage\b", r"岁"),
     (r"人口|人数|人次|\bpopulation\b|\bhow many people\b", r"人"),
