@@ -577,3 +577,30 @@ def test_a_figure_with_a_unit_is_no_year_and_month():
     assert [m.group() for m in DATE.finditer(text)] == ["2001年"]
     assert "2087.2万人" in [m.group() for m in QUANTITY.finditer(text)]
     assert [m.group() for m in DATE.finditer("发布日期:2020.12.31")] == ["2020.12.31"]
+
+
+LAW = "到2025年,法律服务专业人才总量达到550人以上,法治宣传教育人才总量达到1040人以上。"
+
+
+@pytest.mark.parametrize("question, sentence, value, expected", [
+    # the value's label ends as the asked term does, after another modifier the question never names
+    ("仲裁专业人才总量到2025年要达到多少?", LAW, "550人以上", ("仲裁专业人才总量", ["法律服务专业人才总量"])),
+    ("到2025年争取新增几名体育名家?", "争取新增教育名家1名、教育领军人才1名。", "1名", ("体育名家", ["教育名家"])),
+    ("到2025年力争新增医卫类硕士以上研究生多少人?", "力争新增建设类硕士以上研究生20人。", "20人",
+     ("医卫类硕士以上研究生", ["建设类硕士以上研究生"])),
+    # the asked label, a modifier the sentence holds, or no kind of the thing before the shared words
+    ("到2025年法律服务专业人才总量要达到多少?", LAW, "550人以上", None),
+    ("硕博倍增计划力争新引进多少名博士青年人才?", "力争新引进博士、硕士青年人才2500名以上。", "2500名以上", None),
+    ("湖州创新创业大赛这次覆盖了多少个国家和地区?", "本次大赛19个国家和地区的人才参赛。", "19个", None),
+])
+def test_a_value_labelled_with_another_modifier(question, sentence, value, expected):
+    from index.read.neighbours import modifier_instead
+
+    assert modifier_instead(question, sentence, sentence.index(value)) == expected
+
+
+def test_the_figure_of_a_span_bound_with_its_label():
+    from index.read.neighbours import figure_start
+
+    sentence = "争取新增教育名家1名、教育领军人才1名。"
+    assert figure_start(sentence, 4, 9) == sentence.index("1名")

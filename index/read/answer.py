@@ -24,8 +24,8 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants
 
 from .articles import move_to_bound
-from .neighbours import (count_instead, figure_instead, item_instead, label_instead, limit_instead, manner_instead,
-                         measure_instead,
+from .neighbours import (count_instead, figure_instead, figure_start, item_instead, label_instead, limit_instead,
+                         manner_instead, measure_instead, modifier_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
 from .qualifiers import (binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
@@ -207,7 +207,9 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # 多少栋, 4000余名 for a 比例; moving to another sentence of the passage that gives the asked kind
         # answered as many near misses as questions on the training questions)
         at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
-        instead = ((label_instead(analysis.question, first.text, at[0]) if zh else None) or
+        figure = figure_start(first.text, *at) if at else None
+        instead = ((label_instead(analysis.question, first.text, figure) or
+                    modifier_instead(analysis.question, first.text, figure) if zh else None) or
                    limit_instead(analysis.question, first.text, *at) or measure_instead(analysis.question, span.text)) \
             if at and analysis.answer_type == "quantity" else None
         if instead:

@@ -335,6 +335,54 @@ def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, 
     return None
 
 
+_FIGURE_START = re.compile(r"[\d零〇一二两三四五六七八九十百千万亿]")
+
+
+def figure_start(sentence: str, start: int, end: int) -> int:
+    """Where the figure of a bound span begins: 名家1名 is bound with its label, 1名 is the figure."""
+    m = _FIGURE_START.search(sentence, start, end)
+    return m.start() if m else start
+
+
+def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
+    """(the question's term, the value's label) when the value's label and the question's term end alike
+    (…专业人才总量, …类硕士以上研究生) after different modifiers, and the question's modifier is nowhere in the
+    sentence (仲裁专业人才总量 asked, 法律服务专业人才总量达到550人以上 given): the value is another kind's."""
+    begin = max(sentence.rfind(p, 0, value_start) for p in _LABEL_EDGE) + 1
+    words = tag(sentence[begin:value_start])
+    while words and not words[-1][1].startswith(_LABEL_WORDS):
+        words = words[:-1]  # 达到, 为: the verb between the label and its value
+    clause = "".join(w for w, _ in words)
+    starts = [len("".join(w for w, _ in words[:k])) for k in range(1, len(words))]  # whole words only
+    shared = next((clause[k:] for k in starts if clause[k:] in question), "")
+    if len(shared) < 2:
+        return None
+    # the words that end right before the shared part, in the question and in the label (the label's
+    # run of nouns: 法律服务)
+    asked = _word_before(question, question.index(shared))
+    given = _word_before(clause, len(clause) - len(shared))
+    if not given or not tag(given)[0][1].startswith(_LABEL_WORDS + ("t",)):
+        return None  # 本次|大赛, 建成|…新征程: no kind of the shared thing
+    run = [w for w, f in words[:len(words) - len(tag(shared))]]
+    while len(run) > 1 and tag(run[-2])[0][1].startswith(_LABEL_WORDS) and "".join(run) not in question:
+        run = run[:-2] + [run[-2] + run[-1]]
+    given = run[-1] if run and run[-1].endswith(given) and given else given
+    if not asked or not given or asked == given or asked in sentence or given in question \
+            or _ASKING_WORD.search(asked) or not tag(asked)[0][1].startswith(_LABEL_WORDS + ("t",)):
+        return None
+    return asked + shared, [given + shared]
+
+
+def _word_before(text: str, end: int) -> str:
+    """The tagger's word of at least two characters that ends at `end` in `text`, or ""."""
+    pos = 0
+    for word, _ in tag(text[:end]):
+        pos += len(word)
+        if pos == end and len(word) >= 2 and word.strip():
+            return word
+    return ""
+
+
 def limit_instead(question: str, sentence: str, start: int, end: int) -> tuple[str, list[str]] | None:
     """(the limit the question asks, the one the bound figure has instead) when they are opposite: 最高获5000万元
     does not answer 最低能获得多少, nor 不少于100亿元 what is paid at most."""
