@@ -21,9 +21,10 @@ _PARALLEL = 3  # characters after their labels that make two items parallel (本
 _LABEL_TAIL = 4  # characters a list item's label may run on after the question's noun (博士|研究生)
 # a limit the question asks for, and the words that set it beside a value (最高获5000万元, 不超过8万元)
 LIMITS = [(re.compile(asked, re.I), words) for asked, words in (
-    (r"(?:最高|最多|上限|封顶|至多)(?!的)|\bmaximum\b|\bat most\b|\bup to\b",
-     ("最高", "最多", "不超过", "不高于", "至多", "封顶", "以下", "以内")),
-    (r"(?:最低|最少|至少|下限)(?!的)|\bminimum\b|\bat least\b", ("最低", "最少", "不少于", "不低于", "至少", "以上")))]
+    (r"(?:最高|最多|最长|最大|上限|封顶|至多)(?!的)|\bmaximum\b|\bat most\b|\bup to\b|\blongest\b",
+     ("最高", "最多", "最长", "最大", "不超过", "不高于", "至多", "封顶", "以下", "以内")),
+    (r"(?:最低|最少|最短|最小|至少|下限)(?!的)|\bminimum\b|\bat least\b|\bshortest\b",
+     ("最低", "最少", "最短", "最小", "不少于", "不低于", "至少", "以上")))]
 LIMIT_ROOM = 4  # characters before a value its limit may stand in (最高获|5000万元)
 
 
