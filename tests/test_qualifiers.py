@@ -113,6 +113,9 @@ def test_a_qualifier_the_tagger_cut_across_is_still_missing():
     # a quoted count sums up a list in the question's own words; an English quote binds nothing
     ("示范区要不断提升哪“三度”?", "提升示范区的开放度、显示度和美誉度。", None),
     ('What is "Talent Loan" capped at?', "单个企业每年贴息最高40万元。", None),
+    # a document's title in 《》 that no passage holds: another edition or another agreement
+    ("《全球城市竞争力报告2017-2018》什么时候发布的?", "联合发布的《全球城市竞争力报告2018-2019》中,", "《全球城市竞争力报告2017-2018》"),
+    ("《人才生态共享战略合作协议》是哪两方签署的?", "两镇共同签署《人才生态共享战略合作协议》。", None),
 ])
 def test_a_quoted_name_no_passage_holds_is_missing(question, passages, expected):
     from index.read.qualifiers import quoted_absent
@@ -589,8 +592,10 @@ LAW = "到2025年,法律服务专业人才总量达到550人以上,法治宣传�
     ("到2025年争取新增几名体育名家?", "争取新增教育名家1名、教育领军人才1名。", "1名", ("体育名家", ["教育名家"])),
     ("到2025年力争新增医卫类硕士以上研究生多少人?", "力争新增建设类硕士以上研究生20人。", "20人",
      ("医卫类硕士以上研究生", ["建设类硕士以上研究生"])),
+    ("汾湖高新区规划局局长是谁?", "吴江汾湖高新区(黎里镇)建设局局长姚俊说。", "姚俊", ("规划局局长", ["建设局局长"])),
     # the asked label, a modifier the sentence holds, or no kind of the thing before the shared words
     ("到2025年法律服务专业人才总量要达到多少?", LAW, "550人以上", None),
+    ("汾湖高新区建设局局长是谁?", "吴江汾湖高新区(黎里镇)建设局局长姚俊说。", "姚俊", None),
     ("硕博倍增计划力争新引进多少名博士青年人才?", "力争新引进博士、硕士青年人才2500名以上。", "2500名以上", None),
     ("湖州创新创业大赛这次覆盖了多少个国家和地区?", "本次大赛19个国家和地区的人才参赛。", "19个", None),
 ])

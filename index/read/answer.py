@@ -212,6 +212,8 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
                     modifier_instead(analysis.question, first.text, figure) if zh else None) or
                    limit_instead(analysis.question, first.text, *at) or measure_instead(analysis.question, span.text)) \
             if at and analysis.answer_type == "quantity" else None
+        if at and zh and analysis.answer_type == "person":  # 建设局局长姚俊 for 规划局局长是谁
+            instead = modifier_instead(analysis.question, first.text, at[0])
         if instead:
             return Verdict(None, _listed_reason(*instead, zh), confidence)
     elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named

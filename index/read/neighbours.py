@@ -10,7 +10,7 @@ import re
 from index.build import same_sense
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis
 from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
-from index.text.names import tag
+from index.text.names import is_place_name, tag
 
 from .binding import LIMIT_ROOM, LIMITS, limits_of
 from .spans import ASKED_MEASURES, BOUND_AFTER, QUESTION_UNIT
@@ -361,8 +361,10 @@ def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[st
     # run of nouns: 法律服务)
     asked = _word_before(question, question.index(shared))
     given = _word_before(clause, len(clause) - len(shared))
-    if not given or not tag(given)[0][1].startswith(_LABEL_WORDS + ("t",)):
-        return None  # 本次|大赛, 建成|…新征程: no kind of the shared thing
+    if not given or not tag(given)[0][1].startswith(_LABEL_WORDS + ("t",)) or given[0] in "全本该":
+        return None  # 本次|大赛, 建成|…新征程: no kind of the shared thing; 全镇 is the document's own place
+    if not asked or is_place_name(asked):
+        return None  # 柏溪镇|人才资源总量 for 全镇|人才资源总量: a place, which the place rules hold
     run = [w for w, f in words[:len(words) - len(tag(shared))]]
     while len(run) > 1 and tag(run[-2])[0][1].startswith(_LABEL_WORDS) and "".join(run) not in question:
         run = run[:-2] + [run[-2] + run[-1]]

@@ -143,7 +143,14 @@ def quoted_absent(question: str, everywhere: str) -> str | None:
         name = m.group(1).strip()
         if has_chinese(name) and not _COUNTED.match(name) and re.sub(r"\s+", "", name).lower() not in passages:
             return name
+    for m in _TITLED.finditer(question):
+        name = m.group(1).strip()
+        if len(name) >= 4 and re.sub(r"\s+", "", name).lower() not in passages:
+            return "《" + name + "》"
     return None
+
+
+_TITLED = re.compile(r"《([^《》]{2,60})》")  # a document's title, quoted whole
 
 
 def period_conflict(question: str, sentence: str) -> tuple[str, str] | None:
