@@ -128,6 +128,8 @@ def test_a_quoted_name_no_passage_holds_is_missing(question, passages, expected)
     ("在丹枫县拿到特级技师证书,技能提升补贴给多少?", "取得高级技师(一级)证书的,每人补贴4000元。", ("特级", ["高级"])),
     # the asked one is there: nothing stands in its place
     ("在丹枫县拿到高级技师证书,技能提升补贴给多少?", "取得高级技师(一级)证书的,每人补贴4000元。", None),
+    # a word that picks out the whole (整个行业) is no kind of it
+    ("K12招聘企业数量占教培整个行业的多少?", "K12招聘企业数量占整体行业的四成多。", None),
 ])
 def test_another_value_in_the_qualifiers_place(question, sentence, expected):
     from index.read.qualifiers import slot_taken

@@ -14,7 +14,7 @@ from index.text.names import is_place_name, tag
 
 from .binding import LIMIT_ROOM, LIMITS, limits_of
 from .spans import ASKED_MEASURES, BOUND_AFTER, QUESTION_UNIT
-from .qualifiers import QUOTED, SLOT_FLAGS, is_asked, places_in
+from .qualifiers import DETERMINERS, QUOTED, SLOT_FLAGS, is_asked, places_in
 
 
 _SCOPES = ("省", "市", "县", "区", "镇", "境", "国")
@@ -320,7 +320,8 @@ def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, 
         if word != label[-1] or asked[n - 1] in label:
             continue
         modifier = asked[n - 1]
-        if len(modifier) >= 2 and modifier not in sentence and not _ASKING_WORD.search(modifier):
+        if len(modifier) >= 2 and modifier not in sentence and not _ASKING_WORD.search(modifier) \
+                and modifier not in DETERMINERS:
             return modifier + word, ["".join(label)]
     # the mirror: the label opens with the question's word and goes on with another (发明专利|授权量 for
     # 发明专利|申请量)
@@ -363,7 +364,7 @@ def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[st
     given = _word_before(clause, len(clause) - len(shared))
     if not given or not tag(given)[0][1].startswith(_LABEL_WORDS + ("t",)) or given[0] in "全本该":
         return None  # 本次|大赛, 建成|…新征程: no kind of the shared thing; 全镇 is the document's own place
-    if not asked or is_place_name(asked):
+    if not asked or is_place_name(asked) or asked in DETERMINERS:
         return None  # 柏溪镇|人才资源总量 for 全镇|人才资源总量: a place, which the place rules hold
     run = [w for w, f in words[:len(words) - len(tag(shared))]]
     while len(run) > 1 and tag(run[-2])[0][1].startswith(_LABEL_WORDS) and "".join(run) not in question:

@@ -201,7 +201,8 @@ def subject_instead(analysis: QuestionAnalysis, word: str | None, sentence: str)
             or opening[0][0] in STOPWORDS:
         return None
     subject = opening[0][0] + (opening[1][0] if opening[1][1].startswith("n") and len(opening[1][0]) >= 2 else "")
-    if len(subject) < 2 or subject in analysis.question or opening[0][0] in GENERIC_NOUNS:
+    if len(subject) < 2 or subject in analysis.question or opening[0][0] in GENERIC_NOUNS \
+            or opening[0][0] in DETERMINERS:  # 本次会议 is the meeting the passage is about
         return None
     if _bigrams(word) & _bigrams(subject):
         return None
@@ -473,7 +474,7 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhe
     lowered, nowhere = context.lower(), everywhere.lower()
     for (word, flag), (head, head_flag) in zip(asked, asked[1:]):
         if len(word) < 2 or len(head) < 2 or not flag.startswith(SLOT_FLAGS) or not head_flag.startswith(SLOT_FLAGS) \
-                or word in GENERIC_NOUNS or word.lower() in lowered or is_asked(word, question):
+                or word in GENERIC_NOUNS or word in DETERMINERS or word.lower() in lowered or is_asked(word, question):
             continue
         absent = bool(everywhere) and word.lower() not in nowhere
         instead = [w for (w, f), (h, _) in zip(given, given[1:])
@@ -485,6 +486,10 @@ def slot_taken(analysis: QuestionAnalysis, context: str, sentence: str, everywhe
         if instead:
             return word, list(dict.fromkeys(instead))
     return None
+
+
+# words that pick out a whole or a part, not a kind (整个行业 is the sector, not one kind of it)
+DETERMINERS = frozenset("整个 全部 所有 各个 其他 其它 整体 本次 该项 此次".split())
 
 
 def is_asked(word: str, question: str) -> bool:
@@ -537,7 +542,8 @@ def compound_taken(analysis: QuestionAnalysis, sentence: str, context: str, ever
         return None
     given = _compounds(tag(sentence))
     for m, h in _compounds(tag(question)):
-        if m + h in everywhere or m in context or h in GENERIC_NOUNS or m in GENERIC_NOUNS or is_place_name(m) \
+        if m + h in everywhere or m in context or h in GENERIC_NOUNS or m in GENERIC_NOUNS or m in DETERMINERS \
+                or is_place_name(m) \
                 or _is_asking(m, question) or is_asked(h, question) or is_asked(m + h, question):
             continue
         instead = [a + b for a, b in given if b == h and a not in question and a + b not in question]
