@@ -612,3 +612,19 @@ def test_the_figure_of_a_span_bound_with_its_label():
 
     sentence = "争取新增教育名家1名、教育领军人才1名。"
     assert figure_start(sentence, 4, 9) == sentence.index("1名")
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    # the same frame before the slot (引进的, 租房的), another kind in it, and the asked kind named nowhere
+    ("澄湖县对企业引进的博士后给多少安家补贴?", "对企业引进的A类人才,给予安家补贴100万元;", ("博士后", ["A类人才"])),
+    ("没住进人才公寓、在梧岗镇自己租房的技能人才,每月能领多少租房补贴?",
+     "对暂未入住人才公寓、在镇内自行租房的硕士以上人才,梧岗镇按每人每月800元发放租房补贴。", ("技能人才", ["硕士以上人才"])),
+    # the asked kind, a frame that is only a place (上海的), or two short words that may be one thing
+    ("澄湖县对企业引进的A类人才给多少安家补贴?", "对企业引进的A类人才,给予安家补贴100万元;", None),
+    ("我是上海的中学老师,多长时间之内必须有流动记录?", "上海的师资配置新政要求教师在10年内流动。", None),
+    ("享受宁波购房补贴的房子多久之后才能上市交易?", "享受购房补贴的房产,取得不动产登记证满5年后方可上市交易。", None),
+])
+def test_another_kind_in_the_questions_frame(question, sentence, expected):
+    from index.read.neighbours import aligned_instead
+
+    assert aligned_instead(question, sentence, sentence, sentence) == expected

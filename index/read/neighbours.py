@@ -4,6 +4,7 @@ of doing; a name like one the passage quotes; an English question's place spelt 
 (what the question asks, what the documents give instead) or None, as index/read/qualifiers.py's do."""
 from __future__ import annotations
 
+import difflib
 import os
 import re
 
@@ -511,3 +512,48 @@ def measure_instead(question: str, figure: str) -> tuple[str, list[str]] | None:
     if asked[1] == {"share"} and given == "money" and "率" in asked[0] and "增" not in asked[0]:
         return None  # a 率 need not be a share: 全员劳动生产率 is output per head, in 元
     return asked[0], [figure]
+
+
+_PHRASE_FLAGS = ("n", "eng", "q", "b", "j", "l", "f", "t")  # what a kind is named by: 硕士|以上|人才, A|类|人才
+
+
+def aligned_instead(question: str, sentence: str, context: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's kind, the sentence's) when the sentence says what the question says around a slot
+    (企业引进的 …, …创业担保贷款最高) but names another kind in it (A类人才 where 博士后 is asked; 小微企业
+    where 农民专业合作社 is) and no retrieved passage names the asked one. The frame before a slot ends in
+    its 的 (引进的|博士后, 租房的|技能人才): without it, a shared verb or noun aligns paraphrases as well."""
+    if not has_chinese(question):
+        return None
+    asked = [(w, f) for w, f in tag(question) if w.strip() and f != "x"]
+    given = [(w, f) for w, f in tag(sentence) if w.strip() and f != "x"]
+    blocks = difflib.SequenceMatcher(None, [w for w, _ in asked], [w for w, _ in given], autojunk=False).get_opcodes()
+    for n, (op, i1, i2, j1, j2) in enumerate(blocks):
+        if op != "replace":
+            continue
+        before = "".join(w for w, _ in asked[blocks[n - 1][1]:blocks[n - 1][2]]) if n and blocks[n - 1][0] == "equal" else ""
+        after = asked[blocks[n + 1][1]:blocks[n + 1][2]] if n + 1 < len(blocks) and blocks[n + 1][0] == "equal" else []
+        frame = asked[blocks[n - 1][1]:blocks[n - 1][2]] if before else []
+        if len(before) < 3 or not before.endswith("的") or not any(len(w) >= 2 and f != "ns" for w, f in frame):
+            continue  # no frame before the slot (企业引进的|…), or only a place (上海的|…)
+        ours, theirs = _kind_run(asked[i1:i2]), _kind_run(given[j1:j2])
+        whole = len(ours) == i2 - i1 and len(theirs) == j2 - j1  # the kinds run up to the shared words
+        head = after[0][0] if whole and after and after[0][1].startswith("n") and len(after[0][0]) >= 2 else ""
+        mine, other = "".join(ours) + head, "".join(theirs) + head  # 技能|人才, 硕士以上|人才
+        places = any(f == "ns" for _, f in asked[i1:i2] + given[j1:j2])  # the place rules hold places
+        if len(mine) == len(other) == 2 and set(mine) & set(other):
+            continue  # 房子 and 房产: two-character words that share one may be one thing
+        if ours and theirs and not places and max(map(len, ours)) >= 2 and max(map(len, theirs)) >= 2 \
+                and "".join(ours) not in everywhere + context and "".join(theirs) not in question \
+                and not _ASKING_WORD.search(mine):
+            return mine, [other]
+    return None
+
+
+def _kind_run(words: list[tuple[str, str]]) -> list[str]:
+    """The words that open `words` while they name a kind (nouns, classes, levels)."""
+    run = []
+    for word, flag in words:
+        if not flag.startswith(_PHRASE_FLAGS) or re.search(r"多|几|哪|什么", word):
+            break
+        run.append(word)
+    return run
