@@ -628,3 +628,26 @@ def test_another_kind_in_the_questions_frame(question, sentence, expected):
     from index.read.neighbours import aligned_instead
 
     assert aligned_instead(question, sentence, sentence, sentence) == expected
+
+
+@pytest.mark.parametrize("question, everywhere, expected", [
+    # an item past the number the passages give
+    ("第四个战略坚持要坚持什么理念?", "需要做到三个战略坚持。", ("第四个战略坚持", ["三个战略坚持"])),
+    ("金融16条的第十个方面是什么?", "建立金融信息共享合作机制等8个方面提出16条具体举措。", ("第十个方面", ["8个方面"])),
+    ("《行动方案》提出的第六大行动是什么?", "《行动方案》提出实施五大行动。", ("第六大行动", ["五大行动"])),
+    # one of them, or no count given
+    ("第三个战略坚持是什么?", "需要做到三个战略坚持。", None),
+    ("第四个战略坚持是什么?", "需要做到几个战略坚持。", None),
+])
+def test_an_item_past_the_count_given(question, everywhere, expected):
+    from index.read.qualifiers import beyond_count
+
+    assert beyond_count(question, everywhere) == expected
+
+
+@pytest.mark.parametrize("text, value", [("九", 9), ("十", 10), ("十六", 16), ("二十", 20), ("二十三", 23), ("12", 12),
+                                         ("两", 2), ("几", None)])
+def test_numeral_values(text, value):
+    from index.read.qualifiers import numeral_value
+
+    assert numeral_value(text) == value

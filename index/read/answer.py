@@ -28,7 +28,7 @@ from .neighbours import (aligned_instead, count_instead, figure_instead, figure_
                          manner_instead, measure_instead, modifier_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
-from .qualifiers import (binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
+from .qualifiers import (beyond_count, binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
                          missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict,
                          period_refusal, place_instead, qualifier_features, quoted_absent, schedule_instead,
                          siblings, slot_taken, subject_instead)
@@ -337,7 +337,8 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     if name:
         return f"文件中没有关于“{name}”的内容。"
     labels = analysis.question if analysis.is_chinese else english_frame(analysis.question)  # 第四届, E类
-    instead = ordinal_instead(labels, everywhere) or schedule_instead(analysis.question, context) or \
+    instead = ordinal_instead(labels, everywhere) or beyond_count(analysis.question, everywhere) or \
+        schedule_instead(analysis.question, context) or \
         class_instead(labels, context) or named_class_instead(analysis.question, context)
     if analysis.answer_type in TYPED:  # one value, from a sentence of other classes (A类、B类人才… for C类)
         instead = instead or class_instead(labels, evidence.sentences[best].text)

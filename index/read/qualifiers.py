@@ -550,3 +550,36 @@ def compound_taken(analysis: QuestionAnalysis, sentence: str, context: str, ever
         if instead:
             return m + h, list(dict.fromkeys(instead))
     return None
+
+
+_NTH = re.compile(r"第([一二三四五六七八九十\d]{1,3})(?:个|大|项)([\u4e00-\u9fff]{2})")
+_NUMERALS = {c: n for n, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+
+
+def numeral_value(text: str) -> int | None:
+    """1 to 99 in digits or in Chinese numerals (九, 十六, 二十): how many or which one."""
+    if text.isdigit():
+        return int(text)
+    if not text or any(c not in _NUMERALS for c in text):
+        return None
+    if "十" not in text:
+        return _NUMERALS[text] if len(text) == 1 else None
+    tens, _, units = text.partition("十")
+    return (_NUMERALS[tens] if tens else 1) * 10 + (_NUMERALS[units] if units else 0)
+
+
+def beyond_count(question: str, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's Nth, the count the passages give) when the question asks for an item past the
+    number there are: 第四个战略坚持 where the passages name 三个战略坚持, 第十个方面 where 8个方面."""
+    for m in _NTH.finditer(question):
+        asked = numeral_value(m.group(1))
+        counts = re.finditer(r"([一二两三四五六七八九十\d]{1,3})(?:个|大|项)" + re.escape(m.group(2)), everywhere)
+        given = [(numeral_value(c.group(1)), c) for c in counts]
+        given = [(n, c) for n, c in given if n is not None]
+        if asked and given and all(n < asked for n, _ in given):
+            k = 0  # the thing counted, as far as the question and the passage say it alike (战略|坚持)
+            while m.end() + k < len(question) and given[0][1].end() + k < len(everywhere) \
+                    and question[m.end() + k] == everywhere[given[0][1].end() + k]:
+                k += 1
+            return question[m.start():m.end() + k], list(dict.fromkeys(everywhere[c.start():c.end() + k] for _, c in given))
+    return None
