@@ -301,15 +301,22 @@ _LABEL_EDGE = ",，;；。:：、(（)）"
 _LABEL_WORDS = ("n", "vn", "b", "j", "nz", "l")  # what a value's label is made of: 全科|医生, 护士|数, 教育|名家
 
 
+def _words_before(sentence: str, value_start: int) -> list[tuple[str, str]]:
+    """The tagged words of a value's clause before it, up to its label's last noun (达到, 为: the verb
+    between the label and its value is left out)."""
+    begin = max(sentence.rfind(p, 0, value_start) for p in _LABEL_EDGE) + 1
+    words = tag(sentence[begin:value_start])
+    while words and not words[-1][1].startswith(_LABEL_WORDS):
+        words = words[:-1]
+    return words
+
+
 def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
     """(the question's noun, the one that labels the bound value instead) when the value's own label, the
     nouns right before it in its clause (全科医生|达5名/万人, 护士数|达到5人), ends in a word of the question
     but opens with another (专科医生, 护理员数), which neither the sentence nor its label holds: the value
     counts another thing of the asked kind."""
-    begin = max(sentence.rfind(p, 0, value_start) for p in _LABEL_EDGE) + 1
-    words = tag(sentence[begin:value_start])
-    while words and not words[-1][1].startswith(_LABEL_WORDS):
-        words = words[:-1]  # 达到, 为: the verb between the label and its value
+    words = _words_before(sentence, value_start)
     label = []
     while words and words[-1][1].startswith(_LABEL_WORDS) and words[-1][0].strip():
         label.insert(0, words[-1][0])
@@ -350,10 +357,7 @@ def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[st
     """(the question's term, the value's label) when the value's label and the question's term end alike
     (…专业人才总量, …类硕士以上研究生) after different modifiers, and the question's modifier is nowhere in the
     sentence (仲裁专业人才总量 asked, 法律服务专业人才总量达到550人以上 given): the value is another kind's."""
-    begin = max(sentence.rfind(p, 0, value_start) for p in _LABEL_EDGE) + 1
-    words = tag(sentence[begin:value_start])
-    while words and not words[-1][1].startswith(_LABEL_WORDS):
-        words = words[:-1]  # 达到, 为: the verb between the label and its value
+    words = _words_before(sentence, value_start)
     clause = "".join(w for w, _ in words)
     starts = [len("".join(w for w, _ in words[:k])) for k in range(1, len(words))]  # whole words only
     shared = next((clause[k:] for k in starts if clause[k:] in question), "")
