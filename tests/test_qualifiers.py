@@ -397,6 +397,10 @@ def test_a_count_of_the_same_measure_but_another_thing():
     assert count_instead(analyze("先导区块集聚了多少家金融机构?"), sentence, sentence) == ("金融机构", ["40多家科技型企业"])
     assert count_instead(analyze("先导区块集聚了多少家科技型企业?"), sentence, sentence) is None
     assert count_instead(analyze("先导区块集聚了多少家企业?"), sentence, sentence) is None  # 企业 is a 科技型企业's kind
+    # a value that ends its clause is labelled from before it
+    sentence = "到2025年,争取新引进大学生6万名。"
+    assert count_instead(analyze("到2025年秀洲争取新引进多少名中职毕业生?"), sentence, sentence) == ("中职毕业生", ["大学生6万名"])
+    assert count_instead(analyze("到2025年秀洲争取新引进多少名大学生?"), sentence, sentence) is None
 
 
 @pytest.mark.parametrize("question, sentence, expected", [

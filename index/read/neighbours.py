@@ -253,10 +253,13 @@ def count_instead(analysis: QuestionAnalysis, sentence: str, context: str = "") 
         if fitting and len(counted) >= 2 and counted.lower() not in context.lower():
             # the same measure, of another thing the passage never calls the asked one (40多家科技型企业
             # for 多少家金融机构)
-            things = ["".join(_noun_run([(w, f) for w, f in tag(sentence[v.end():v.end() + 12]) if w.strip()], 0))
-                      for v in fitting]
+            after = ["".join(_noun_run([(w, f) for w, f in tag(sentence[v.end():v.end() + 12]) if w.strip()], 0))
+                     for v in fitting]
+            # or the label before a value that ends its clause: 引进大学生|6万名 for 多少名中职毕业生
+            things = [t or _label_before(sentence, v.start()) for v, t in zip(fitting, after)]
             if all(len(t) >= 2 and counted not in t and t not in counted for t in things):
-                return counted, list(dict.fromkeys(v.group() + t for v, t in zip(fitting, things)))
+                return counted, list(dict.fromkeys(v.group() + t if a else t + v.group()
+                                                   for v, t, a in zip(fitting, things, after)))
     return None
 
 
@@ -309,6 +312,16 @@ def _words_before(sentence: str, value_start: int) -> list[tuple[str, str]]:
     while words and not words[-1][1].startswith(_LABEL_WORDS):
         words = words[:-1]
     return words
+
+
+def _label_before(sentence: str, value_start: int) -> str:
+    """The nouns that label a value from before it (全科医生|达5名/万人), or ""."""
+    label = []
+    for word, flag in reversed(_words_before(sentence, value_start)):
+        if not flag.startswith(_LABEL_WORDS) or not word.strip():
+            break
+        label.insert(0, word)
+    return "".join(label)
 
 
 def label_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
