@@ -655,3 +655,13 @@ def test_numeral_values(text, value):
     from index.read.qualifiers import numeral_value
 
     assert numeral_value(text) == value
+
+
+def test_another_bracketed_qualifier():
+    from index.read.neighbours import bracket_instead
+
+    sentence = "新增秀洲籍高水平运动员(国家队)5名以上。"
+    assert bracket_instead("到2025年新增秀洲籍高水平运动员(省队)多少名?", sentence, sentence) == ("省队", ["国家队"])
+    assert bracket_instead("到2025年新增秀洲籍高水平运动员(国家队)多少名?", sentence, sentence) is None
+    # the passage gives the asked one elsewhere
+    assert bracket_instead("高水平运动员(省队)多少名?", sentence, sentence + "运动员(省队)10名。") is None

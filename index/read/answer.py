@@ -24,7 +24,7 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants
 
 from .articles import move_to_bound
-from .neighbours import (aligned_instead, count_instead, figure_instead, figure_start, item_instead, label_instead, limit_instead,
+from .neighbours import (aligned_instead, bracket_instead, count_instead, figure_instead, figure_start, item_instead, label_instead, limit_instead,
                          manner_instead, measure_instead, modifier_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
@@ -365,6 +365,7 @@ def bound_refusal(analysis: QuestionAnalysis, evidence: Evidence, best: int) -> 
     instead = instead or period_instead(analysis.question, evidence.sentences[best].text, context, everywhere)
     instead = instead or opposite_instead(analysis.question, evidence.sentences[best].text)
     instead = instead or item_instead(analysis, evidence.sentences[best].text, context)
+    instead = instead or bracket_instead(analysis.question, evidence.sentences[best].text, context)
     if analysis.answer_type in TYPED:
         instead = instead or aligned_instead(analysis.question, evidence.sentences[best].text, context, everywhere)
     instead = instead or slot_taken(analysis, context, evidence.sentences[best].text, everywhere) or \

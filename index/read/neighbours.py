@@ -574,3 +574,18 @@ def _kind_run(words: list[tuple[str, str]]) -> list[str]:
             break
         run.append(word)
     return run
+
+
+_BRACKETED = re.compile(r"([\u4e00-\u9fff]{2})[(（]([^()（）]{1,12})[)）]")
+
+
+def bracket_instead(question: str, sentence: str, context: str) -> tuple[str, list[str]] | None:
+    """(the question's bracketed qualifier, the sentence's) when both bracket one after the same word and
+    the passage never gives the asked one: 运动员(国家队)5名以上 does not answer 运动员(省队)多少名."""
+    for m in _BRACKETED.finditer(question):
+        if m.group(2) in context:
+            continue
+        others = [o.group(2) for o in _BRACKETED.finditer(sentence) if o.group(1) == m.group(1) and o.group(2) != m.group(2)]
+        if others:
+            return m.group(2), list(dict.fromkeys(others))
+    return None
