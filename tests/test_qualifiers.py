@@ -665,3 +665,18 @@ def test_another_bracketed_qualifier():
     assert bracket_instead("到2025年新增秀洲籍高水平运动员(国家队)多少名?", sentence, sentence) is None
     # the passage gives the asked one elsewhere
     assert bracket_instead("高水平运动员(省队)多少名?", sentence, sentence + "运动员(省队)10名。") is None
+
+
+@pytest.mark.parametrize("question, sentence, value, expected", [
+    # the question narrows the counted thing by a word no passage has
+    ("林肯实验室有多少女性工作人员?", "林肯实验室\t4200余名工作人员。", "4200余名工作人员", ("女性工作人员", ["工作人员"])),
+    # the thing as given, a share (it counts no thing), or a place before the value
+    ("林肯实验室有多少工作人员?", "林肯实验室\t4200余名工作人员。", "4200余名工作人员", None),
+    ("宁波3315系列计划受理申报项目数同比增长了多少?", "受理申报项目1504个,同比增长20.5%。", "20.5%", None),
+    ("那段时间杭州吸引中高端人才的净流入率达到了多少?", "杭州以10.47%的人才净流入率排名第一。", "10.47%", None),
+])
+def test_a_narrower_thing_than_the_one_counted(question, sentence, value, expected):
+    from index.read.neighbours import narrower_instead
+
+    start = sentence.index(value)
+    assert narrower_instead(question, sentence, start, start + len(value), sentence) == expected

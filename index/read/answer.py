@@ -25,7 +25,7 @@ from index.text.names import name_variants
 
 from .articles import move_to_bound
 from .neighbours import (aligned_instead, bracket_instead, count_instead, figure_instead, figure_start, item_instead, label_instead, limit_instead,
-                         manner_instead, measure_instead, modifier_instead,
+                         manner_instead, measure_instead, modifier_instead, narrower_instead,
                          name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
 from .qualifiers import (beyond_count, binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
@@ -212,6 +212,8 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
                     modifier_instead(analysis.question, first.text, figure) if zh else None) or
                    limit_instead(analysis.question, first.text, *at) or measure_instead(analysis.question, span.text)) \
             if at and analysis.answer_type == "quantity" else None
+        if not instead and at and zh and analysis.answer_type == "quantity":  # 4200余名工作人员 for 女性工作人员
+            instead = narrower_instead(analysis.question, first.text, figure, at[1], " ".join(evidence.contexts))
         if at and zh and analysis.answer_type == "person":  # 建设局局长姚俊 for 规划局局长是谁
             instead = modifier_instead(analysis.question, first.text, at[0])
         if instead:

@@ -9,6 +9,7 @@ import os
 import re
 
 from index.build import same_sense
+from index.build.sentences import QUANTITY
 from index.query.question import GENERIC_NOUNS, QuestionAnalysis
 from index.text.english import has_chinese, is_pinyin, pinyin_places, spelt_in, to_chinese_terms
 from index.text.names import is_place_name, tag
@@ -589,3 +590,22 @@ def bracket_instead(question: str, sentence: str, context: str) -> tuple[str, li
         if others:
             return m.group(2), list(dict.fromkeys(others))
     return None
+
+
+def narrower_instead(question: str, sentence: str, start: int, end: int, everywhere: str) -> tuple[str, list[str]] | None:
+    """(the question's narrower kind, the sentence's) when the value counts a thing (4200余名|工作人员, or
+    引进大学生|6万名) that the question narrows by a word no retrieved passage has (女性工作人员): the
+    documents count the whole, not the part asked."""
+    figure = QUANTITY.match(sentence, start)  # the figure alone: a span may hold its label (4200余名工作人员)
+    end = figure.end() if figure else end
+    if figure_kind(sentence[start:end]) not in ("people", "body", "item", "event", "time"):
+        return None  # a share or a sum counts no thing (杭州以10.47%, 同比增长20.5%)
+    thing = "".join(_noun_run([(w, f) for w, f in tag(sentence[end:end + 12]) if w.strip()], 0)) \
+        or _label_before(sentence, start)
+    if len(thing) < 2 or thing not in question or is_place_name(thing):
+        return None
+    modifier = _word_before(question, question.index(thing))
+    if len(modifier) < 2 or modifier in everywhere or modifier in DETERMINERS or _ASKING_WORD.search(modifier) \
+            or not tag(modifier)[0][1].startswith(_LABEL_WORDS + ("a", "t")) or is_place_name(modifier):
+        return None
+    return modifier + thing, [thing]
