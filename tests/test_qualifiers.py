@@ -611,6 +611,16 @@ def test_a_value_labelled_with_another_modifier(question, sentence, value, expec
     assert modifier_instead(question, sentence, sentence.index(value)) == expected
 
 
+def test_a_count_of_a_thing_with_another_modifier():
+    from index.read.neighbours import modifier_instead
+
+    sentence = "拥有约2270万人和约1210万个工作岗位。"
+    start, end = sentence.index("1210"), sentence.index("工作")
+    assert modifier_instead("伦敦大城区总共大约有多少个空缺岗位?", sentence, start, end) == ("空缺岗位", ["工作岗位"])
+    assert modifier_instead("伦敦大城区总共大约有多少个工作岗位?", sentence, start, end) is None
+    assert modifier_instead("伦敦大城区总共大约有多少个空缺岗位?", sentence, start) is None  # the label before only
+
+
 def test_the_figure_of_a_span_bound_with_its_label():
     from index.read.neighbours import figure_start
 

@@ -209,7 +209,7 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
         figure = figure_start(first.text, *at) if at else None
         instead = ((label_instead(analysis.question, first.text, figure) or
-                    modifier_instead(analysis.question, first.text, figure) if zh else None) or
+                    modifier_instead(analysis.question, first.text, figure, at[1]) if zh else None) or
                    limit_instead(analysis.question, first.text, *at) or measure_instead(analysis.question, span.text)) \
             if at and analysis.answer_type == "quantity" else None
         if not instead and at and zh and analysis.answer_type == "quantity":  # 4200余名工作人员 for 女性工作人员

@@ -367,11 +367,31 @@ def figure_start(sentence: str, start: int, end: int) -> int:
     return m.start() if m else start
 
 
-def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[str, list[str]] | None:
+def modifier_instead(question: str, sentence: str, value_start: int, value_end: int | None = None) -> tuple[str, list[str]] | None:
     """(the question's term, the value's label) when the value's label and the question's term end alike
     (…专业人才总量, …类硕士以上研究生) after different modifiers, and the question's modifier is nowhere in the
-    sentence (仲裁专业人才总量 asked, 法律服务专业人才总量达到550人以上 given): the value is another kind's."""
-    words = _words_before(sentence, value_start)
+    sentence (仲裁专业人才总量 asked, 法律服务专业人才总量达到550人以上 given): the value is another kind's. With
+    `value_end`, the thing a count names after its figure is read too (约1210万个|工作岗位 for 空缺岗位)."""
+    found = _other_modifier(question, sentence, _words_before(sentence, value_start))
+    if found is None and value_end is not None:
+        figure = QUANTITY.match(sentence, value_start)
+        end = figure.end() if figure else value_end
+        found = _other_modifier(question, sentence, _noun_tokens(sentence[end:end + 12]))
+    return found
+
+
+def _noun_tokens(text: str) -> list[tuple[str, str]]:
+    """The tagged nouns that open `text` (工作|岗位 of 工作岗位,…)."""
+    words = []
+    for word, flag in tag(text):
+        if not flag.startswith(_LABEL_WORDS) or not word.strip():
+            break
+        # a long noun kept whole (工作岗位) is read as its modifier and its head
+        words += [(word[:-2], flag), (word[-2:], flag)] if len(word) >= 4 else [(word, flag)]
+    return words
+
+
+def _other_modifier(question: str, sentence: str, words: list[tuple[str, str]]) -> tuple[str, list[str]] | None:
     clause = "".join(w for w, _ in words)
     starts = [len("".join(w for w, _ in words[:k])) for k in range(1, len(words))]  # whole words only
     shared = next((clause[k:] for k in starts if clause[k:] in question), "")
@@ -390,7 +410,7 @@ def modifier_instead(question: str, sentence: str, value_start: int) -> tuple[st
         run = run[:-2] + [run[-2] + run[-1]]
     given = run[-1] if run and run[-1].endswith(given) and given else given
     if not asked or not given or asked == given or asked in sentence or given in question \
-            or _ASKING_WORD.search(asked) or not tag(asked)[0][1].startswith(_LABEL_WORDS + ("t",)):
+            or _ASKING_WORD.search(asked) or not tag(asked)[0][1].startswith(_LABEL_WORDS + ("t", "a")):
         return None
     return asked + shared, [given + shared]
 
