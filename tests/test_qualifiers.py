@@ -575,7 +575,7 @@ def test_another_kind_of_the_same_head(question, sentence, context, everywhere, 
     ("王振说近几年哪两个省的差距越来越小?", "一个", None),
 ])
 def test_a_figure_of_another_measure(question, figure, expected):
-    from index.read.neighbours import measure_instead
+    from index.read.measures import measure_instead
 
     assert measure_instead(question, figure) == expected
 

@@ -291,6 +291,16 @@ DIGITAL = """枫林区促进数字产业发展若干措施
 五、政策咨询联系人:柯明远,电话:86001234。"""
 
 
+# an eighth: figures of another measure, kinds and counts the question narrows or names by another modifier, a
+# bracketed qualifier, an item past the count given, and a figure in the sentence after the one first bound
+ORCHARD = """桃源区人才工作情况通报
+一、人才引育。2025年全区新引进大学生6200名,其中博士研究生86人。
+二、人才平台。全区建有省级博士后工作站9家,高水平运动员(国家队)12名。
+三、人才资金。今年受理人才项目申报386个,同比增长12.5%。撬动社会资本4.8亿元,带动就业2100余人。
+四、人才服务。区人才服务中心有工作人员35名,提供三个服务套餐。
+五、人才队伍。到2027年,全区法律服务专业人才总量达到600人以上。"""
+
+
 def searcher_over(docs, settings, encoder):
     """A searcher over an index of `docs` alone, built in memory."""
     from index.build import make_index
@@ -428,3 +438,26 @@ def issue_searcher(settings, encoder, loaded_corpus):
 ])
 def test_the_issues_uploaded_policy(issue_searcher, question, span, reason):
     assert_reads(issue_searcher, question, span, reason)
+
+
+@pytest.fixture(scope="module")
+def orchard_searcher(settings, encoder, loaded_corpus):
+    return beside_two_seeds("907_orchard.txt", ORCHARD, loaded_corpus, settings, encoder)
+
+
+@pytest.mark.parametrize("question, span, reason", [
+    ("桃源区人才服务中心有多少工作人员？", "工作人员35名", None),
+    ("桃源区人才服务中心工作人员的比例是多少？", None, "文件只提到工作人员35名,未提到“比例”。"),
+    ("桃源区人才服务中心有多少女性工作人员？", None, "文件只提到工作人员,未提到“女性工作人员”。"),
+    ("到2027年桃源区法律服务专业人才总量要达到多少？", "600人以上", None),
+    ("到2027年桃源区仲裁专业人才总量要达到多少？", None, "文件只提到全区法律服务专业人才总量,未提到“仲裁专业人才总量”。"),
+    ("2025年桃源区新引进多少名大学生？", "6200名", None),
+    ("2025年桃源区新引进多少名中职毕业生？", None, "文件只提到大学生6200名和博士研究生86人,未提到“中职毕业生”。"),
+    ("桃源区高水平运动员(省队)有多少名？", None, "文件只提到国家队,未提到“省队”。"),
+    ("桃源区人才服务中心的第四个服务套餐是什么？", None, "文件只提到三个服务套餐,未提到“第四个服务套餐”。"),
+    # the next sentence gives the asked money and says more of the question; one that says none of it does not answer
+    ("桃源区人才项目今年撬动了多少社会资本？", "4.8亿元", None),
+    ("桃源区今年受理人才项目申报的金额是多少？", None, "文件只提到项目申报386个,未提到“金额”。"),
+])
+def test_figures_of_the_asked_measure_and_kind(orchard_searcher, question, span, reason):
+    assert_reads(orchard_searcher, question, span, reason)

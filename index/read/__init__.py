@@ -1,7 +1,9 @@
 """Read: the reader picks the sentences (and the span) of the retrieved passages that answer the
 question, or abstains, naming what is missing. The feature model (answer.py; its fitted models in
 model.py: reader.json and sentence_trees.txt) picks the answer sentence and decides whether to answer;
-the trained reader (neural.py: e5-small layers with LoRA adapters, weights in weights/) binds the span. Qualifiers are held against the answer (qualifiers.py), a
+the trained reader (neural.py: e5-small layers with LoRA adapters, weights in weights/) binds the span. Qualifiers
+are held against the answer (qualifiers.py), signs that it answers a neighbouring question too (neighbours.py: another
+kind, label or bound; measures.py: a figure of another measure than the one asked), a
 sentence is read under its own article heading (articles.py), values given 分别 are bound to their labels
 (binding.py), and a table question is answered by its cell
 (table_cell.py)."""

@@ -24,14 +24,15 @@ from index.query.question import GENERIC_NOUNS, TYPED, QuestionAnalysis
 from index.text.names import name_variants
 
 from .articles import move_to_bound
-from .neighbours import (aligned_instead, bracket_instead, count_instead, figure_instead, figure_start, item_instead, label_instead, limit_instead,
-                         manner_instead, measure_instead, modifier_instead, narrower_instead,
-                         name_like_quoted, object_instead, opposite_instead, period_instead, pinyin_place_instead,
+from .measures import figure_kind, measure_instead
+from .neighbours import (aligned_instead, bracket_instead, count_instead, figure_instead, figure_start, item_instead,
+                         label_instead, limit_instead, manner_instead, modifier_instead, name_like_quoted,
+                         narrower_instead, object_instead, opposite_instead, period_instead, pinyin_place_instead,
                          role_absent, rung_instead, scope_instead)
-from .qualifiers import (beyond_count, binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in, listed_instead,
-                         missing_qualifier, named_class_instead, ordinal_instead, parallel_instead, period_conflict,
-                         period_refusal, place_instead, qualifier_features, quoted_absent, schedule_instead,
-                         siblings, slot_taken, subject_instead)
+from .qualifiers import (beyond_count, binds_another, class_instead, compound_taken, english_frame, head_taken, labels_in,
+                         listed_instead, missing_qualifier, named_class_instead, ordinal_instead, parallel_instead,
+                         period_conflict, period_refusal, place_instead, qualifier_features, quoted_absent,
+                         schedule_instead, siblings, slot_taken, subject_instead)
 from .model import (ANSWER_FEATURES, FEATURES, NEAR_MISS_FEATURES, READER_WEIGHTS, NearMissModel, ReaderModel,
                     SentenceTrees, _sigmoid)
 from .binding import (bounded_as_asked, changed_as_asked, counted_item, label_words, labelled_item, named_after,
@@ -202,10 +203,7 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
         # the trained reader's span head binds the value to the asked qualifier (dev: bold span
         # right 0.34 of answerable questions against 0.13 for the nearest-pattern rule)
         span = trained_span(analysis, first, evidence.headers[chosen[0]], evidence.match_terms, trained) or span
-        # the bound figure's own label counts another thing of the asked kind (护士数 for 护理员数), it is
-        # bounded the other way (最高获5000万元 for 最低能获得多少), or it measures another kind (约12000名 for
-        # 多少栋, 4000余名 for a 比例; moving to another sentence of the passage that gives the asked kind
-        # answered as many near misses as questions on the training questions)
+        # the figure's label counts another thing (护士数 for 护理员数), its bound is the other way (最高 for 最低)
         at = (span.char_start - first.char_start, span.char_end - first.char_start) if span is not None else None
         figure = figure_start(first.text, *at) if at else None
         instead = ((label_instead(analysis.question, first.text, figure) or
@@ -216,6 +214,16 @@ def read(analysis: QuestionAnalysis, evidence: Evidence, model: ReaderModel, tra
             instead = narrower_instead(analysis.question, first.text, figure, at[1], " ".join(evidence.contexts))
         if at and zh and analysis.answer_type == "person":  # 建设局局长姚俊 for 规划局局长是谁
             instead = modifier_instead(analysis.question, first.text, at[0])
+        if instead and measure_instead(analysis.question, span.text) == instead:
+            # the next sentence may give the asked kind, saying more of the question (撬动民间资本17.2亿元)
+            after = _next_sentence(evidence.sentences, first)
+            moved = trained_span(analysis, evidence.sentences[after], evidence.headers[after], evidence.match_terms,
+                                 trained) if after is not None else None
+            if moved and any(t in evidence.sentences[after].text and t not in first.text for t in analysis.terms) \
+                    and figure_kind(moved.text) and not measure_instead(analysis.question, moved.text) \
+                    and not bound_refusal(analysis, evidence, after):
+                instead, span, chosen = None, moved, [chosen[0], after]
+                sents = [first, evidence.sentences[after]]
         if instead:
             return Verdict(None, _listed_reason(*instead, zh), confidence)
     elif span is None and analysis.answer_type == "person":  # a body answers "who" where no person is named

@@ -14,7 +14,7 @@ from index.query.question import QuestionAnalysis
 from index.text.names import is_org_name, tag
 
 # The measure word a how-many question counts in (多少场, 几名, 多少亩).
-QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套栋次倍批类条期场份张台亩户篇本元分])")
+QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个项家名人位所座套栋次倍批类条期场班份张台亩户篇本元分])")
 # "how many" and the adjectives of the noun it counts (how many new provincial-level … stations), no verb between
 _HOW_MANY = r"\bhow many(?:\s+(?!(?:has|have|had|did|do|does|is|are|was|were|will|would|can|could|the|a|an|of|in|on|for|to" \
     r"|by|at|and)\b)[\w-]+){0,4}?\s+"
@@ -38,8 +38,9 @@ ASKED_MEASURES = [(re.compile(cue, re.I), re.compile(unit)) for cue, unit in (
     (r"多久|多长时间|(?:几|多少)(?:个)?(?:年|月|天|日|工作日|周)|期限|年限|时限|\bhow long\b|\bhow many (?:years|months|days)\b",
      r"年|月|天|日|周|小时"),
     (r"补贴|补助|奖励|奖金|津贴|资助|安家费|生活费|租金|房租|费用|经费|资金|工资|薪酬|年薪|收入|价格|多少钱|金额|投资|融资|"
-     r"\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
-    (r"面积|\barea\b", r"平方|亩|公顷"),
+     r"资本|\b(?:subsid(?:y|ies)|allowance|bonus|prize|award|grant|rent|yuan|money|salary|funding)\b", r"元"),
+    (r"面积|平方米|平方公里|公顷|\barea\b", r"平方|亩|公顷"),
+    (r"海拔|距离|多远|相距|多宽|\bhow far\b|\bhow wide\b", r"公里|千米|米"),
     (r"得分|分数|评分|打分|多少分|几分|\bscores?\b", r"分"),
 )]
 # Limits and approximations that belong to the figure they bound, longest first.
